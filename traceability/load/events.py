@@ -1,0 +1,479 @@
+"""EPCIS 2.0 events (JSON Lines, and JSON / JSON-LD documents) into the event tables.
+
+The bulk work runs in DuckDB: each event is one line of JSON text in a staging table; a
+typed parse, the checks, vocabulary and identifier normalisation and the fan-out into
+EPC, quantity, transaction and party rows are set-based SQL. Python touches only the events
+that need it: those without an ``eventID`` (their EPCIS event hash is computed) and those
+with quantity lists (JSON numbers are re-read from the text as exact decimals, since DuckDB
+reads JSON numbers as binary floats).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from traceability.errors import UnreadableFile
+from traceability.load.eventhash import event_hash
+from traceability.load.identifiers import normalise_uom, parse_epc
+
+EPC_LISTS = ("epcList", "childEPCs", "inputEPCList", "outputEPCList")
+QUANTITY_LISTS = ("quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList")
+EVENT_TYPES = (
+    "ObjectEvent",
+    "AggregationEvent",
+    "TransactionEvent",
+    "TransformationEvent",
+    "AssociationEvent",
+)
+MAX_LINE_BYTES = 64 * 1024 * 1024
+
+_STRUCT = (
+    "{"
+    '"type": "VARCHAR", "eventID": "VARCHAR", "eventTime": "VARCHAR", '
+    '"eventTimeZoneOffset": "VARCHAR", "recordTime": "VARCHAR", "action": "VARCHAR", '
+    '"bizStep": "VARCHAR", "disposition": "VARCHAR", "parentID": "VARCHAR", '
+    '"epcList": "JSON[]", "childEPCs": "JSON[]", "inputEPCList": "JSON[]", '
+    '"outputEPCList": "JSON[]", '
+    '"quantityList": "JSON", "childQuantityList": "JSON", "inputQuantityList": "JSON", '
+    '"outputQuantityList": "JSON", '
+    '"readPoint": {"id": "VARCHAR"}, "bizLocation": {"id": "VARCHAR"}, '
+    '"bizTransactionList": [{"type": "VARCHAR", "bizTransaction": "VARCHAR"}], '
+    '"sourceList": [{"type": "VARCHAR", "source": "VARCHAR"}], '
+    '"destinationList": [{"type": "VARCHAR", "destination": "VARCHAR"}], '
+    '"ilmd": "JSON", '
+    '"errorDeclaration": {"declarationTime": "VARCHAR", "reason": "VARCHAR", '
+    '"correctiveEventIDs": "VARCHAR[]"}'
+    "}"
+)
+
+#: CBV vocabulary spellings to one bare form: urn:epcglobal:cbv:bizstep:shipping,
+#: https://ref.gs1.org/cbv/BizStep-shipping and cbv:BizStep-shipping all become shipping.
+CBV_MACRO = (
+    "CREATE OR REPLACE TEMP MACRO tc_cbv(x) AS regexp_replace(trim(x), "
+    r"'^(urn:epcglobal:cbv:(bizstep|disp|btt|sdt|er):|(https?://ref\.gs1\.org/cbv/|cbv:|gs1:)?"
+    r"(BizStep|Disp|BTT|SDT|ER)-)', '')"
+)
+
+_OFFSET = (
+    "CASE WHEN regexp_full_match(o.eventTimeZoneOffset, '[+-][0-9]{2}:[0-9]{2}') THEN "
+    "(CASE WHEN o.eventTimeZoneOffset[1] = '-' THEN -1 ELSE 1 END) * "
+    "(CAST(o.eventTimeZoneOffset[2:3] AS INTEGER) * 60 + "
+    "CAST(o.eventTimeZoneOffset[5:6] AS INTEGER)) END"
+)
+_TIME_RE = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    """What one events file gave."""
+
+    records: int
+    accepted: int
+    duplicates: int
+    conflicts: int
+    rejected: int
+
+
+def _number_text(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, int | Decimal):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, Mapping):
+        return "{" + ",".join(f"{json.dumps(k)}:{_number_text(v)}" for k, v in value.items()) + "}"
+    return "[" + ",".join(_number_text(v) for v in value) + "]"
+
+
+def dump_event(event: Mapping[str, Any]) -> str:
+    """Compact JSON text for an event, writing exact decimals as the numbers they were.
+
+    >>> dump_event({"quantity": Decimal("12.50"), "uom": "KGM"})
+    '{"quantity":12.50,"uom":"KGM"}'
+    """
+    return _number_text(event)
+
+
+def document_events(path: Path) -> tuple[list[tuple[int, str]], Any]:
+    """The events of an EPCIS JSON / JSON-LD document as (position, JSON text), and its context."""
+    try:
+        with path.open("rb") as f:
+            doc = json.loads(f.read().decode("utf-8-sig"), parse_float=Decimal)
+    except UnicodeDecodeError:
+        raise UnreadableFile(f"{path}: not UTF-8 text", hint="save the file as UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise UnreadableFile(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    if not isinstance(doc, dict):
+        raise UnreadableFile(f"{path}: not an EPCIS document (the top level is not an object)")
+    body = doc.get("epcisBody")
+    if not isinstance(body, dict):
+        raise UnreadableFile(f"{path}: not an EPCIS document (no epcisBody)")
+    events = body.get("eventList")
+    if events is None and isinstance(body.get("queryResults"), dict):
+        events = (body["queryResults"].get("resultsBody") or {}).get("eventList")
+    if events is None:
+        events = []
+    if not isinstance(events, list):
+        raise UnreadableFile(f"{path}: epcisBody.eventList is not a list")
+    return [(i, dump_event(e)) for i, e in enumerate(events, start=1)], doc.get("@context")
+
+
+def stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Stage a JSON Lines file as (rec, line) rows, one per line of the file."""
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW tc_lines AS SELECT row_number() OVER () AS rec, line "
+        "FROM read_csv(?, columns = {'line': 'VARCHAR'}, header = false, delim = '\x01', "
+        "quote = '', escape = '', auto_detect = false, max_line_size = ?, "
+        "strict_mode = false, encoding = 'utf-8')",
+        [str(path), MAX_LINE_BYTES],
+    )
+
+
+def stage_lines(con: duckdb.DuckDBPyConnection, lines: list[tuple[int, str]]) -> None:
+    """Stage events already held as text (from a document)."""
+    frame = pl.DataFrame(
+        {"rec": [r for r, _ in lines], "line": [t for _, t in lines]},
+        schema={"rec": pl.Int64, "line": pl.Utf8},
+    )
+    con.register("tc_doc_lines", frame)
+    con.execute("CREATE OR REPLACE TEMP VIEW tc_lines AS SELECT rec, line FROM tc_doc_lines")
+
+
+def _parse(con: duckdb.DuckDBPyConnection) -> None:
+    """Typed parse of every staged line, with its checks, into ``tc_ev``."""
+    epc_bad = " OR ".join(
+        f"list_bool_or(list_transform(coalesce(o.{n}, []), x -> json_type(x) <> 'VARCHAR' "
+        f"OR tc_epc_key(x ->> '$') IS NULL))"
+        for n in EPC_LISTS
+    )
+    qty_present = " OR ".join(f"o.{n} IS NOT NULL" for n in QUANTITY_LISTS)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE tc_ev AS
+        WITH parsed AS (
+            SELECT rec, line, json_valid(line) AS ok_json,
+                   CASE WHEN json_valid(line) AND json_type(line) = 'OBJECT'
+                        THEN json_transform(line, '{_STRUCT}') END AS o
+            FROM tc_lines WHERE line IS NOT NULL AND trim(line) <> ''
+        )
+        SELECT rec, o.eventID AS event_id, NULL::VARCHAR AS event_hash,
+               o.type AS event_type, o.action AS action,
+               tc_cbv(o.bizStep) AS biz_step, tc_cbv(o.disposition) AS disposition,
+               TRY_CAST(o.eventTime AS TIMESTAMPTZ) AS event_time,
+               o.eventTimeZoneOffset AS tz_offset,
+               CAST(timezone('UTC', TRY_CAST(o.eventTime AS TIMESTAMPTZ))
+                    + to_minutes({_OFFSET}) AS DATE) AS local_date,
+               TRY_CAST(o.recordTime AS TIMESTAMPTZ) AS record_time,
+               tc_epc_key(o.readPoint.id) AS read_point,
+               tc_epc_key(o.bizLocation.id) AS biz_location,
+               o.parentID AS parent_raw, tc_epc_key(o.parentID) AS parent_key,
+               coalesce(o.ilmd ->> '$."cbvmda:lotNumber"', o.ilmd ->> '$.lotNumber',
+                        o.ilmd ->> '$."gs1ushc:lotNumber"') AS lot,
+               TRY_CAST(coalesce(o.ilmd ->> '$."cbvmda:itemExpirationDate"',
+                        o.ilmd ->> '$.itemExpirationDate') AS DATE) AS expiry,
+               TRY_CAST(o.errorDeclaration.declarationTime AS TIMESTAMPTZ) AS error_declared_at,
+               tc_cbv(o.errorDeclaration.reason) AS error_reason,
+               o.errorDeclaration.correctiveEventIDs AS corrective_event_ids,
+               CASE WHEN ok_json THEN md5(json(line)::VARCHAR) END AS content_hash,
+               o.epcList, o.childEPCs, o.inputEPCList, o.outputEPCList,
+               o.bizTransactionList, o.sourceList, o.destinationList,
+               ({qty_present}) AS has_quantities,
+               CASE
+                 WHEN NOT ok_json THEN 'bad-json'
+                 WHEN o IS NULL THEN 'not-an-object'
+                 WHEN o.type IS NULL OR o.type NOT IN ({", ".join(f"'{t}'" for t in EVENT_TYPES)})
+                   THEN 'bad-event-type'
+                 WHEN o.eventTime IS NULL OR NOT regexp_full_match(o.eventTime, '{_TIME_RE}')
+                      OR TRY_CAST(o.eventTime AS TIMESTAMPTZ) IS NULL THEN 'bad-event-time'
+                 WHEN ({_OFFSET}) IS NULL THEN 'bad-time-zone-offset'
+                 WHEN o.type IN ('ObjectEvent', 'AggregationEvent', 'TransactionEvent')
+                      AND (o.action IS NULL OR o.action NOT IN ('ADD', 'OBSERVE', 'DELETE'))
+                   THEN 'bad-action'
+                 WHEN {epc_bad} THEN 'bad-epc'
+                 WHEN o.parentID IS NOT NULL AND tc_epc_key(o.parentID) IS NULL THEN 'bad-epc'
+                 WHEN o.errorDeclaration IS NOT NULL
+                      AND TRY_CAST(o.errorDeclaration.declarationTime AS TIMESTAMPTZ) IS NULL
+                   THEN 'bad-error-declaration'
+               END AS problem,
+               CASE WHEN o.eventID IS NULL OR ({qty_present}) OR NOT ok_json OR o IS NULL
+                    THEN line END AS line
+        FROM parsed
+        """
+    )
+
+
+_MESSAGES = {
+    "bad-json": "not valid JSON",
+    "not-an-object": "not a JSON object",
+    "bad-event-type": "type: not one of " + ", ".join(EVENT_TYPES),
+    "bad-event-time": "eventTime: missing, or not a date-time with an offset "
+    "(2026-03-31T23:30:00-05:00)",
+    "bad-time-zone-offset": "eventTimeZoneOffset: missing, or not written +HH:MM / -HH:MM",
+    "bad-action": "action: missing, or not one of ADD, OBSERVE, DELETE",
+    "bad-epc": "an EPC is not a valid GS1 identifier (check digit, length or form)",
+    "bad-error-declaration": "errorDeclaration.declarationTime: not a date-time with an offset",
+    "bad-quantity": "a quantity is not a non-negative number",
+    "unknown-unit": "a uom is not a known UN/ECE Recommendation 20 unit",
+    "bad-epc-class": "an epcClass is not a valid GS1 class identifier",
+}
+
+
+def _bad_epc_detail(line_doc: Mapping[str, Any]) -> str:
+    for name in (*EPC_LISTS, "parentID"):
+        values = line_doc.get(name)
+        items = [values] if isinstance(values, str) else values or []
+        for i, value in enumerate(items):
+            if not isinstance(value, str) or parse_epc(value) is None:
+                where = name if name == "parentID" else f"{name}[{i}]"
+                return f"{where}: {value!r} is not a valid GS1 identifier"
+    return _MESSAGES["bad-epc"]
+
+
+def _quantity_rows(
+    event: Mapping[str, Any],
+) -> Iterator[tuple[str, str, str, str | None, str | None, Decimal | None, str | None]]:
+    """(list, class raw, class key, gtin, lot, quantity, uom) for each quantity element."""
+    for name in QUANTITY_LISTS:
+        for element in event.get(name) or []:
+            if not isinstance(element, Mapping):
+                raise ValueError("bad-epc-class")
+            raw = element.get("epcClass")
+            epc = parse_epc(raw) if isinstance(raw, str) else None
+            if epc is None or not isinstance(raw, str):
+                raise ValueError("bad-epc-class")
+            quantity = element.get("quantity")
+            if quantity is not None:
+                if isinstance(quantity, bool) or not isinstance(quantity, int | Decimal):
+                    raise ValueError("bad-quantity")
+                quantity = Decimal(quantity)
+                if quantity < 0 or not quantity.is_finite():
+                    raise ValueError("bad-quantity")
+            uom_raw = element.get("uom")
+            uom = normalise_uom(uom_raw) if isinstance(uom_raw, str) else None
+            if uom_raw is not None and uom is None:
+                raise ValueError("unknown-unit")
+            if quantity is not None and uom is None:
+                uom = "H87"
+            yield name, raw, epc.key, epc.gtin, epc.lot, quantity, uom
+
+
+def _python_pass(
+    con: duckdb.DuckDBPyConnection, context: Any
+) -> tuple[list[tuple[int, str, str | None]], list[tuple[Any, ...]]]:
+    """Hash events without an eventID, read exact quantities; return (problems, quantities)."""
+    rows = con.execute(
+        "SELECT rec, line, problem, event_id IS NULL, has_quantities FROM tc_ev "
+        "WHERE line IS NOT NULL ORDER BY rec"
+    ).fetchall()
+    problems: list[tuple[int, str, str | None]] = []
+    quantities: list[tuple[Any, ...]] = []
+    hashes: list[tuple[int, str]] = []
+    for rec, line, problem, needs_hash, has_quantities in rows:
+        doc: Any = None
+        try:
+            doc = json.loads(line, parse_float=Decimal)
+        except (json.JSONDecodeError, InvalidOperation):
+            pass
+        if problem == "bad-epc" and isinstance(doc, Mapping):
+            problems.append((rec, problem, _bad_epc_detail(doc)))
+            continue
+        if problem is not None or not isinstance(doc, Mapping):
+            continue
+        if has_quantities:
+            try:
+                for name, raw, key, gtin, lot, quantity, uom in _quantity_rows(doc):
+                    text = None if quantity is None else format(quantity, "f")
+                    quantities.append((rec, name, raw, key, gtin, lot, text, uom))
+            except ValueError as exc:
+                problems.append((rec, str(exc), None))
+                continue
+        if needs_hash:
+            event_context = doc.get("@context", context)
+            try:
+                hashes.append((rec, event_hash(doc, event_context)))
+            except Exception as exc:  # noqa: BLE001 - a malformed event must not stop the load
+                problems.append((rec, "bad-event", f"cannot compute the event hash: {exc}"))
+    if hashes:
+        frame = pl.DataFrame(hashes, schema={"rec": pl.Int64, "h": pl.Utf8}, orient="row")
+        con.register("tc_hashes", frame)
+        con.execute("UPDATE tc_ev SET event_hash = h.h FROM tc_hashes h WHERE tc_ev.rec = h.rec")
+        con.unregister("tc_hashes")
+    return problems, quantities
+
+
+def load_events(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    *,
+    document: bool,
+    load_id: int,
+    source: str,
+) -> EventOutcome:
+    """Check and store the events of one file; rejected events go to ``rejects``."""
+    context: Any = None
+    if document:
+        lines, context = document_events(path)
+        stage_lines(con, lines)
+    else:
+        stage_jsonl(con, path)
+    try:
+        _parse(con)
+    except duckdb.Error as exc:
+        raise UnreadableFile(
+            f"{path}: cannot be read as JSON Lines ({str(exc).splitlines()[0]})"
+        ) from None
+    finally:
+        if document:
+            con.unregister("tc_doc_lines")
+    problems, quantities = _python_pass(con, context)
+    if problems:
+        frame = pl.DataFrame(
+            problems, schema={"rec": pl.Int64, "p": pl.Utf8, "msg": pl.Utf8}, orient="row"
+        )
+        con.register("tc_problems", frame)
+        con.execute("UPDATE tc_ev SET problem = p.p FROM tc_problems p WHERE tc_ev.rec = p.rec")
+    detail = {r: m for r, _, m in problems if m}
+    bad = con.execute(
+        "SELECT rec, problem, coalesce(line, '') FROM tc_ev WHERE problem IS NOT NULL ORDER BY rec"
+    ).fetchall()
+    reject_rows = [
+        (
+            load_id,
+            source,
+            rec,
+            None,
+            problem,
+            detail.get(rec) or _MESSAGES.get(problem, problem),
+            (line or "")[:2000] or None,
+        )
+        for rec, problem, line in bad
+    ]
+    if problems:
+        con.unregister("tc_problems")
+    if reject_rows:
+        con.executemany("INSERT INTO rejects VALUES (?, ?, ?, ?, ?, ?, ?)", reject_rows)
+    return _insert(con, load_id, source, quantities, rejected=len(bad))
+
+
+def _insert(
+    con: duckdb.DuckDBPyConnection,
+    load_id: int,
+    source: str,
+    quantities: list[tuple[Any, ...]],
+    *,
+    rejected: int,
+) -> EventOutcome:
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE tc_new AS
+        SELECT *, coalesce(event_id, event_hash) AS event_key FROM tc_ev e
+        WHERE problem IS NULL
+          AND NOT EXISTS (SELECT 1 FROM events x
+                          WHERE x.event_key = coalesce(e.event_id, e.event_hash)
+                            AND x.content_hash = e.content_hash)
+        QUALIFY row_number() OVER (PARTITION BY coalesce(event_id, event_hash), content_hash
+                                   ORDER BY rec) = 1
+        """
+    )
+    total_row = con.execute("SELECT count(*) FROM tc_ev WHERE problem IS NULL").fetchone()
+    total = int(total_row[0]) if total_row else 0
+    con.execute(
+        """
+        INSERT INTO events
+        SELECT event_key, event_id, event_hash, event_type, action, biz_step, disposition,
+               event_time, tz_offset, local_date, record_time, read_point, biz_location,
+               parent_raw, parent_key, lot, expiry, error_declared_at, error_reason,
+               corrective_event_ids, content_hash, NULL, ?, ?, rec
+        FROM tc_new
+        """,
+        [load_id, source],
+    )
+    for name in EPC_LISTS:
+        con.execute(
+            f"""
+            INSERT INTO event_epcs
+            SELECT event_key, content_hash, '{name}', raw, tc_epc_key(raw), tc_epc_kind(raw),
+                   tc_epc_gtin(raw), tc_epc_serial(raw), tc_epc_sscc(raw)
+            FROM (SELECT event_key, content_hash, unnest({name}) ->> '$' AS raw
+                  FROM tc_new WHERE {name} IS NOT NULL)
+            """
+        )
+    con.execute(
+        """
+        INSERT INTO event_biz_transactions
+        SELECT event_key, content_hash, tc_cbv(b.type), b.bizTransaction,
+               coalesce(NULLIF(regexp_extract(b.bizTransaction,
+                        '^urn:epcglobal:cbv:bt:[^:]*:(.+)$', 1), ''), b.bizTransaction)
+        FROM (SELECT event_key, content_hash, unnest(bizTransactionList) AS b
+              FROM tc_new WHERE bizTransactionList IS NOT NULL)
+        WHERE b.bizTransaction IS NOT NULL
+        """
+    )
+    for role, field in (("source", "sourceList"), ("destination", "destinationList")):
+        con.execute(
+            f"""
+            INSERT INTO event_parties
+            SELECT event_key, content_hash, '{role}', tc_cbv(p.type), p.{role},
+                   coalesce(tc_epc_key(p.{role}), p.{role})
+            FROM (SELECT event_key, content_hash, unnest({field}) AS p
+                  FROM tc_new WHERE {field} IS NOT NULL)
+            WHERE p.{role} IS NOT NULL
+            """
+        )
+    if quantities:
+        frame = pl.DataFrame(
+            quantities,
+            schema={
+                "rec": pl.Int64,
+                "list": pl.Utf8,
+                "raw": pl.Utf8,
+                "key": pl.Utf8,
+                "gtin": pl.Utf8,
+                "lot": pl.Utf8,
+                "quantity": pl.Utf8,
+                "uom": pl.Utf8,
+            },
+            orient="row",
+        )
+        con.register("tc_qty", frame)
+        con.execute(
+            """
+            INSERT INTO event_quantities
+            SELECT n.event_key, n.content_hash, q.list, q.raw, q.key, q.gtin, q.lot,
+                   CAST(q.quantity AS DECIMAL(38,12)), q.uom
+            FROM tc_qty q JOIN tc_new n USING (rec)
+            """
+        )
+        con.unregister("tc_qty")
+    new_row = con.execute("SELECT count(*) FROM tc_new").fetchone()
+    new = int(new_row[0]) if new_row else 0
+    conflict_row = con.execute(
+        """
+        SELECT count(*) FROM tc_new n WHERE EXISTS (
+            SELECT 1 FROM events x WHERE x.event_key = n.event_key
+              AND x.content_hash <> n.content_hash)
+          AND n.error_declared_at IS NULL
+        """
+    ).fetchone()
+    records_row = con.execute("SELECT count(*) FROM tc_ev").fetchone()
+    con.execute("DROP TABLE tc_new; DROP TABLE tc_ev")
+    return EventOutcome(
+        records=int(records_row[0]) if records_row else 0,
+        accepted=new,
+        duplicates=total - new,
+        conflicts=int(conflict_row[0]) if conflict_row else 0,
+        rejected=rejected,
+    )

@@ -1,0 +1,262 @@
+"""The DuckDB store: opening, locking, versioning and the table layout.
+
+One table per input kind, the event tables, ``loads`` (one row per file loaded) and
+``rejects`` (one row per rejected record and field). The declaration tables are derived
+from the JSON Schemas, so a column added to a schema is a column in the store.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from traceability.errors import DatabaseInUse, StoreError, StoreVersionError
+from traceability.load.kinds import TABULAR_KINDS, kind_spec
+
+#: Version of the table layout. Bump it and add a step to ``MIGRATIONS`` on any change.
+STORE_VERSION = 1
+
+#: Steps that bring a store from version N to N + 1 (``{N: function}``).
+MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {}
+
+PROVENANCE_COLUMNS = """
+    load_id INTEGER NOT NULL,
+    source_file VARCHAR NOT NULL,
+    source_line INTEGER,
+    record_hash VARCHAR NOT NULL,
+    extra JSON"""
+
+EVENT_DDL = """
+CREATE TABLE IF NOT EXISTS events (
+    event_key VARCHAR NOT NULL,          -- eventID, or the EPCIS 2.0 event hash where absent
+    event_id VARCHAR,
+    event_hash VARCHAR,
+    event_type VARCHAR NOT NULL,
+    action VARCHAR,
+    biz_step VARCHAR,                    -- bare CBV name: shipping, receiving, ...
+    disposition VARCHAR,
+    event_time TIMESTAMPTZ NOT NULL,
+    tz_offset VARCHAR NOT NULL,
+    local_date DATE NOT NULL,            -- event_time shifted by eventTimeZoneOffset
+    record_time TIMESTAMPTZ,
+    read_point VARCHAR,
+    biz_location VARCHAR,
+    parent_raw VARCHAR,
+    parent_key VARCHAR,
+    lot VARCHAR,                         -- ILMD lot number
+    expiry DATE,                         -- ILMD item expiration date
+    error_declared_at TIMESTAMPTZ,
+    error_reason VARCHAR,
+    corrective_event_ids VARCHAR[],
+    content_hash VARCHAR NOT NULL,
+    doc JSON,                            -- the event as received, less the EPC lists
+    load_id INTEGER NOT NULL,
+    source_file VARCHAR NOT NULL,
+    source_line INTEGER
+);
+CREATE TABLE IF NOT EXISTS event_epcs (
+    event_key VARCHAR NOT NULL,
+    content_hash VARCHAR NOT NULL,
+    list VARCHAR NOT NULL,               -- epcList, childEPCs, inputEPCList, outputEPCList
+    epc_raw VARCHAR NOT NULL,            -- as received
+    epc_key VARCHAR NOT NULL,            -- canonical GS1 Digital Link URI
+    epc_kind VARCHAR NOT NULL,           -- sgtin, sscc, sgln, lgtin, other
+    gtin VARCHAR,
+    serial VARCHAR,
+    sscc VARCHAR
+);
+CREATE TABLE IF NOT EXISTS event_quantities (
+    event_key VARCHAR NOT NULL,
+    content_hash VARCHAR NOT NULL,
+    list VARCHAR NOT NULL,               -- quantityList, childQuantityList, ...
+    epc_class_raw VARCHAR NOT NULL,
+    epc_class_key VARCHAR NOT NULL,
+    gtin VARCHAR,
+    lot VARCHAR,
+    quantity DECIMAL(38,12),
+    uom VARCHAR
+);
+CREATE TABLE IF NOT EXISTS event_biz_transactions (
+    event_key VARCHAR NOT NULL,
+    content_hash VARCHAR NOT NULL,
+    type VARCHAR,
+    value VARCHAR NOT NULL,
+    ref VARCHAR NOT NULL                 -- value, or the part after gln: in a CBV bt URN
+);
+CREATE TABLE IF NOT EXISTS event_parties (
+    event_key VARCHAR NOT NULL,
+    content_hash VARCHAR NOT NULL,
+    role VARCHAR NOT NULL,               -- source or destination
+    type VARCHAR,                        -- owning_party, possessing_party, location
+    value_raw VARCHAR NOT NULL,
+    value_key VARCHAR NOT NULL
+);
+CREATE OR REPLACE VIEW aggregations AS
+    SELECT e.event_key, e.content_hash, e.action, e.event_time, e.parent_key, c.epc_key AS child_key
+    FROM events e JOIN event_epcs c USING (event_key, content_hash)
+    WHERE e.event_type = 'AggregationEvent' AND c.list = 'childEPCs';
+"""
+
+BOOK_DDL = """
+CREATE SEQUENCE IF NOT EXISTS load_ids START 1;
+CREATE TABLE IF NOT EXISTS loads (
+    load_id INTEGER PRIMARY KEY,
+    path VARCHAR NOT NULL,
+    sha256 VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    format VARCHAR NOT NULL,
+    records INTEGER NOT NULL,            -- records read from the file
+    accepted INTEGER NOT NULL,           -- new records stored
+    duplicates INTEGER NOT NULL,         -- records already stored (same content), counted once
+    conflicts INTEGER NOT NULL,          -- same key as a stored record, other content: kept
+    rejected INTEGER NOT NULL,
+    extra_columns VARCHAR[],
+    tool_version VARCHAR NOT NULL,
+    loaded_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rejects (
+    load_id INTEGER NOT NULL,
+    source_file VARCHAR NOT NULL,
+    line INTEGER,
+    field VARCHAR,
+    code VARCHAR NOT NULL,
+    message VARCHAR NOT NULL,
+    raw VARCHAR
+);
+CREATE TABLE IF NOT EXISTS tracecheck_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+"""
+
+
+def declaration_ddl(kind: str) -> str:
+    """CREATE TABLE for one tabular kind, from its schema."""
+    spec = kind_spec(kind)
+    cols = ",\n    ".join(f'"{c.name}" {c.sql_type}' for c in spec.columns)
+    return f'CREATE TABLE IF NOT EXISTS "{kind}" (\n    {cols},{PROVENANCE_COLUMNS}\n);'
+
+
+def create_all(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every table of the current layout (idempotent)."""
+    con.execute(BOOK_DDL)
+    for kind in TABULAR_KINDS:
+        con.execute(declaration_ddl(kind))
+    con.execute(EVENT_DDL)
+
+
+_LOCK_RE = re.compile(r"(PID \d+)")
+
+
+def connect(
+    path: str | Path,
+    *,
+    read_only: bool = False,
+    memory_limit: str | None = None,
+    threads: int | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """Open a store, creating or migrating it as needed, and return the connection.
+
+    Raises:
+        DatabaseInUse: another process holds the file open for writing.
+        StoreVersionError: the file was made by a newer tracecheck, or needs a migration
+            that a read-only open cannot do.
+        StoreError: the file is not a DuckDB database, or not one of ours.
+    """
+    path = Path(path)
+    config: dict[str, str | int] = {}
+    if memory_limit:
+        config["memory_limit"] = memory_limit
+    if threads:
+        config["threads"] = threads
+    if read_only and not path.exists():
+        raise StoreError(f"{path}: no such database", hint="load files into it first")
+    try:
+        con = duckdb.connect(str(path), read_only=read_only, config=config)
+    except duckdb.IOException as exc:
+        text = str(exc)
+        if "lock" in text.lower():
+            holder = _LOCK_RE.search(text)
+            who = f" ({holder.group(1)})" if holder else ""
+            raise DatabaseInUse(
+                f"{path}: database is in use by another process{who}",
+                hint="wait for it to finish, then run the command again",
+            ) from None
+        raise StoreError(f"{path}: cannot open database: {text.splitlines()[0]}") from None
+    except duckdb.Error as exc:
+        raise StoreError(f"{path}: not a DuckDB database ({str(exc).splitlines()[0]})") from None
+    con.execute("SET TimeZone = 'UTC'")
+    try:
+        _check_version(con, path, read_only=read_only)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _check_version(con: duckdb.DuckDBPyConnection, path: Path, *, read_only: bool) -> None:
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if "tracecheck_meta" not in tables:
+        if tables:
+            raise StoreError(
+                f"{path}: this DuckDB file was not made by tracecheck",
+                hint="give --db a new file name",
+            )
+        if read_only:
+            return
+        con.execute("BEGIN")
+        create_all(con)
+        con.execute("INSERT INTO tracecheck_meta VALUES ('store_version', ?)", [str(STORE_VERSION)])
+        con.execute("COMMIT")
+        return
+    row = con.execute("SELECT value FROM tracecheck_meta WHERE key = 'store_version'").fetchone()
+    version = int(row[0]) if row else 0
+    if version > STORE_VERSION:
+        raise StoreVersionError(
+            f"{path}: made by a newer tracecheck (store version {version}, "
+            f"this one reads up to {STORE_VERSION})",
+            hint="upgrade tracecheck",
+        )
+    if version < STORE_VERSION:
+        if read_only:
+            raise StoreVersionError(
+                f"{path}: store version {version} needs upgrading to {STORE_VERSION}",
+                hint="run 'tracecheck load --db FILE' with no paths to upgrade it",
+            )
+        missing = [v for v in range(version, STORE_VERSION) if v not in MIGRATIONS]
+        if missing:
+            raise StoreVersionError(
+                f"{path}: no upgrade from store version {version}",
+                hint="reload the source files into a new database",
+            )
+        con.execute("BEGIN")
+        for v in range(version, STORE_VERSION):
+            MIGRATIONS[v](con)
+        con.execute(
+            "UPDATE tracecheck_meta SET value = ? WHERE key = 'store_version'", [str(STORE_VERSION)]
+        )
+        con.execute("COMMIT")
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One transaction: committed when the block ends, rolled back on any exception."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Row count of every table of the store, for summaries and tests."""
+    names = [*TABULAR_KINDS, "events", "event_epcs", "event_quantities"]
+    names += ["event_biz_transactions", "event_parties", "loads", "rejects"]
+    counts = {}
+    for name in names:
+        row = con.execute(f'SELECT count(*) FROM "{name}"').fetchone()
+        counts[name] = int(row[0]) if row else 0
+    return counts
