@@ -15,7 +15,6 @@ from pathlib import Path
 import duckdb
 
 from traceability.errors import DatabaseInUse, StoreError, StoreVersionError
-from traceability.load.kinds import TABULAR_KINDS, kind_spec
 
 #: Version of the table layout. Bump it and add a step to ``MIGRATIONS`` on any change.
 STORE_VERSION = 1
@@ -32,6 +31,7 @@ PROVENANCE_COLUMNS = """
 
 EVENT_DDL = """
 CREATE TABLE IF NOT EXISTS events (
+    event_row BIGINT NOT NULL,           -- this stored version of the event; child rows point here
     event_key VARCHAR NOT NULL,          -- eventID, or the EPCIS 2.0 event hash where absent
     event_id VARCHAR,
     event_hash VARCHAR,
@@ -52,15 +52,13 @@ CREATE TABLE IF NOT EXISTS events (
     error_declared_at TIMESTAMPTZ,
     error_reason VARCHAR,
     corrective_event_ids VARCHAR[],
-    content_hash VARCHAR NOT NULL,
-    doc JSON,                            -- the event as received, less the EPC lists
+    content_hash VARCHAR NOT NULL,       -- md5 of the event's JSON text, minified
     load_id INTEGER NOT NULL,
     source_file VARCHAR NOT NULL,
     source_line INTEGER
 );
 CREATE TABLE IF NOT EXISTS event_epcs (
-    event_key VARCHAR NOT NULL,
-    content_hash VARCHAR NOT NULL,
+    event_row BIGINT NOT NULL,
     list VARCHAR NOT NULL,               -- epcList, childEPCs, inputEPCList, outputEPCList
     epc_raw VARCHAR NOT NULL,            -- as received
     epc_key VARCHAR NOT NULL,            -- canonical GS1 Digital Link URI
@@ -70,8 +68,7 @@ CREATE TABLE IF NOT EXISTS event_epcs (
     sscc VARCHAR
 );
 CREATE TABLE IF NOT EXISTS event_quantities (
-    event_key VARCHAR NOT NULL,
-    content_hash VARCHAR NOT NULL,
+    event_row BIGINT NOT NULL,
     list VARCHAR NOT NULL,               -- quantityList, childQuantityList, ...
     epc_class_raw VARCHAR NOT NULL,
     epc_class_key VARCHAR NOT NULL,
@@ -81,23 +78,22 @@ CREATE TABLE IF NOT EXISTS event_quantities (
     uom VARCHAR
 );
 CREATE TABLE IF NOT EXISTS event_biz_transactions (
-    event_key VARCHAR NOT NULL,
-    content_hash VARCHAR NOT NULL,
+    event_row BIGINT NOT NULL,
     type VARCHAR,
     value VARCHAR NOT NULL,
     ref VARCHAR NOT NULL                 -- value, or the part after gln: in a CBV bt URN
 );
 CREATE TABLE IF NOT EXISTS event_parties (
-    event_key VARCHAR NOT NULL,
-    content_hash VARCHAR NOT NULL,
+    event_row BIGINT NOT NULL,
     role VARCHAR NOT NULL,               -- source or destination
     type VARCHAR,                        -- owning_party, possessing_party, location
     value_raw VARCHAR NOT NULL,
-    value_key VARCHAR NOT NULL
+    value_key VARCHAR NOT NULL,          -- canonical GS1 Digital Link URI where a GS1 key
+    gln VARCHAR                          -- the party's or location's GLN, where it has one
 );
 CREATE OR REPLACE VIEW aggregations AS
-    SELECT e.event_key, e.content_hash, e.action, e.event_time, e.parent_key, c.epc_key AS child_key
-    FROM events e JOIN event_epcs c USING (event_key, content_hash)
+    SELECT e.event_row, e.event_key, e.action, e.event_time, e.parent_key, c.epc_key AS child_key
+    FROM events e JOIN event_epcs c USING (event_row)
     WHERE e.event_type = 'AggregationEvent' AND c.list = 'childEPCs';
 """
 
@@ -133,6 +129,8 @@ CREATE TABLE IF NOT EXISTS tracecheck_meta (key VARCHAR PRIMARY KEY, value VARCH
 
 def declaration_ddl(kind: str) -> str:
     """CREATE TABLE for one tabular kind, from its schema."""
+    from traceability.load.kinds import kind_spec  # the load package imports this module
+
     spec = kind_spec(kind)
     cols = ",\n    ".join(f'"{c.name}" {c.sql_type}' for c in spec.columns)
     return f'CREATE TABLE IF NOT EXISTS "{kind}" (\n    {cols},{PROVENANCE_COLUMNS}\n);'
@@ -140,6 +138,8 @@ def declaration_ddl(kind: str) -> str:
 
 def create_all(con: duckdb.DuckDBPyConnection) -> None:
     """Create every table of the current layout (idempotent)."""
+    from traceability.load.kinds import TABULAR_KINDS
+
     con.execute(BOOK_DDL)
     for kind in TABULAR_KINDS:
         con.execute(declaration_ddl(kind))
@@ -253,6 +253,8 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Row count of every table of the store, for summaries and tests."""
+    from traceability.load.kinds import TABULAR_KINDS
+
     names = [*TABULAR_KINDS, "events", "event_epcs", "event_quantities"]
     names += ["event_biz_transactions", "event_parties", "loads", "rejects"]
     counts = {}

@@ -40,8 +40,8 @@ _STRUCT = (
     '"type": "VARCHAR", "eventID": "VARCHAR", "eventTime": "VARCHAR", '
     '"eventTimeZoneOffset": "VARCHAR", "recordTime": "VARCHAR", "action": "VARCHAR", '
     '"bizStep": "VARCHAR", "disposition": "VARCHAR", "parentID": "VARCHAR", '
-    '"epcList": "JSON[]", "childEPCs": "JSON[]", "inputEPCList": "JSON[]", '
-    '"outputEPCList": "JSON[]", '
+    '"epcList": "VARCHAR[]", "childEPCs": "VARCHAR[]", "inputEPCList": "VARCHAR[]", '
+    '"outputEPCList": "VARCHAR[]", '
     '"quantityList": "JSON", "childQuantityList": "JSON", "inputQuantityList": "JSON", '
     '"outputQuantityList": "JSON", '
     '"readPoint": {"id": "VARCHAR"}, "bizLocation": {"id": "VARCHAR"}, '
@@ -131,43 +131,42 @@ def document_events(path: Path) -> tuple[list[tuple[int, str]], Any]:
     return [(i, dump_event(e)) for i, e in enumerate(events, start=1)], doc.get("@context")
 
 
-def stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Stage a JSON Lines file as (rec, line) rows, one per line of the file."""
-    con.execute(
-        "CREATE OR REPLACE TEMP VIEW tc_lines AS SELECT row_number() OVER () AS rec, line "
-        "FROM read_csv(?, columns = {'line': 'VARCHAR'}, header = false, delim = '\x01', "
-        "quote = '', escape = '', auto_detect = false, max_line_size = ?, "
-        "strict_mode = false, encoding = 'utf-8')",
-        [str(path), MAX_LINE_BYTES],
+def jsonl_source(path: Path) -> str:
+    """SQL reading a JSON Lines file as (rec, line) rows, one per line of the file."""
+    quoted = "'" + str(path).replace("'", "''") + "'"
+    return (
+        "SELECT row_number() OVER () AS rec, line "
+        f"FROM read_csv({quoted}, columns = {{'line': 'VARCHAR'}}, header = false, "
+        "delim = '\x01', quote = '', escape = '', auto_detect = false, "
+        f"max_line_size = {MAX_LINE_BYTES}, strict_mode = false, encoding = 'utf-8')"
     )
 
 
-def stage_lines(con: duckdb.DuckDBPyConnection, lines: list[tuple[int, str]]) -> None:
-    """Stage events already held as text (from a document)."""
+def lines_source(con: duckdb.DuckDBPyConnection, lines: list[tuple[int, str]]) -> str:
+    """SQL reading events already held as text (from a document)."""
     frame = pl.DataFrame(
         {"rec": [r for r, _ in lines], "line": [t for _, t in lines]},
         schema={"rec": pl.Int64, "line": pl.Utf8},
     )
     con.register("tc_doc_lines", frame)
-    con.execute("CREATE OR REPLACE TEMP VIEW tc_lines AS SELECT rec, line FROM tc_doc_lines")
+    return "SELECT rec, line FROM tc_doc_lines"
 
 
-def _parse(con: duckdb.DuckDBPyConnection) -> None:
+def _parse(con: duckdb.DuckDBPyConnection, source: str) -> None:
     """Typed parse of every staged line, with its checks, into ``tc_ev``."""
-    epc_bad = " OR ".join(
-        f"list_bool_or(list_transform(coalesce(o.{n}, []), x -> json_type(x) <> 'VARCHAR' "
-        f"OR tc_epc_key(x ->> '$') IS NULL))"
-        for n in EPC_LISTS
-    )
     qty_present = " OR ".join(f"o.{n} IS NOT NULL" for n in QUANTITY_LISTS)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE tc_ev AS
+        SELECT * EXCLUDE (full_line),
+               CASE WHEN problem IS NOT NULL OR event_id IS NULL OR has_quantities
+                    THEN full_line END AS line
+        FROM (
         WITH parsed AS (
             SELECT rec, line, json_valid(line) AS ok_json,
                    CASE WHEN json_valid(line) AND json_type(line) = 'OBJECT'
                         THEN json_transform(line, '{_STRUCT}') END AS o
-            FROM tc_lines WHERE line IS NOT NULL AND trim(line) <> ''
+            FROM ({source}) WHERE line IS NOT NULL AND trim(line) <> ''
         )
         SELECT rec, o.eventID AS event_id, NULL::VARCHAR AS event_hash,
                o.type AS event_type, o.action AS action,
@@ -177,9 +176,8 @@ def _parse(con: duckdb.DuckDBPyConnection) -> None:
                CAST(timezone('UTC', TRY_CAST(o.eventTime AS TIMESTAMPTZ))
                     + to_minutes({_OFFSET}) AS DATE) AS local_date,
                TRY_CAST(o.recordTime AS TIMESTAMPTZ) AS record_time,
-               tc_epc_key(o.readPoint.id) AS read_point,
-               tc_epc_key(o.bizLocation.id) AS biz_location,
-               o.parentID AS parent_raw, tc_epc_key(o.parentID) AS parent_key,
+               o.readPoint.id AS read_point_raw, o.bizLocation.id AS biz_location_raw,
+               o.parentID AS parent_raw,
                coalesce(o.ilmd ->> '$."cbvmda:lotNumber"', o.ilmd ->> '$.lotNumber',
                         o.ilmd ->> '$."gs1ushc:lotNumber"') AS lot,
                TRY_CAST(coalesce(o.ilmd ->> '$."cbvmda:itemExpirationDate"',
@@ -202,17 +200,88 @@ def _parse(con: duckdb.DuckDBPyConnection) -> None:
                  WHEN o.type IN ('ObjectEvent', 'AggregationEvent', 'TransactionEvent')
                       AND (o.action IS NULL OR o.action NOT IN ('ADD', 'OBSERVE', 'DELETE'))
                    THEN 'bad-action'
-                 WHEN {epc_bad} THEN 'bad-epc'
-                 WHEN o.parentID IS NOT NULL AND tc_epc_key(o.parentID) IS NULL THEN 'bad-epc'
                  WHEN o.errorDeclaration IS NOT NULL
                       AND TRY_CAST(o.errorDeclaration.declarationTime AS TIMESTAMPTZ) IS NULL
                    THEN 'bad-error-declaration'
                END AS problem,
-               CASE WHEN o.eventID IS NULL OR ({qty_present}) OR NOT ok_json OR o IS NULL
-                    THEN line END AS line
+               NULL::VARCHAR AS problem_detail,
+               line AS full_line
         FROM parsed
+        )
         """
     )
+
+
+#: The common SGTIN spellings whose serial needs no decoding: the GTIN is worked out once
+#: per distinct prefix (a handful per file) instead of once per serial (millions).
+FAST_SGTIN = (
+    r"^(urn:epc:id:sgtin:[0-9]+\.[0-9]+\.|https?://[^?#]+/01/[0-9]{8,14}/21/)"
+    r"([A-Za-z0-9_.-]{1,20})$"
+)
+
+_BAD_EPCS = """
+UPDATE tc_ev SET problem = 'bad-epc', problem_detail = b.detail
+FROM (
+    SELECT e.rec, arg_min(e.list || '[' || e.pos || ']: ' ||
+                          coalesce(quote_text(e.raw), 'a value that is not text'),
+                          e.list || lpad(e.pos::VARCHAR, 9, '0')) AS detail
+    FROM tc_epc e
+    LEFT JOIN tc_pfx f ON e.m.p <> '' AND f.p = e.m.p
+    LEFT JOIN tc_ids i ON e.m.p = '' AND i.raw = e.raw
+    WHERE (e.m.p <> '' AND f.gtin IS NULL) OR (e.m.p = '' AND i.key IS NULL)
+    GROUP BY e.rec
+    UNION ALL
+    SELECT rec, 'parentID: ' || quote_text(parent_raw) FROM tc_ev
+    JOIN tc_ids ON tc_ids.raw = tc_ev.parent_raw WHERE tc_ids.key IS NULL
+) b
+WHERE tc_ev.rec = b.rec AND tc_ev.problem IS NULL
+"""
+
+
+def _epc_pass(con: duckdb.DuckDBPyConnection) -> None:
+    """Resolve every EPC and identifier of the staged events to its canonical key.
+
+    Builds ``tc_epc_keys`` (one row per EPC in a list) and ``tc_ids`` (distinct other
+    identifiers: read points, locations, parents, parties), and marks events holding an
+    invalid identifier as ``bad-epc`` with the first offending value.
+    """
+    unions = " UNION ALL ".join(
+        f"SELECT rec, '{n}' AS list, generate_subscripts({n}, 1) - 1 AS pos, unnest({n}) AS raw "
+        f"FROM tc_ev WHERE problem IS NULL AND {n} IS NOT NULL"
+        for n in EPC_LISTS
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE tc_epc AS
+        SELECT rec, list, pos, raw, regexp_extract(raw, '{FAST_SGTIN}', ['p', 's']) AS m
+        FROM ({unions})
+        """
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE tc_pfx AS SELECT p, tc_epc_gtin(p || 'X') AS gtin "
+        "FROM (SELECT DISTINCT m.p AS p FROM tc_epc WHERE m.p <> '')"
+    )
+    parties = " UNION ".join(
+        f"SELECT DISTINCT unnest({f}).{r} FROM tc_ev WHERE problem IS NULL"
+        for f, r in (("sourceList", "source"), ("destinationList", "destination"))
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE tc_ids AS
+        SELECT raw, tc_epc_key(raw) AS key, tc_epc_kind(raw) AS kind, tc_epc_gtin(raw) AS gtin,
+               tc_epc_serial(raw) AS serial, tc_epc_sscc(raw) AS sscc
+        FROM (SELECT raw FROM tc_epc WHERE m.p = '' AND raw IS NOT NULL
+              UNION SELECT read_point_raw FROM tc_ev
+              UNION SELECT biz_location_raw FROM tc_ev
+              UNION SELECT parent_raw FROM tc_ev
+              UNION {parties}) AS t(raw)
+        WHERE raw IS NOT NULL
+        """
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP MACRO quote_text(x) AS '''' || replace(x, '''', '''''') || ''''"
+    )
+    con.execute(_BAD_EPCS)
 
 
 _MESSAGES = {
@@ -229,17 +298,6 @@ _MESSAGES = {
     "unknown-unit": "a uom is not a known UN/ECE Recommendation 20 unit",
     "bad-epc-class": "an epcClass is not a valid GS1 class identifier",
 }
-
-
-def _bad_epc_detail(line_doc: Mapping[str, Any]) -> str:
-    for name in (*EPC_LISTS, "parentID"):
-        values = line_doc.get(name)
-        items = [values] if isinstance(values, str) else values or []
-        for i, value in enumerate(items):
-            if not isinstance(value, str) or parse_epc(value) is None:
-                where = name if name == "parentID" else f"{name}[{i}]"
-                return f"{where}: {value!r} is not a valid GS1 identifier"
-    return _MESSAGES["bad-epc"]
 
 
 def _quantity_rows(
@@ -287,9 +345,6 @@ def _python_pass(
             doc = json.loads(line, parse_float=Decimal)
         except (json.JSONDecodeError, InvalidOperation):
             pass
-        if problem == "bad-epc" and isinstance(doc, Mapping):
-            problems.append((rec, problem, _bad_epc_detail(doc)))
-            continue
         if problem is not None or not isinstance(doc, Mapping):
             continue
         if has_quantities:
@@ -326,11 +381,11 @@ def load_events(
     context: Any = None
     if document:
         lines, context = document_events(path)
-        stage_lines(con, lines)
+        source_sql = lines_source(con, lines)
     else:
-        stage_jsonl(con, path)
+        source_sql = jsonl_source(path)
     try:
-        _parse(con)
+        _parse(con, source_sql)
     except duckdb.Error as exc:
         raise UnreadableFile(
             f"{path}: cannot be read as JSON Lines ({str(exc).splitlines()[0]})"
@@ -338,6 +393,7 @@ def load_events(
     finally:
         if document:
             con.unregister("tc_doc_lines")
+    _epc_pass(con)
     problems, quantities = _python_pass(con, context)
     if problems:
         frame = pl.DataFrame(
@@ -347,20 +403,15 @@ def load_events(
         con.execute("UPDATE tc_ev SET problem = p.p FROM tc_problems p WHERE tc_ev.rec = p.rec")
     detail = {r: m for r, _, m in problems if m}
     bad = con.execute(
-        "SELECT rec, problem, coalesce(line, '') FROM tc_ev WHERE problem IS NOT NULL ORDER BY rec"
+        "SELECT rec, problem, problem_detail, line FROM tc_ev WHERE problem IS NOT NULL "
+        "ORDER BY rec"
     ).fetchall()
-    reject_rows = [
-        (
-            load_id,
-            source,
-            rec,
-            None,
-            problem,
-            detail.get(rec) or _MESSAGES.get(problem, problem),
-            (line or "")[:2000] or None,
-        )
-        for rec, problem, line in bad
-    ]
+    reject_rows = []
+    for rec, problem, where, line in bad:
+        text = detail.get(rec) or _MESSAGES.get(problem, problem)
+        if problem == "bad-epc" and where:
+            text = f"{where} is not a valid GS1 identifier (check digit, length or form)"
+        reject_rows.append((load_id, source, rec, None, problem, text, (line or "")[:2000] or None))
     if problems:
         con.unregister("tc_problems")
     if reject_rows:
@@ -379,45 +430,65 @@ def _insert(
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE tc_new AS
-        SELECT *, coalesce(event_id, event_hash) AS event_key FROM tc_ev e
+        SELECT *, coalesce(event_id, event_hash) AS event_key,
+               CAST(? AS BIGINT) * 10000000000 + rec AS event_row
+        FROM tc_ev e
         WHERE problem IS NULL
           AND NOT EXISTS (SELECT 1 FROM events x
                           WHERE x.event_key = coalesce(e.event_id, e.event_hash)
                             AND x.content_hash = e.content_hash)
         QUALIFY row_number() OVER (PARTITION BY coalesce(event_id, event_hash), content_hash
                                    ORDER BY rec) = 1
-        """
+        """,
+        [load_id],
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE tc_skip AS SELECT rec FROM tc_ev "
+        "WHERE rec NOT IN (SELECT rec FROM tc_new)"
     )
     total_row = con.execute("SELECT count(*) FROM tc_ev WHERE problem IS NULL").fetchone()
     total = int(total_row[0]) if total_row else 0
     con.execute(
         """
         INSERT INTO events
-        SELECT event_key, event_id, event_hash, event_type, action, biz_step, disposition,
-               event_time, tz_offset, local_date, record_time, read_point, biz_location,
-               parent_raw, parent_key, lot, expiry, error_declared_at, error_reason,
-               corrective_event_ids, content_hash, NULL, ?, ?, rec
+        SELECT event_row, event_key, event_id, event_hash, event_type, action, biz_step,
+               disposition,
+               event_time, tz_offset, local_date, record_time,
+               coalesce(rp.key, read_point_raw), coalesce(bl.key, biz_location_raw),
+               parent_raw, pa.key, lot, expiry, error_declared_at, error_reason,
+               corrective_event_ids, content_hash, ?, ?, rec
         FROM tc_new
+        LEFT JOIN tc_ids rp ON rp.raw = read_point_raw
+        LEFT JOIN tc_ids bl ON bl.raw = biz_location_raw
+        LEFT JOIN tc_ids pa ON pa.raw = parent_raw
         """,
         [load_id, source],
     )
-    for name in EPC_LISTS:
-        con.execute(
-            f"""
-            INSERT INTO event_epcs
-            SELECT event_key, content_hash, '{name}', raw, tc_epc_key(raw), tc_epc_kind(raw),
-                   tc_epc_gtin(raw), tc_epc_serial(raw), tc_epc_sscc(raw)
-            FROM (SELECT event_key, content_hash, unnest({name}) ->> '$' AS raw
-                  FROM tc_new WHERE {name} IS NOT NULL)
-            """
-        )
+    con.execute(
+        """
+        INSERT INTO event_epcs
+        SELECT CAST(? AS BIGINT) * 10000000000 + e.rec, e.list, e.raw,
+               'https://id.gs1.org/01/' || f.gtin || '/21/' || e.m.s, 'sgtin', f.gtin, e.m.s, NULL
+        FROM tc_epc e JOIN tc_pfx f ON f.p = e.m.p
+        WHERE e.m.p <> '' AND NOT EXISTS (SELECT 1 FROM tc_skip s WHERE s.rec = e.rec)
+        """,
+        [load_id],
+    )
+    con.execute(
+        """
+        INSERT INTO event_epcs
+        SELECT n.event_row, e.list, e.raw, i.key, i.kind, i.gtin, i.serial, i.sscc
+        FROM tc_epc e JOIN tc_ids i ON i.raw = e.raw JOIN tc_new n USING (rec)
+        WHERE e.m.p = ''
+        """
+    )
     con.execute(
         """
         INSERT INTO event_biz_transactions
-        SELECT event_key, content_hash, tc_cbv(b.type), b.bizTransaction,
+        SELECT event_row, tc_cbv(b.type), b.bizTransaction,
                coalesce(NULLIF(regexp_extract(b.bizTransaction,
                         '^urn:epcglobal:cbv:bt:[^:]*:(.+)$', 1), ''), b.bizTransaction)
-        FROM (SELECT event_key, content_hash, unnest(bizTransactionList) AS b
+        FROM (SELECT event_row, unnest(bizTransactionList) AS b
               FROM tc_new WHERE bizTransactionList IS NOT NULL)
         WHERE b.bizTransaction IS NOT NULL
         """
@@ -426,10 +497,12 @@ def _insert(
         con.execute(
             f"""
             INSERT INTO event_parties
-            SELECT event_key, content_hash, '{role}', tc_cbv(p.type), p.{role},
-                   coalesce(tc_epc_key(p.{role}), p.{role})
-            FROM (SELECT event_key, content_hash, unnest({field}) AS p
+            SELECT event_row, '{role}', tc_cbv(p.type), p.{role},
+                   coalesce(i.key, p.{role}),
+                   NULLIF(regexp_extract(coalesce(i.key, ''), '/41[47]/([0-9]{{13}})', 1), '')
+            FROM (SELECT event_row, unnest({field}) AS p
                   FROM tc_new WHERE {field} IS NOT NULL)
+            LEFT JOIN tc_ids i ON i.raw = p.{role}
             WHERE p.{role} IS NOT NULL
             """
         )
@@ -452,7 +525,7 @@ def _insert(
         con.execute(
             """
             INSERT INTO event_quantities
-            SELECT n.event_key, n.content_hash, q.list, q.raw, q.key, q.gtin, q.lot,
+            SELECT n.event_row, q.list, q.raw, q.key, q.gtin, q.lot,
                    CAST(q.quantity AS DECIMAL(38,12)), q.uom
             FROM tc_qty q JOIN tc_new n USING (rec)
             """
@@ -469,7 +542,10 @@ def _insert(
         """
     ).fetchone()
     records_row = con.execute("SELECT count(*) FROM tc_ev").fetchone()
-    con.execute("DROP TABLE tc_new; DROP TABLE tc_ev")
+    con.execute(
+        "DROP TABLE tc_skip; DROP TABLE tc_epc; DROP TABLE tc_pfx; DROP TABLE tc_ids; "
+        "DROP TABLE tc_new; DROP TABLE tc_ev"
+    )
     return EventOutcome(
         records=int(records_row[0]) if records_row else 0,
         accepted=new,

@@ -1,0 +1,139 @@
+"""Ingest benchmark: EPCIS JSON Lines into the store, against DuckDB's own raw read.
+
+Generates N events with 25 serials each (1M events is about 1.7 GB), then measures, each in
+a fresh process with the same DuckDB memory limit:
+
+- raw: DuckDB ``read_json`` of the file with the EPC lists unnested, stored in a table;
+- tracecheck: ``traceability.load`` (validation, normalisation, de-duplication, fan-out
+  into the event tables) into a new store.
+
+Prints events/s, MB/s, peak RSS of each process and the ratio of the two times, with the
+machine it ran on.
+
+    python bench/ingest.py                 # 1M events
+    python bench/ingest.py --events 5000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RAW = """
+import duckdb, sys
+con = duckdb.connect(sys.argv[1], config={"memory_limit": sys.argv[3], "threads": 2})
+con.execute('''CREATE TABLE raw AS SELECT eventID, unnest(epcList) AS epc FROM read_json(?,
+    format = 'newline_delimited',
+    columns = {'eventID': 'VARCHAR', 'type': 'VARCHAR', 'eventTime': 'VARCHAR',
+               'eventTimeZoneOffset': 'VARCHAR', 'action': 'VARCHAR', 'bizStep': 'VARCHAR',
+               'epcList': 'VARCHAR[]'}, maximum_object_size = 67108864)''', [sys.argv[2]])
+print(con.execute("SELECT count(*) FROM raw").fetchone()[0])
+"""
+
+OURS = """
+import sys
+from traceability.load import load
+from traceability.store import connect
+r = load(sys.argv[1], [sys.argv[2]], memory_limit=sys.argv[3])
+f = r.files[0]
+print(f.accepted, f.rejected)
+"""
+
+
+def machine() -> str:
+    """One line naming the machine."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, "
+        f"{mem:.0f} GiB RAM, Python {platform.python_version()}"
+    )
+
+
+def run(script: str, *args: str) -> tuple[float, float, str]:
+    """Run a script in a fresh process; (seconds, its own peak RSS in MiB, stdout)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, *args], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark step failed with exit code {proc.returncode}")
+    return seconds, usage.ru_maxrss / 1024, out.strip()
+
+
+def main() -> None:
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--serials", type=int, default=25)
+    parser.add_argument("--memory-limit", default="3GB")
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    args = parser.parse_args()
+
+    from traceability.sample import write_event_lines
+
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        folder = Path(tmp)
+        data = folder / "events.jsonl"
+        t0 = time.perf_counter()
+        written = write_event_lines(data, events=args.events, serials_per_event=args.serials)
+        gen = time.perf_counter() - t0
+        size_mb = data.stat().st_size / 1e6
+        print(f"machine: {machine()}")
+        print(f"data: {written:,} events, {size_mb:,.0f} MB JSON Lines (generated in {gen:.1f} s)")
+        print(f"DuckDB memory_limit: {args.memory_limit}")
+        raw_s, raw_rss, raw_out = run(RAW, str(folder / "raw.duckdb"), str(data), args.memory_limit)
+        ours_s, ours_rss, ours_out = run(
+            OURS, str(folder / "store.duckdb"), str(data), args.memory_limit
+        )
+        accepted, rejected = (int(x) for x in ours_out.split())
+        figures = {
+            "events": written,
+            "megabytes": round(size_mb, 1),
+            "raw_seconds": round(raw_s, 2),
+            "raw_serial_rows": int(raw_out),
+            "raw_peak_rss_mib": round(raw_rss),
+            "tracecheck_seconds": round(ours_s, 2),
+            "tracecheck_events_per_s": round(written / ours_s),
+            "tracecheck_mb_per_s": round(size_mb / ours_s, 1),
+            "tracecheck_peak_rss_mib": round(ours_rss),
+            "accepted": accepted,
+            "rejected": rejected,
+            "ratio": round(ours_s / raw_s, 2),
+        }
+        print(
+            f"raw read_json + unnest: {raw_s:6.1f} s  {written / raw_s:>10,.0f} events/s  "
+            f"{size_mb / raw_s:6.1f} MB/s  peak RSS {raw_rss:,.0f} MiB"
+        )
+        print(
+            f"tracecheck load:        {ours_s:6.1f} s  {written / ours_s:>10,.0f} events/s  "
+            f"{size_mb / ours_s:6.1f} MB/s  peak RSS {ours_rss:,.0f} MiB "
+            f"(accepted {accepted:,}, rejected {rejected:,})"
+        )
+        print(f"ratio tracecheck / raw: {ours_s / raw_s:.2f}x")
+        if args.json:
+            print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
