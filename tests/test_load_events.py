@@ -49,7 +49,7 @@ def test_a_resent_document_with_overlapping_events_changes_no_count(
     ]
     after = counts(db)
     assert after["events"] == before["events"] + 1
-    assert after["event_epcs"] == before["event_epcs"] + 2
+    assert after["epc_rows"] == before["epc_rows"] + 2
 
 
 def test_events_in_a_document_and_in_json_lines_are_the_same_events(

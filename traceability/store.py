@@ -57,15 +57,11 @@ CREATE TABLE IF NOT EXISTS events (
     source_file VARCHAR NOT NULL,
     source_line INTEGER
 );
-CREATE TABLE IF NOT EXISTS event_epcs (
+CREATE TABLE IF NOT EXISTS epc_rows (
     event_row BIGINT NOT NULL,
     list VARCHAR NOT NULL,               -- epcList, childEPCs, inputEPCList, outputEPCList
     epc_raw VARCHAR NOT NULL,            -- as received
-    epc_key VARCHAR NOT NULL,            -- canonical GS1 Digital Link URI
-    epc_kind VARCHAR NOT NULL,           -- sgtin, sscc, sgln, lgtin, other
-    gtin VARCHAR,
-    serial VARCHAR,
-    sscc VARCHAR
+    epc_key VARCHAR NOT NULL             -- canonical GS1 Digital Link URI (or the raw value)
 );
 CREATE TABLE IF NOT EXISTS event_quantities (
     event_row BIGINT NOT NULL,
@@ -91,6 +87,21 @@ CREATE TABLE IF NOT EXISTS event_parties (
     value_key VARCHAR NOT NULL,          -- canonical GS1 Digital Link URI where a GS1 key
     gln VARCHAR                          -- the party's or location's GLN, where it has one
 );
+-- The parts of a canonical key are read off it rather than stored a second time: with tens
+-- of millions of serials, every stored column is seconds of load time.
+CREATE OR REPLACE VIEW event_epcs AS
+    SELECT event_row, list, epc_raw, epc_key,
+           CASE WHEN epc_key LIKE 'https://id.gs1.org/01/%/21/%' THEN 'sgtin'
+                WHEN epc_key LIKE 'https://id.gs1.org/00/%' THEN 'sscc'
+                WHEN epc_key LIKE 'https://id.gs1.org/414/%' THEN 'sgln'
+                WHEN epc_key LIKE 'https://id.gs1.org/01/%/10/%' THEN 'lgtin'
+                ELSE 'other' END AS epc_kind,
+           CASE WHEN epc_key LIKE 'https://id.gs1.org/01/%' THEN substr(epc_key, 23, 14) END
+               AS gtin,
+           CASE WHEN epc_key LIKE 'https://id.gs1.org/01/%/21/%' THEN url_decode(substr(epc_key, 41))
+               END AS serial,
+           CASE WHEN epc_key LIKE 'https://id.gs1.org/00/%' THEN substr(epc_key, 23, 18) END AS sscc
+    FROM epc_rows;
 CREATE OR REPLACE VIEW aggregations AS
     SELECT e.event_row, e.event_key, e.action, e.event_time, e.parent_key, c.epc_key AS child_key
     FROM events e JOIN event_epcs c USING (event_row)
@@ -255,7 +266,7 @@ def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Row count of every table of the store, for summaries and tests."""
     from traceability.load.kinds import TABULAR_KINDS
 
-    names = [*TABULAR_KINDS, "events", "event_epcs", "event_quantities"]
+    names = [*TABULAR_KINDS, "events", "epc_rows", "event_quantities"]
     names += ["event_biz_transactions", "event_parties", "loads", "rejects"]
     counts = {}
     for name in names:

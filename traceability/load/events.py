@@ -268,8 +268,7 @@ def _epc_pass(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE tc_ids AS
-        SELECT raw, tc_epc_key(raw) AS key, tc_epc_kind(raw) AS kind, tc_epc_gtin(raw) AS gtin,
-               tc_epc_serial(raw) AS serial, tc_epc_sscc(raw) AS sscc
+        SELECT raw, tc_epc_key(raw) AS key
         FROM (SELECT raw FROM tc_epc WHERE m.p = '' AND raw IS NOT NULL
               UNION SELECT read_point_raw FROM tc_ev
               UNION SELECT biz_location_raw FROM tc_ev
@@ -466,9 +465,9 @@ def _insert(
     )
     con.execute(
         """
-        INSERT INTO event_epcs
+        INSERT INTO epc_rows
         SELECT CAST(? AS BIGINT) * 10000000000 + e.rec, e.list, e.raw,
-               'https://id.gs1.org/01/' || f.gtin || '/21/' || e.m.s, 'sgtin', f.gtin, e.m.s, NULL
+               'https://id.gs1.org/01/' || f.gtin || '/21/' || e.m.s
         FROM tc_epc e JOIN tc_pfx f ON f.p = e.m.p
         WHERE e.m.p <> '' AND NOT EXISTS (SELECT 1 FROM tc_skip s WHERE s.rec = e.rec)
         """,
@@ -476,8 +475,8 @@ def _insert(
     )
     con.execute(
         """
-        INSERT INTO event_epcs
-        SELECT n.event_row, e.list, e.raw, i.key, i.kind, i.gtin, i.serial, i.sscc
+        INSERT INTO epc_rows
+        SELECT n.event_row, e.list, e.raw, i.key
         FROM tc_epc e JOIN tc_ids i ON i.raw = e.raw JOIN tc_new n USING (rec)
         WHERE e.m.p = ''
         """
