@@ -106,12 +106,12 @@ def main() -> None:
         ours_s, ours_rss, ours_out = run(
             OURS, str(folder / "store.duckdb"), str(data), args.memory_limit
         )
-        accepted, rejected = (int(x) for x in ours_out.split())
+        accepted, rejected = (int(x) for x in ours_out.splitlines()[-1].split())
         figures = {
             "events": written,
             "megabytes": round(size_mb, 1),
             "raw_seconds": round(raw_s, 2),
-            "raw_serial_rows": int(raw_out),
+            "raw_serial_rows": int(raw_out.splitlines()[-1]),
             "raw_peak_rss_mib": round(raw_rss),
             "tracecheck_seconds": round(ours_s, 2),
             "tracecheck_events_per_s": round(written / ours_s),

@@ -98,8 +98,8 @@ CREATE OR REPLACE VIEW event_epcs AS
                 ELSE 'other' END AS epc_kind,
            CASE WHEN epc_key LIKE 'https://id.gs1.org/01/%' THEN substr(epc_key, 23, 14) END
                AS gtin,
-           CASE WHEN epc_key LIKE 'https://id.gs1.org/01/%/21/%' THEN url_decode(substr(epc_key, 41))
-               END AS serial,
+           CASE WHEN epc_key LIKE 'https://id.gs1.org/01/%/21/%'
+                THEN url_decode(substr(epc_key, 41)) END AS serial,
            CASE WHEN epc_key LIKE 'https://id.gs1.org/00/%' THEN substr(epc_key, 23, 18) END AS sscc
     FROM epc_rows;
 CREATE OR REPLACE VIEW aggregations AS
@@ -198,6 +198,7 @@ def connect(
     except duckdb.Error as exc:
         raise StoreError(f"{path}: not a DuckDB database ({str(exc).splitlines()[0]})") from None
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")  # the library never prints
     try:
         _check_version(con, path, read_only=read_only)
     except BaseException:

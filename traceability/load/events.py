@@ -222,13 +222,12 @@ FAST_SGTIN = (
 _BAD_EPCS = """
 UPDATE tc_ev SET problem = 'bad-epc', problem_detail = b.detail
 FROM (
-    SELECT e.rec, arg_min(e.list || '[' || e.pos || ']: ' ||
-                          coalesce(quote_text(e.raw), 'a value that is not text'),
+    SELECT e.rec, arg_min(e.list || '[' || e.pos || ']: ' || quote_text(e.raw),
                           e.list || lpad(e.pos::VARCHAR, 9, '0')) AS detail
     FROM tc_epc e
-    LEFT JOIN tc_pfx f ON e.m.p <> '' AND f.p = e.m.p
-    LEFT JOIN tc_ids i ON e.m.p = '' AND i.raw = e.raw
-    WHERE (e.m.p <> '' AND f.gtin IS NULL) OR (e.m.p = '' AND i.key IS NULL)
+    WHERE e.m.p IN (SELECT p FROM tc_pfx WHERE gtin IS NULL)
+       OR (e.m.p = '' AND e.raw IN (SELECT raw FROM tc_ids WHERE key IS NULL))
+       OR e.raw IS NULL
     GROUP BY e.rec
     UNION ALL
     SELECT rec, 'parentID: ' || quote_text(parent_raw) FROM tc_ev
@@ -278,7 +277,8 @@ def _epc_pass(con: duckdb.DuckDBPyConnection) -> None:
         """
     )
     con.execute(
-        "CREATE OR REPLACE TEMP MACRO quote_text(x) AS '''' || replace(x, '''', '''''') || ''''"
+        "CREATE OR REPLACE TEMP MACRO quote_text(x) AS "
+        "coalesce('''' || replace(x, '''', '''''') || '''', 'a value that is not text')"
     )
     con.execute(_BAD_EPCS)
 
@@ -426,24 +426,31 @@ def _insert(
     *,
     rejected: int,
 ) -> EventOutcome:
+    # What not to store: rejected events, events stored before with the same content, and
+    # later copies of an event within this file. Usually a handful of rows.
     con.execute(
         """
-        CREATE OR REPLACE TEMP TABLE tc_new AS
-        SELECT *, coalesce(event_id, event_hash) AS event_key,
-               CAST(? AS BIGINT) * 10000000000 + rec AS event_row
-        FROM tc_ev e
-        WHERE problem IS NULL
-          AND NOT EXISTS (SELECT 1 FROM events x
-                          WHERE x.event_key = coalesce(e.event_id, e.event_hash)
-                            AND x.content_hash = e.content_hash)
-        QUALIFY row_number() OVER (PARTITION BY coalesce(event_id, event_hash), content_hash
-                                   ORDER BY rec) = 1
-        """,
-        [load_id],
+        CREATE OR REPLACE TEMP TABLE tc_skip AS
+        SELECT rec FROM tc_ev WHERE problem IS NOT NULL
+        UNION ALL
+        SELECT e.rec FROM tc_ev e JOIN events x
+            ON x.event_key = coalesce(e.event_id, e.event_hash) AND x.content_hash = e.content_hash
+        WHERE e.problem IS NULL
+        UNION ALL
+        SELECT rec FROM (
+            SELECT rec, row_number() OVER (PARTITION BY k, content_hash ORDER BY rec) AS n
+            FROM (SELECT rec, coalesce(event_id, event_hash) AS k, content_hash FROM tc_ev
+                  WHERE problem IS NULL) t
+            WHERE k IN (SELECT coalesce(event_id, event_hash) FROM tc_ev WHERE problem IS NULL
+                        GROUP BY 1 HAVING count(*) > 1)
+        ) WHERE n > 1
+        """
     )
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE tc_skip AS SELECT rec FROM tc_ev "
-        "WHERE rec NOT IN (SELECT rec FROM tc_new)"
+        "CREATE OR REPLACE TEMP VIEW tc_new AS "
+        "SELECT *, coalesce(event_id, event_hash) AS event_key, "
+        f"CAST({int(load_id)} AS BIGINT) * 10000000000 + rec AS event_row "
+        "FROM tc_ev e WHERE NOT EXISTS (SELECT 1 FROM tc_skip s WHERE s.rec = e.rec)"
     )
     total_row = con.execute("SELECT count(*) FROM tc_ev WHERE problem IS NULL").fetchone()
     total = int(total_row[0]) if total_row else 0
@@ -476,10 +483,11 @@ def _insert(
     con.execute(
         """
         INSERT INTO epc_rows
-        SELECT n.event_row, e.list, e.raw, i.key
-        FROM tc_epc e JOIN tc_ids i ON i.raw = e.raw JOIN tc_new n USING (rec)
-        WHERE e.m.p = ''
-        """
+        SELECT CAST(? AS BIGINT) * 10000000000 + e.rec, e.list, e.raw, i.key
+        FROM tc_epc e JOIN tc_ids i ON i.raw = e.raw
+        WHERE e.m.p = '' AND NOT EXISTS (SELECT 1 FROM tc_skip s WHERE s.rec = e.rec)
+        """,
+        [load_id],
     )
     con.execute(
         """
@@ -542,8 +550,8 @@ def _insert(
     ).fetchone()
     records_row = con.execute("SELECT count(*) FROM tc_ev").fetchone()
     con.execute(
-        "DROP TABLE tc_skip; DROP TABLE tc_epc; DROP TABLE tc_pfx; DROP TABLE tc_ids; "
-        "DROP TABLE tc_new; DROP TABLE tc_ev"
+        "DROP VIEW tc_new; DROP TABLE tc_skip; DROP TABLE tc_epc; DROP TABLE tc_pfx; "
+        "DROP TABLE tc_ids; DROP TABLE tc_ev"
     )
     return EventOutcome(
         records=int(records_row[0]) if records_row else 0,
