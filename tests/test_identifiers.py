@@ -26,7 +26,6 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from traceability.load.identifiers import (
-    SQL_MACROS,
     UOM_MASS_KG,
     UOM_SPELLINGS,
     UOM_VOLUME_L,
@@ -44,6 +43,7 @@ from traceability.load.identifiers import (
     sscc_problem,
     uom_dimension,
 )
+from traceability.load.identifiers_sql import SQL_MACROS
 
 EXAMPLES = Path(__file__).resolve().parents[1].parent / "shared/conformance/event-hash/examples"
 FIELDS = ("key", "kind", "gtin", "serial", "sscc", "lot", "gln")

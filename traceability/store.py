@@ -176,7 +176,7 @@ def connect(
         StoreError: the file is not a DuckDB database, or not one of ours.
     """
     path = Path(path)
-    config: dict[str, str | int] = {}
+    config: dict[str, str | bool | int | float | list[str]] = {}
     if memory_limit:
         config["memory_limit"] = memory_limit
     if threads:

@@ -15,7 +15,7 @@ from traceability import __version__
 from traceability.errors import StrictLoadAborted, UnknownKind, UnreadableFile
 from traceability.load import events as ev
 from traceability.load import read
-from traceability.load.identifiers import SQL_MACROS
+from traceability.load.identifiers_sql import SQL_MACROS
 from traceability.load.kinds import ALL_KINDS, EVENT_KIND, TABULAR_KINDS, kind_spec
 from traceability.load.tabular import load_tabular
 from traceability.store import connect, transaction
@@ -216,7 +216,9 @@ def load(
     files = expand(paths)
     plan = [(f, *detect(f, kind)) for f in files]
     own = not isinstance(db, duckdb.DuckDBPyConnection)
-    con = connect(db, memory_limit=memory_limit) if own else db  # type: ignore[arg-type]
+    con = (
+        db if isinstance(db, duckdb.DuckDBPyConnection) else connect(db, memory_limit=memory_limit)
+    )
     try:
         for macro in (*SQL_MACROS, ev.CBV_MACRO):
             con.execute(macro)

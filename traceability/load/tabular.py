@@ -110,7 +110,7 @@ def message(column: str, code: str, value: str | None, logical: str = "") -> str
     >>> message("quantity", "bad-decimal", "twelve")
     "quantity: 'twelve' is not a decimal number"
     >>> message("gtin", "bad-check-digit", "08901234000013", "gtin")
-    "gtin: '08901234000013' has a wrong check digit (with this payload it would end in 2)"
+    "gtin: '08901234000013' has a wrong check digit (with this payload it would end in 4)"
     """
     v = repr(value)
     if code == "bad-check-digit" and value:
