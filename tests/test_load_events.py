@@ -178,3 +178,16 @@ def test_bad_events_are_rejected_with_their_line_and_the_rest_load(
         (7, "bad-time-zone-offset"),
     ]
     assert "epcList[0]" in result.rejections[1].message
+
+
+def test_a_field_of_the_wrong_shape_is_rejected_not_silently_dropped(
+    tmp_path: Path, db: Path
+) -> None:
+    wrong = event("urn:uuid:w1", [1])
+    wrong["epcList"] = "urn:epc:id:sgtin:8901234.000001.S000001"  # a string, not a list
+    mentions = event("urn:uuid:w2", [2], note='the word "epcList" in a text field')
+    write_jsonl(tmp_path / "e.jsonl", [wrong, mentions])
+    result = load(db, [tmp_path / "e.jsonl"])
+    assert [(r.line, r.code) for r in result.rejections] == [(1, "bad-shape")]
+    assert result.rejections[0].message.startswith("epcList: ")
+    assert counts(db)["epc_rows"] == 1

@@ -57,11 +57,23 @@ CREATE TABLE IF NOT EXISTS events (
     source_file VARCHAR NOT NULL,
     source_line INTEGER
 );
+-- A serial in one of the common SGTIN spellings is stored as the id of its spelling's
+-- prefix (urn:epc:id:sgtin:8901234.000001. or https://brand.example/01/08901234000014/21/)
+-- and its serial; anything else as its raw text and canonical key. The view event_epcs
+-- gives every EPC with raw text, canonical key, kind, gtin, serial and SSCC.
+CREATE SEQUENCE IF NOT EXISTS epc_prefix_ids START 1;
+CREATE TABLE IF NOT EXISTS epc_prefixes (
+    prefix_id INTEGER PRIMARY KEY,
+    prefix VARCHAR NOT NULL UNIQUE,      -- the raw text before the serial
+    gtin VARCHAR NOT NULL
+);
 CREATE TABLE IF NOT EXISTS epc_rows (
     event_row BIGINT NOT NULL,
     list VARCHAR NOT NULL,               -- epcList, childEPCs, inputEPCList, outputEPCList
-    epc_raw VARCHAR NOT NULL,            -- as received
-    epc_key VARCHAR NOT NULL             -- canonical GS1 Digital Link URI (or the raw value)
+    prefix_id INTEGER,                   -- common SGTIN spellings: prefix and serial
+    serial VARCHAR,
+    epc_raw VARCHAR,                     -- anything else: as received
+    epc_key VARCHAR                      -- and its canonical GS1 Digital Link URI
 );
 CREATE TABLE IF NOT EXISTS event_quantities (
     event_row BIGINT NOT NULL,
@@ -87,21 +99,29 @@ CREATE TABLE IF NOT EXISTS event_parties (
     value_key VARCHAR NOT NULL,          -- canonical GS1 Digital Link URI where a GS1 key
     gln VARCHAR                          -- the party's or location's GLN, where it has one
 );
--- The parts of a canonical key are read off it rather than stored a second time: with tens
--- of millions of serials, every stored column is seconds of load time.
 CREATE OR REPLACE VIEW event_epcs AS
+    WITH e AS (
+        SELECT r.event_row, r.list,
+               coalesce(r.epc_raw, p.prefix || r.serial) AS epc_raw,
+               coalesce(r.epc_key, 'https://id.gs1.org/01/' || p.gtin || '/21/' || r.serial)
+                   AS epc_key,
+               p.gtin AS prefix_gtin, r.serial AS prefix_serial
+        FROM epc_rows r LEFT JOIN epc_prefixes p USING (prefix_id)
+    )
     SELECT event_row, list, epc_raw, epc_key,
-           CASE WHEN epc_key LIKE 'https://id.gs1.org/01/%/21/%' THEN 'sgtin'
+           CASE WHEN prefix_gtin IS NOT NULL THEN 'sgtin'
+                WHEN epc_key LIKE 'https://id.gs1.org/01/%/21/%' THEN 'sgtin'
                 WHEN epc_key LIKE 'https://id.gs1.org/00/%' THEN 'sscc'
                 WHEN epc_key LIKE 'https://id.gs1.org/414/%' THEN 'sgln'
                 WHEN epc_key LIKE 'https://id.gs1.org/01/%/10/%' THEN 'lgtin'
                 ELSE 'other' END AS epc_kind,
-           CASE WHEN epc_key LIKE 'https://id.gs1.org/01/%' THEN substr(epc_key, 23, 14) END
-               AS gtin,
-           CASE WHEN epc_key LIKE 'https://id.gs1.org/01/%/21/%'
-                THEN url_decode(substr(epc_key, 41)) END AS serial,
-           CASE WHEN epc_key LIKE 'https://id.gs1.org/00/%' THEN substr(epc_key, 23, 18) END AS sscc
-    FROM epc_rows;
+           coalesce(prefix_gtin, CASE WHEN epc_key LIKE 'https://id.gs1.org/01/%'
+                                      THEN substr(epc_key, 23, 14) END) AS gtin,
+           coalesce(prefix_serial, CASE WHEN epc_key LIKE 'https://id.gs1.org/01/%/21/%'
+                                        THEN url_decode(substr(epc_key, 41)) END) AS serial,
+           CASE WHEN epc_key LIKE 'https://id.gs1.org/00/%' THEN substr(epc_key, 23, 18) END
+               AS sscc
+    FROM e;
 CREATE OR REPLACE VIEW aggregations AS
     SELECT e.event_row, e.event_key, e.action, e.event_time, e.parent_key, c.epc_key AS child_key
     FROM events e JOIN event_epcs c USING (event_row)

@@ -19,10 +19,12 @@ from typing import Any
 
 import duckdb
 import polars as pl
+from jsonschema.exceptions import best_match
 
 from traceability.errors import UnreadableFile
 from traceability.load.eventhash import event_hash
 from traceability.load.identifiers import normalise_uom, parse_epc
+from traceability.load.kinds import validator
 
 EPC_LISTS = ("epcList", "childEPCs", "inputEPCList", "outputEPCList")
 QUANTITY_LISTS = ("quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList")
@@ -60,6 +62,13 @@ CBV_MACRO = (
     "CREATE OR REPLACE TEMP MACRO tc_cbv(x) AS regexp_replace(trim(x), "
     r"'^(urn:epcglobal:cbv:(bizstep|disp|btt|sdt|er):|(https?://ref\.gs1\.org/cbv/|cbv:|gs1:)?"
     r"(BizStep|Disp|BTT|SDT|ER)-)', '')"
+)
+
+_OBJECT_FIELDS = ("readPoint", "bizLocation", "errorDeclaration")
+_SHAPED_FIELDS = (
+    *("epcList", "childEPCs", "inputEPCList", "outputEPCList"),
+    *("readPoint", "bizLocation", "bizTransactionList", "sourceList", "destinationList"),
+    "errorDeclaration",
 )
 
 _OFFSET = (
@@ -153,61 +162,77 @@ def lines_source(con: duckdb.DuckDBPyConnection, lines: list[tuple[int, str]]) -
 
 
 def _parse(con: duckdb.DuckDBPyConnection, source: str) -> None:
-    """Typed parse of every staged line, with its checks, into ``tc_ev``."""
+    """Typed parse of every staged line, with its checks, into ``tc_ev``.
+
+    Each value is computed once, in layers: the typed parse, then the time values, then
+    the checks. Vocabulary spellings are normalised only when they are not bare already.
+    """
     qty_present = " OR ".join(f"o.{n} IS NOT NULL" for n in QUANTITY_LISTS)
+    types = ", ".join(f"'{t}'" for t in EVENT_TYPES)
+    # The typed parse turns a field of the wrong shape (a string where a list belongs) into
+    # NULL. One scan of the text finds a list or object field whose value does not open
+    # with [ or { (or null); those events are checked against the schema in Python.
+    lists = "|".join(n for n in _SHAPED_FIELDS if n not in _OBJECT_FIELDS)
+    objects = "|".join(_OBJECT_FIELDS)
+    shape = (
+        f'regexp_matches(line, \'"({lists})"\\s*:\\s*[^\\[\\sn]|"({objects})"\\s*:\\s*[^{{\\sn]\')'
+    )
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE tc_ev AS
-        SELECT * EXCLUDE (full_line),
-               CASE WHEN problem IS NOT NULL OR event_id IS NULL OR has_quantities
-                    THEN full_line END AS line
-        FROM (
         WITH parsed AS (
-            SELECT rec, line, json_valid(line) AS ok_json,
-                   CASE WHEN json_valid(line) AND json_type(line) = 'OBJECT'
-                        THEN json_transform(line, '{_STRUCT}') END AS o
+            SELECT rec, line, try(json_transform(line, '{_STRUCT}')) AS o
             FROM ({source}) WHERE line IS NOT NULL AND trim(line) <> ''
+        ), timed AS (
+            SELECT *, TRY_CAST(o.eventTime AS TIMESTAMPTZ) AS t, {_OFFSET} AS off
+            FROM parsed
+        ), checked AS (
+            SELECT *,
+                   CASE
+                     WHEN o IS NULL THEN 'bad-json'
+                     WHEN NOT starts_with(ltrim(line), '{{') THEN 'not-an-object'
+                     WHEN o.type IS NULL OR o.type NOT IN ({types}) THEN 'bad-event-type'
+                     WHEN t IS NULL OR NOT regexp_full_match(o.eventTime, '{_TIME_RE}')
+                       THEN 'bad-event-time'
+                     WHEN off IS NULL THEN 'bad-time-zone-offset'
+                     WHEN o.type IN ('ObjectEvent', 'AggregationEvent', 'TransactionEvent')
+                          AND (o.action IS NULL OR o.action NOT IN ('ADD', 'OBSERVE', 'DELETE'))
+                       THEN 'bad-action'
+                     WHEN o.errorDeclaration IS NOT NULL
+                          AND TRY_CAST(o.errorDeclaration.declarationTime AS TIMESTAMPTZ) IS NULL
+                       THEN 'bad-error-declaration'
+                     WHEN {shape} THEN 'check-shape'
+                   END AS problem,
+                   ({qty_present}) AS has_quantities
+            FROM timed
         )
         SELECT rec, o.eventID AS event_id, NULL::VARCHAR AS event_hash,
                o.type AS event_type, o.action AS action,
-               tc_cbv(o.bizStep) AS biz_step, tc_cbv(o.disposition) AS disposition,
-               TRY_CAST(o.eventTime AS TIMESTAMPTZ) AS event_time,
-               o.eventTimeZoneOffset AS tz_offset,
-               CAST(timezone('UTC', TRY_CAST(o.eventTime AS TIMESTAMPTZ))
-                    + to_minutes({_OFFSET}) AS DATE) AS local_date,
+               CASE WHEN contains(o.bizStep, ':') OR contains(o.bizStep, '-')
+                    THEN tc_cbv(o.bizStep) ELSE o.bizStep END AS biz_step,
+               CASE WHEN contains(o.disposition, ':') OR contains(o.disposition, '-')
+                    THEN tc_cbv(o.disposition) ELSE o.disposition END AS disposition,
+               t AS event_time, o.eventTimeZoneOffset AS tz_offset,
+               CAST(timezone('UTC', t) + to_minutes(off) AS DATE) AS local_date,
                TRY_CAST(o.recordTime AS TIMESTAMPTZ) AS record_time,
                o.readPoint.id AS read_point_raw, o.bizLocation.id AS biz_location_raw,
                o.parentID AS parent_raw,
-               coalesce(o.ilmd ->> '$."cbvmda:lotNumber"', o.ilmd ->> '$.lotNumber',
-                        o.ilmd ->> '$."gs1ushc:lotNumber"') AS lot,
-               TRY_CAST(coalesce(o.ilmd ->> '$."cbvmda:itemExpirationDate"',
-                        o.ilmd ->> '$.itemExpirationDate') AS DATE) AS expiry,
+               CASE WHEN o.ilmd IS NOT NULL THEN
+                   coalesce(o.ilmd ->> '$."cbvmda:lotNumber"', o.ilmd ->> '$.lotNumber',
+                            o.ilmd ->> '$."gs1ushc:lotNumber"') END AS lot,
+               CASE WHEN o.ilmd IS NOT NULL THEN
+                   TRY_CAST(coalesce(o.ilmd ->> '$."cbvmda:itemExpirationDate"',
+                            o.ilmd ->> '$.itemExpirationDate') AS DATE) END AS expiry,
                TRY_CAST(o.errorDeclaration.declarationTime AS TIMESTAMPTZ) AS error_declared_at,
                tc_cbv(o.errorDeclaration.reason) AS error_reason,
                o.errorDeclaration.correctiveEventIDs AS corrective_event_ids,
-               CASE WHEN ok_json THEN md5(json(line)::VARCHAR) END AS content_hash,
+               CASE WHEN o IS NOT NULL THEN md5(json(line)::VARCHAR) END AS content_hash,
                o.epcList, o.childEPCs, o.inputEPCList, o.outputEPCList,
                o.bizTransactionList, o.sourceList, o.destinationList,
-               ({qty_present}) AS has_quantities,
-               CASE
-                 WHEN NOT ok_json THEN 'bad-json'
-                 WHEN o IS NULL THEN 'not-an-object'
-                 WHEN o.type IS NULL OR o.type NOT IN ({", ".join(f"'{t}'" for t in EVENT_TYPES)})
-                   THEN 'bad-event-type'
-                 WHEN o.eventTime IS NULL OR NOT regexp_full_match(o.eventTime, '{_TIME_RE}')
-                      OR TRY_CAST(o.eventTime AS TIMESTAMPTZ) IS NULL THEN 'bad-event-time'
-                 WHEN ({_OFFSET}) IS NULL THEN 'bad-time-zone-offset'
-                 WHEN o.type IN ('ObjectEvent', 'AggregationEvent', 'TransactionEvent')
-                      AND (o.action IS NULL OR o.action NOT IN ('ADD', 'OBSERVE', 'DELETE'))
-                   THEN 'bad-action'
-                 WHEN o.errorDeclaration IS NOT NULL
-                      AND TRY_CAST(o.errorDeclaration.declarationTime AS TIMESTAMPTZ) IS NULL
-                   THEN 'bad-error-declaration'
-               END AS problem,
-               NULL::VARCHAR AS problem_detail,
-               line AS full_line
-        FROM parsed
-        )
+               has_quantities, problem, NULL::VARCHAR AS problem_detail,
+               CASE WHEN problem IS NOT NULL OR o.eventID IS NULL OR has_quantities
+                    THEN line END AS line
+        FROM checked
         """
     )
 
@@ -296,6 +321,7 @@ _MESSAGES = {
     "bad-quantity": "a quantity is not a non-negative number",
     "unknown-unit": "a uom is not a known UN/ECE Recommendation 20 unit",
     "bad-epc-class": "an epcClass is not a valid GS1 class identifier",
+    "bad-shape": "a field does not have the shape EPCIS gives it",
 }
 
 
@@ -344,6 +370,14 @@ def _python_pass(
             doc = json.loads(line, parse_float=Decimal)
         except (json.JSONDecodeError, InvalidOperation):
             pass
+        if problem == "check-shape" and isinstance(doc, Mapping):
+            error = best_match(validator("epcis-event").iter_errors(doc))
+            if error is not None:
+                where = ".".join(str(p) for p in error.absolute_path) or "event"
+                problems.append((rec, "bad-shape", f"{where}: {error.message}"))
+                continue
+            problems.append((rec, "", None))  # the text named the field; the shape is fine
+            problem = None
         if problem is not None or not isinstance(doc, Mapping):
             continue
         if has_quantities:
@@ -392,14 +426,17 @@ def load_events(
     finally:
         if document:
             con.unregister("tc_doc_lines")
-    _epc_pass(con)
     problems, quantities = _python_pass(con, context)
     if problems:
         frame = pl.DataFrame(
             problems, schema={"rec": pl.Int64, "p": pl.Utf8, "msg": pl.Utf8}, orient="row"
         )
         con.register("tc_problems", frame)
-        con.execute("UPDATE tc_ev SET problem = p.p FROM tc_problems p WHERE tc_ev.rec = p.rec")
+        con.execute(
+            "UPDATE tc_ev SET problem = NULLIF(p.p, '') FROM tc_problems p WHERE tc_ev.rec = p.rec"
+        )
+        con.unregister("tc_problems")
+    _epc_pass(con)
     detail = {r: m for r, _, m in problems if m}
     bad = con.execute(
         "SELECT rec, problem, problem_detail, line FROM tc_ev WHERE problem IS NOT NULL "
@@ -411,8 +448,6 @@ def load_events(
         if problem == "bad-epc" and where:
             text = f"{where} is not a valid GS1 identifier (check digit, length or form)"
         reject_rows.append((load_id, source, rec, None, problem, text, (line or "")[:2000] or None))
-    if problems:
-        con.unregister("tc_problems")
     if reject_rows:
         con.executemany("INSERT INTO rejects VALUES (?, ?, ?, ?, ?, ?, ?)", reject_rows)
     return _insert(con, load_id, source, quantities, rejected=len(bad))
@@ -471,11 +506,14 @@ def _insert(
         [load_id, source],
     )
     con.execute(
+        "INSERT INTO epc_prefixes SELECT nextval('epc_prefix_ids'), p, gtin FROM tc_pfx "
+        "WHERE gtin IS NOT NULL AND p NOT IN (SELECT prefix FROM epc_prefixes)"
+    )
+    con.execute(
         """
         INSERT INTO epc_rows
-        SELECT CAST(? AS BIGINT) * 10000000000 + e.rec, e.list, e.raw,
-               'https://id.gs1.org/01/' || f.gtin || '/21/' || e.m.s
-        FROM tc_epc e JOIN tc_pfx f ON f.p = e.m.p
+        SELECT CAST(? AS BIGINT) * 10000000000 + e.rec, e.list, x.prefix_id, e.m.s, NULL, NULL
+        FROM tc_epc e JOIN epc_prefixes x ON x.prefix = e.m.p
         WHERE e.m.p <> '' AND NOT EXISTS (SELECT 1 FROM tc_skip s WHERE s.rec = e.rec)
         """,
         [load_id],
@@ -483,7 +521,7 @@ def _insert(
     con.execute(
         """
         INSERT INTO epc_rows
-        SELECT CAST(? AS BIGINT) * 10000000000 + e.rec, e.list, e.raw, i.key
+        SELECT CAST(? AS BIGINT) * 10000000000 + e.rec, e.list, NULL, NULL, e.raw, i.key
         FROM tc_epc e JOIN tc_ids i ON i.raw = e.raw
         WHERE e.m.p = '' AND NOT EXISTS (SELECT 1 FROM tc_skip s WHERE s.rec = e.rec)
         """,
