@@ -1,3 +1,56 @@
 """tracecheck: reconcile pharmaceutical supply-chain declarations and EPCIS events."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
+
+# The public functions below share their names with the submodules that implement them.
+# Importing a submodule binds its name on this package, so the submodules are loaded first
+# and the functions defined after them: ``traceability.reconcile`` is then the function,
+# while ``from traceability.reconcile import ...`` still reaches the module.
+from traceability.reconcile import reconcile as _reconcile  # noqa: E402
+from traceability.render import render as _render  # noqa: E402
+from traceability.rules import Rule, all_rules  # noqa: E402
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from traceability.config import Config
+    from traceability.model import Report
+
+__all__ = ["Rule", "__version__", "reconcile", "render", "rules"]
+
+
+def reconcile(
+    db: str | Path | duckdb.DuckDBPyConnection,
+    *,
+    period: str | None = None,
+    rules: Sequence[str] | None = None,
+    config: Config | str | Path | None = None,
+    as_of: date | str | None = None,
+) -> Report:
+    """Run the reconciliation rules over a store and return the report.
+
+    Args:
+        db: a database path (opened read-only) or an open DuckDB connection.
+        period: ``2026-Q1`` or ``2026``: only findings of that period.
+        rules: rule ids or group names (default: all, or the config's selection).
+        config: a :class:`~traceability.config.Config` or a TOML file of settings.
+        as_of: the date time windows are judged on (default: latest date in the data).
+    """
+    return _reconcile(db, period=period, rules=rules, config=config, as_of=as_of)
+
+
+def rules() -> list[Rule]:
+    """Every rule of the catalogue, read from the rule files."""
+    return list(all_rules())
+
+
+def render(report: Report, fmt: str) -> str:
+    """The report as text in one of the formats of ``traceability.render.RENDERERS``."""
+    return _render(report, fmt)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -12,10 +13,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from traceability import __version__
-from traceability.errors import StrictLoadAborted, TracecheckError
+from traceability import __version__, reconcile, render, rules
+from traceability.errors import ExitCode, StrictLoadAborted, TracecheckError
 from traceability.load import LoadResult, load
 from traceability.load.kinds import ALL_KINDS
+from traceability.model import Report, Severity
+from traceability.render import RENDERERS
+from traceability.render.to_table import render_table
 
 F = TypeVar("F", bound=Callable[..., Any])
 MAX_REJECTS_SHOWN = 20
@@ -57,6 +61,7 @@ def cli() -> None:
     \b
     Example:
       tracecheck load --db q1.duckdb data/
+      tracecheck reconcile --db q1.duckdb --period 2026-Q1
       tracecheck demo
     """
 
@@ -152,7 +157,10 @@ def load_command(db: Path, kind: str | None, strict: bool, paths: tuple[Path, ..
 )
 @click.option("--seed", default=0, show_default=True, help="Seed of the generated quarter.")
 def demo_command(folder: Path | None, seed: int) -> None:
-    """Generate a sample quarter, load it and show what was loaded.
+    """Generate a sample quarter with planted discrepancies, load it and reconcile it.
+
+    The report lists exactly the discrepancies planted in the sample: the main job of
+    tracecheck, with no set-up.
 
     \b
     Example:
@@ -172,10 +180,111 @@ def demo_command(folder: Path | None, seed: int) -> None:
         console.print(f"Sample quarter written to {sample.folder}")
         _print_summary(result, console)
         _print_rejections(result)
+        report = reconcile(db)
+        click.echo(render(report, "table"), nl=False)
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None or str(output) == "-":
+        click.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise TracecheckError(f"{output}: cannot write report ({exc.strerror})") from None
+
+
+def _exit_for(report: Report, fail_on: str | None) -> None:
+    if fail_on is None:
+        return
+    threshold = Severity(fail_on)
+    if any(f.severity.at_least(threshold) for f in report.findings):
+        sys.exit(int(ExitCode.FINDINGS))
+
+
+@cli.command("reconcile")
+@db_option
+@click.option("--period", help="Only findings of this quarter (2026-Q1) or year (2026).")
+@click.option(
+    "--rule",
+    "rule_ids",
+    multiple=True,
+    help="Run only this rule id or group (batch, mirror, serial, filings, authorisations); "
+    "repeatable.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(sorted(RENDERERS)),
+    help="Report format (default: table on a terminal, json otherwise).",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report to this file ('-' for standard output, the default).",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice([s.value for s in Severity]),
+    help="Exit 1 when a finding is at or above this severity (default: never).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML file of tolerances, windows, severity overrides and rules to run.",
+)
+@click.option("--as-of", help="Judge time windows on this date (default: latest date in the data).")
+def reconcile_command(
+    db: Path,
+    period: str | None,
+    rule_ids: tuple[str, ...],
+    fmt: str | None,
+    output: Path | None,
+    fail_on: str | None,
+    config_path: Path | None,
+    as_of: str | None,
+) -> None:
+    """Run the reconciliation rules and write the discrepancy report.
+
+    \b
+    Example:
+      tracecheck reconcile --db q1.duckdb
+      tracecheck reconcile --db q1.duckdb --period 2026-Q1 --format json --output q1.json
+      tracecheck reconcile --db q1.duckdb --rule mirror --fail-on high
+    """
+    report = reconcile(
+        db, period=period, rules=list(rule_ids) or None, config=config_path, as_of=as_of
+    )
+    to_terminal = (output is None or str(output) == "-") and sys.stdout.isatty()
+    fmt = fmt or ("table" if to_terminal else "json")
+    if fmt == "table" and to_terminal:
+        width = max(100, Console().width)
+        _write(render_table(report, width=width, color=True), output)
+    else:
+        _write(render(report, fmt), output)
+    _exit_for(report, fail_on)
+
+
+@cli.command("rules")
+def rules_command() -> None:
+    """List the reconciliation rules: id, default severity and what each checks.
+
+    \b
+    Example:
+      tracecheck rules
+    """
+    table = Table(title="Reconciliation rules", title_justify="left", expand=True)
+    table.add_column("rule", no_wrap=True)
+    table.add_column("group", no_wrap=True)
+    table.add_column("severity", no_wrap=True)
+    table.add_column("checks")
+    for rule in rules():
+        summary = rule.checks.split(". ")[0].rstrip(".") + "."
+        table.add_row(rule.id, rule.group, rule.severity.value, summary)
+    Console(highlight=False).print(table)
 
 
 def main() -> None:
     """Console entry point."""
     cli(prog_name="tracecheck")
-
-

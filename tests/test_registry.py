@@ -1,0 +1,184 @@
+"""Meta-tests on the rule registry: the catalogue, the headers, the case files, the contract."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from traceability.model import Severity
+from traceability.reconcile import OUTPUT_COLUMNS, SUBJECT_KEYS
+from traceability.rules import (
+    HEADER_KEYS,
+    Rule,
+    RuleFileError,
+    all_rules,
+    base_sql,
+    parse_header,
+)
+from traceability.store import connect
+
+CASES = Path(__file__).parent / "rules"
+PARAMETERS = {
+    "tol_units",
+    "tol_mass_pct",
+    "tol_mass_kg",
+    "tol_mirror_pct",
+    "window_days",
+    "as_of",
+    "period_start",
+    "period_end",
+}
+
+#: The catalogue of spec/rules.md: fixed ids and default severities.
+CATALOGUE: dict[str, Severity] = {
+    "over-export": Severity.CRITICAL,
+    "over-commission": Severity.HIGH,
+    "unknown-lot": Severity.HIGH,
+    "batch-conflict": Severity.MEDIUM,
+    "mirror-quantity-gap": Severity.HIGH,
+    "export-without-import": Severity.HIGH,
+    "import-without-export": Severity.HIGH,
+    "mirror-party-mismatch": Severity.HIGH,
+    "late-arrival": Severity.MEDIUM,
+    "serial-not-commissioned": Severity.CRITICAL,
+    "serial-duplicate": Severity.CRITICAL,
+    "serial-after-decommission": Severity.CRITICAL,
+    "serial-lot-mismatch": Severity.HIGH,
+    "serial-shipped-twice": Severity.CRITICAL,
+    "serial-count-mismatch": Severity.HIGH,
+    "shipped-not-received": Severity.HIGH,
+    "received-not-shipped": Severity.CRITICAL,
+    "expired-shipped": Severity.MEDIUM,
+    "filing-mismatch": Severity.MEDIUM,
+    "stock-imbalance": Severity.HIGH,
+    "filing-mirror-gap": Severity.MEDIUM,
+    "missing-filing": Severity.MEDIUM,
+    "authorisation-missing": Severity.CRITICAL,
+    "authorisation-mismatch": Severity.HIGH,
+    "authorisation-expired": Severity.HIGH,
+    "authorisation-exceeded": Severity.CRITICAL,
+    "estimate-exceeded": Severity.HIGH,
+}
+
+RULES = all_rules()
+BY_ID = {r.id: r for r in RULES}
+
+
+@pytest.mark.parametrize("rule_id", sorted(CATALOGUE))
+def test_every_catalogue_rule_exists_once_with_its_default_severity(rule_id: str) -> None:
+    found = [r for r in RULES if r.id == rule_id]
+    assert len(found) == 1, f"{rule_id}: {len(found)} rule files"
+    assert found[0].severity is CATALOGUE[rule_id]
+
+
+def test_rule_ids_are_unique() -> None:
+    ids = [r.id for r in RULES]
+    assert len(ids) == len(set(ids))
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
+def test_every_header_has_all_keys_and_the_id_is_the_file_stem(rule: Rule) -> None:
+    fields = parse_header(rule.sql, rule.id)
+    assert set(fields) == set(HEADER_KEYS)
+    assert all(fields[k] for k in HEADER_KEYS)
+    assert fields["id"] == rule.id
+    assert "estimate-exceeded" != rule.id or rule.group == "authorisations"
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
+def test_every_parameter_a_rule_uses_is_known_and_named_in_its_tolerance(rule: Rule) -> None:
+    unknown = set(rule.parameters) - PARAMETERS
+    assert not unknown, f"{rule.id} uses unknown parameters {sorted(unknown)}"
+    for name in set(rule.parameters) - {"as_of", "period_start", "period_end"}:
+        assert name in rule.tolerance, f"{rule.id}: ${name} is not named in its tolerance line"
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
+def test_every_rule_needs_only_store_tables(rule: Rule, tmp_path: Path) -> None:
+    con = connect(tmp_path / "empty.duckdb")
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    con.close()
+    assert set(rule.needs) <= tables
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
+def test_every_rule_has_a_firing_a_clean_and_an_empty_case(rule: Rule) -> None:
+    path = CASES / f"{rule.id}.toml"
+    assert path.exists(), f"{rule.id}: no case file {path.name}"
+    with path.open("rb") as f:
+        cases = tomllib.load(f).get("case", [])
+    assert any(c.get("expect") for c in cases), f"{rule.id}: no case where it fires"
+    assert any(c.get("expect") == [] and c.get("name") != "empty database" for c in cases), (
+        f"{rule.id}: no case where it does not fire"
+    )
+    empty = [c for c in cases if c.get("name") == "empty database"]
+    assert empty and empty[0].get("base") is False and empty[0].get("expect") == [], (
+        f"{rule.id}: needs an 'empty database' case with base = false and expect = []"
+    )
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
+def test_every_rule_runs_on_an_empty_store_with_the_contract_columns(
+    rule: Rule, tmp_path: Path
+) -> None:
+    """Bypassing ``needs``: the SQL itself must cope with empty tables."""
+    con = connect(tmp_path / "empty.duckdb")
+    try:
+        con.execute(base_sql())
+        values = {
+            "tol_units": 0,
+            "tol_mass_pct": 0.5,
+            "tol_mass_kg": 0.001,
+            "tol_mirror_pct": 2,
+            "window_days": 60,
+            "as_of": None,
+            "period_start": None,
+            "period_end": None,
+        }
+        cursor = con.execute(rule.sql, {p: values[p] for p in rule.parameters})
+        columns = [d[0] for d in cursor.description or ()]
+        assert cursor.fetchall() == []
+    finally:
+        con.close()
+    required = set(OUTPUT_COLUMNS) - {"period", "detail"}
+    assert required <= set(columns), f"{rule.id} lacks {sorted(required - set(columns))}"
+    allowed = set(SUBJECT_KEYS) | set(OUTPUT_COLUMNS) | {"severity"}
+    assert set(columns) <= allowed, f"{rule.id} returns {sorted(set(columns) - allowed)}"
+    assert set(columns) & set(SUBJECT_KEYS), f"{rule.id} returns no subject column"
+
+
+def test_a_header_with_an_unknown_key_is_refused(tmp_path: Path) -> None:
+    from traceability.rules import _rule_from
+
+    path = tmp_path / "x-rule.sql"
+    header = "\n".join(f"-- {k}: x-rule" if k == "id" else f"-- {k}: high" for k in HEADER_KEYS)
+    path.write_text(header + "\n-- owner: someone\nSELECT 1\n", encoding="utf-8")
+    with pytest.raises(RuleFileError, match="unknown owner"):
+        _rule_from(path, "batch")
+
+
+def test_an_id_other_than_the_file_stem_is_refused(tmp_path: Path) -> None:
+    from traceability.rules import _rule_from
+
+    path = tmp_path / "x-rule.sql"
+    header = "\n".join(f"-- {k}: other" if k == "id" else f"-- {k}: high" for k in HEADER_KEYS)
+    path.write_text(header + "\nSELECT 1\n", encoding="utf-8")
+    with pytest.raises(RuleFileError, match="differs from the file name"):
+        _rule_from(path, "batch")
+
+
+def test_a_severity_outside_the_scale_is_refused(tmp_path: Path) -> None:
+    from traceability.rules import _rule_from
+
+    path = tmp_path / "x-rule.sql"
+    header = "\n".join(f"-- {k}: x-rule" if k == "id" else f"-- {k}: urgent" for k in HEADER_KEYS)
+    path.write_text(header + "\nSELECT 1\n", encoding="utf-8")
+    with pytest.raises(RuleFileError, match="unknown severity"):
+        _rule_from(path, "batch")
+
+
+def test_header_continuation_lines_are_joined() -> None:
+    text = "-- id: a\n-- checks: first line\n--         second line\n\n-- note: not header\n"
+    assert parse_header(text, "a.sql") == {"id": "a", "checks": "first line second line"}

@@ -1,0 +1,151 @@
+"""Reconciliation settings: tolerances, windows, severity overrides and rule selection.
+
+Defaults are built in; a TOML file (``--config FILE``) overrides any of them::
+
+    [tolerances]
+    tol_units = 0          # counted products: units
+    tol_mass_pct = 0.5     # bulk mass: percent of the expected quantity ...
+    tol_mass_kg = 0.001    # ... or this many kg, whichever is larger
+    tol_mirror_pct = 2     # country-level mirror totals: percent
+    window_days = 60       # export -> import, shipped -> received
+
+    [severity]             # rule id = severity
+    late-arrival = "high"
+
+    [rules]
+    run = ["batch", "mirror-quantity-gap"]   # rule ids or groups; default: all
+    skip = ["missing-filing"]
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from traceability.errors import InputError
+from traceability.model import Severity
+
+DEFAULT_TOLERANCES: dict[str, Decimal] = {
+    "tol_units": Decimal("0"),
+    "tol_mass_pct": Decimal("0.5"),
+    "tol_mass_kg": Decimal("0.001"),
+    "tol_mirror_pct": Decimal("2"),
+}
+DEFAULT_WINDOW_DAYS = 60
+_SECTIONS = {"tolerances", "severity", "rules"}
+
+
+@dataclass(frozen=True)
+class Config:
+    """The settings of one reconciliation (all defaults when built with no arguments)."""
+
+    tolerances: Mapping[str, Decimal] = field(default_factory=lambda: dict(DEFAULT_TOLERANCES))
+    window_days: int = DEFAULT_WINDOW_DAYS
+    severity: Mapping[str, Severity] = field(default_factory=dict)
+    run: tuple[str, ...] = ()
+    skip: tuple[str, ...] = ()
+
+    def parameters(self) -> dict[str, Decimal | int]:
+        """The rule parameters these settings give (``$tol_units``, ``$window_days``, ...)."""
+        return {**self.tolerances, "window_days": self.window_days}
+
+    def with_overrides(self, **changes: Any) -> Config:
+        """A copy with some fields replaced."""
+        return replace(self, **changes)
+
+
+def _decimal(value: Any, where: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+        raise InputError(f"{where}: expected a number, got {value!r}")
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise InputError(f"{where}: expected a number, got {value!r}") from None
+    if not number.is_finite() or number < 0:
+        raise InputError(f"{where}: expected a number of 0 or more, got {value!r}")
+    return number
+
+
+def _names(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputError(f"{where}: expected a list of rule ids or groups")
+    return tuple(value)
+
+
+def from_mapping(data: Mapping[str, Any], *, source: str = "config") -> Config:
+    """Settings from parsed TOML (numbers as Decimal), checked strictly.
+
+    Raises:
+        InputError: an unknown section or key, a bad number, an unknown severity.
+
+    >>> from_mapping({"tolerances": {"window_days": 30}}).window_days
+    30
+    """
+    unknown = sorted(set(data) - _SECTIONS)
+    if unknown:
+        raise InputError(
+            f"{source}: unknown section {', '.join(unknown)}",
+            hint=f"sections are {', '.join(sorted(_SECTIONS))}",
+        )
+    config = Config()
+    tol = dict(config.tolerances)
+    window = config.window_days
+    for key, value in _table(data, "tolerances", source).items():
+        where = f"{source}: tolerances.{key}"
+        if key == "window_days":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InputError(f"{where}: expected a whole number of days, got {value!r}")
+            window = value
+        elif key in tol:
+            tol[key] = _decimal(value, where)
+        else:
+            known = ", ".join([*DEFAULT_TOLERANCES, "window_days"])
+            raise InputError(f"{where}: unknown tolerance", hint=f"known: {known}")
+    severity: dict[str, Severity] = {}
+    for rule, value in _table(data, "severity", source).items():
+        try:
+            severity[rule] = Severity(value)
+        except ValueError:
+            levels = ", ".join(s.value for s in Severity)
+            raise InputError(
+                f"{source}: severity.{rule}: unknown severity {value!r}", hint=f"one of {levels}"
+            ) from None
+    rules = _table(data, "rules", source)
+    bad = sorted(set(rules) - {"run", "skip"})
+    if bad:
+        raise InputError(f"{source}: rules.{bad[0]}: unknown key", hint="use run or skip")
+    return Config(
+        tolerances=tol,
+        window_days=window,
+        severity=severity,
+        run=_names(rules.get("run", []), f"{source}: rules.run"),
+        skip=_names(rules.get("skip", []), f"{source}: rules.skip"),
+    )
+
+
+def _table(data: Mapping[str, Any], name: str, source: str) -> Mapping[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise InputError(f"{source}: [{name}] must be a table")
+    return value
+
+
+def load_config(path: str | Path) -> Config:
+    """Read a TOML settings file.
+
+    Raises:
+        InputError: the file is missing, not TOML, or breaks the settings schema.
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f, parse_float=Decimal)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read config ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: not valid TOML ({exc})") from None
+    return from_mapping(data, source=str(path))

@@ -1,0 +1,356 @@
+"""Compare two reports: which findings are new, resolved, changed or unchanged.
+
+Findings are matched by ``fingerprint`` (rule + subject, stable across runs and data
+corrections). A matched pair is *changed* when its quantities (``expected``, ``observed``,
+``difference``, ``unit``) or its severity differ, and *unchanged* otherwise: a reworded
+message or a different list of evidence alone is not a change, and the newer finding is
+kept. :func:`fails` looks at new and changed findings only, so a known problem that has not
+moved does not fail a pipeline twice.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from traceability.errors import InputError, UnreadableFile
+from traceability.model import Evidence, Finding, InputFile, Report, RuleRun, Severity
+
+QUANTITIES = ("expected", "observed", "difference", "unit")
+_MAX_MESSAGE = 160
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One finding present in both reports with other quantities or another severity."""
+
+    old: Finding
+    new: Finding
+
+    def fields(self) -> tuple[str, ...]:
+        """The names of what changed: ``severity`` and/or quantity fields."""
+        names = ("severity", *QUANTITIES)
+        return tuple(n for n in names if getattr(self.old, n) != getattr(self.new, n))
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"old": finding, "new": finding}`` as the JSON diff writes it."""
+        return {"old": self.old.to_dict(), "new": self.new.to_dict()}
+
+
+@dataclass(frozen=True)
+class Diff:
+    """The result of comparing an old report with a new one.
+
+    ``old_generated_at`` and ``new_generated_at`` say which reports were compared; they
+    appear in the headers of the rendered forms, not in :meth:`to_dict`.
+    """
+
+    new: tuple[Finding, ...]
+    resolved: tuple[Finding, ...]
+    changed: tuple[Change, ...]
+    unchanged: tuple[Finding, ...]
+    old_generated_at: str | None = None
+    new_generated_at: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: ``{"new", "resolved", "changed", "unchanged"}``."""
+        return {
+            "new": [f.to_dict() for f in self.new],
+            "resolved": [f.to_dict() for f in self.resolved],
+            "changed": [c.to_dict() for c in self.changed],
+            "unchanged": [f.to_dict() for f in self.unchanged],
+        }
+
+    def summary(self) -> str:
+        """One line, e.g. ``3 resolved since the previous report, 1 new (1 critical), ...``.
+
+        >>> Diff(new=(), resolved=(), changed=(), unchanged=()).summary()
+        '0 resolved since the previous report, 0 new, 0 changed, 0 unchanged'
+        """
+        new = f"{len(self.new)} new"
+        if self.new:
+            new += f" ({_by_severity(self.new)})"
+        return (
+            f"{len(self.resolved)} resolved since the previous report, {new}, "
+            f"{len(self.changed)} changed, {len(self.unchanged)} unchanged"
+        )
+
+
+def _by_severity(findings: Iterable[Finding]) -> str:
+    counts = {s: 0 for s in Severity}
+    for f in findings:
+        counts[f.severity] += 1
+    return ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
+
+
+def order(f: Finding) -> tuple[Any, ...]:
+    """The report's order: severity (most severe first), rule, subject, then a tie-break."""
+    subject = json.dumps(dict(f.subject), sort_keys=True)
+    return (f.severity.rank, f.rule, subject, f.period or "", f.fingerprint)
+
+
+def diff(old: Report | Mapping[str, Any], new: Report | Mapping[str, Any]) -> Diff:
+    """Compare two reports (objects, or JSON reports already read with :func:`load_report`).
+
+    Raises:
+        InputError: a mapping that does not hold a report's findings.
+    """
+    before = _findings(old, "old report")
+    after = _findings(new, "new report")
+    olds: dict[str, list[Finding]] = {}
+    for f in before:
+        olds.setdefault(f.fingerprint, []).append(f)
+    added: list[Finding] = []
+    changed: list[Change] = []
+    unchanged: list[Finding] = []
+    news: dict[str, list[Finding]] = {}
+    for f in after:
+        news.setdefault(f.fingerprint, []).append(f)
+    resolved: list[Finding] = []
+    for fp, group in news.items():
+        pairs, extra_old, extra_new = _pair(olds.pop(fp, []), group)
+        added += extra_new
+        resolved += extra_old
+        for a, b in pairs:
+            if a.severity != b.severity or any(getattr(a, q) != getattr(b, q) for q in QUANTITIES):
+                changed.append(Change(a, b))
+            else:
+                unchanged.append(b)
+    for group in olds.values():
+        resolved += group
+    return Diff(
+        new=tuple(sorted(added, key=order)),
+        resolved=tuple(sorted(resolved, key=order)),
+        changed=tuple(sorted(changed, key=lambda c: order(c.new))),
+        unchanged=tuple(sorted(unchanged, key=order)),
+        old_generated_at=_generated_at(old),
+        new_generated_at=_generated_at(new),
+    )
+
+
+def _pair(
+    old: Sequence[Finding], new: Sequence[Finding]
+) -> tuple[list[tuple[Finding, Finding]], list[Finding], list[Finding]]:
+    """Match findings sharing one fingerprint: one each is the usual case.
+
+    A rule that reports one subject in several periods gives several findings with one
+    fingerprint; those pair by period first, then in order.
+    """
+    if len(old) == 1 and len(new) == 1:
+        return [(old[0], new[0])], [], []
+    rest_old = sorted(old, key=order)
+    rest_new = sorted(new, key=order)
+    pairs: list[tuple[Finding, Finding]] = []
+    for b in list(rest_new):
+        a = next((a for a in rest_old if a.period == b.period), None)
+        if a is not None:
+            pairs.append((a, b))
+            rest_old.remove(a)
+            rest_new.remove(b)
+    while rest_old and rest_new:
+        pairs.append((rest_old.pop(0), rest_new.pop(0)))
+    return pairs, rest_old, rest_new
+
+
+def fails(result: Diff, threshold: Severity) -> bool:
+    """Whether a new or changed finding is at ``threshold`` or more severe (``--fail-on``).
+
+    A changed finding is judged on its new severity; resolved and unchanged ones never fail.
+    """
+    current = (*result.new, *(c.new for c in result.changed))
+    return any(f.severity.at_least(threshold) for f in current)
+
+
+def _generated_at(report: Report | Mapping[str, Any]) -> str | None:
+    if isinstance(report, Report):
+        return report.generated_at
+    value = report.get("generated_at")
+    return value if isinstance(value, str) else None
+
+
+def _findings(report: Report | Mapping[str, Any], name: str) -> tuple[Finding, ...]:
+    if isinstance(report, Report):
+        return report.findings
+    items = report.get("findings")
+    if not isinstance(items, list):
+        raise InputError(f"{name}: has no list of findings")
+    return tuple(finding_from_dict(item, f"{name}: findings[{i}]") for i, item in enumerate(items))
+
+
+def finding_from_dict(data: Mapping[str, Any], where: str = "finding") -> Finding:
+    """A :class:`Finding` from its JSON form.
+
+    Raises:
+        InputError: a missing field or an unknown severity.
+    """
+    try:
+        return Finding(
+            fingerprint=str(data["fingerprint"]),
+            rule=str(data["rule"]),
+            severity=Severity(data["severity"]),
+            period=data.get("period"),
+            subject={str(k): str(v) for k, v in dict(data.get("subject") or {}).items()},
+            expected=data.get("expected"),
+            observed=data.get("observed"),
+            difference=data.get("difference"),
+            unit=data.get("unit"),
+            message=str(data.get("message") or ""),
+            detail=data.get("detail"),
+            evidence=tuple(
+                Evidence(str(e["kind"]), str(e["key"]), e.get("source"))
+                for e in data.get("evidence") or ()
+            ),
+        )
+    except KeyError as exc:
+        raise InputError(f"{where}: missing {exc.args[0]!r}") from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise InputError(f"{where}: {_one_line(str(exc))}") from None
+
+
+def report_from_dict(data: Mapping[str, Any]) -> Report:
+    """A :class:`Report` from a JSON report (validate it first with :func:`load_report`)."""
+    tool = data.get("tool") or {}
+    return Report(
+        tool_version=str(tool.get("version", "")),
+        tool_name=str(tool.get("name", "tracecheck")),
+        generated_at=str(data.get("generated_at", "")),
+        inputs=tuple(
+            InputFile(i["path"], i["sha256"], i["kind"], i["records"], i["rejected"])
+            for i in data.get("inputs") or ()
+        ),
+        parameters=dict(data.get("parameters") or {}),
+        rules_run=tuple(
+            RuleRun(r["rule"], r["status"], r.get("findings")) for r in data.get("rules_run") or ()
+        ),
+        findings=_findings(data, "report"),
+    )
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= _MAX_MESSAGE else line[: _MAX_MESSAGE - 1] + "…"
+
+
+def load_report(path: str | Path) -> dict[str, Any]:
+    """Read a JSON report and check it against ``schemas/report.schema.json``.
+
+    Raises:
+        UnreadableFile: the file is missing or unreadable.
+        InputError: the file is not JSON, or not a report: the message names the file, what
+            is wrong and where (a JSON path such as ``$.findings[0].severity``).
+    """
+    from jsonschema import Draft202012Validator, FormatChecker
+    from jsonschema.exceptions import best_match
+
+    from traceability.load.kinds import load_schema
+
+    where = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UnreadableFile(f"{where}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise UnreadableFile(f"{where}: cannot read report ({reason})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{where}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from None
+    validator = Draft202012Validator(load_schema("report"), format_checker=FormatChecker())
+    error = best_match(validator.iter_errors(data))
+    if error is not None:
+        raise InputError(
+            f"{where}: not a tracecheck report: {_one_line(error.message)} at {error.json_path}"
+        )
+    report: dict[str, Any] = data
+    return report
+
+
+def render_diff(result: Diff, fmt: str) -> str:
+    """The diff in one of :data:`traceability.render.DIFF_RENDERERS`' formats.
+
+    Raises:
+        InputError: an unknown format.
+    """
+    from traceability.render import DIFF_RENDERERS
+
+    try:
+        renderer = DIFF_RENDERERS[fmt]
+    except KeyError:
+        known = ", ".join(sorted(DIFF_RENDERERS))
+        raise InputError(f"unknown format {fmt!r}", hint=f"one of {known}") from None
+    return renderer(result)
+
+
+def render_diff_json(result: Diff) -> str:
+    """The diff as JSON: ``{"new", "resolved", "changed", "unchanged"}``, two-space indented."""
+    return json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def _visible(text: str) -> str:
+    r"""Control characters (ESC, CR, tab, ...) shown as ``\xNN`` so data cannot drive a terminal.
+
+    >>> _visible("a\x1b[31mb\tc")
+    'a\\x1b[31mb\\x09c'
+    """
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
+
+
+def render_diff_table(result: Diff, *, width: int = 160) -> str:
+    """New, changed and resolved findings as terminal tables, then the summary line.
+
+    Unchanged findings are only counted. A changed cell reads ``old → new``.
+    """
+    import io
+
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    out = io.StringIO()
+    console = Console(file=out, width=width, color_system=None, highlight=False)
+
+    def cells(old: Finding | None, f: Finding) -> list[Text]:
+        def pair(name: str) -> str:
+            now = getattr(f, name)
+            was = getattr(old, name) if old is not None else now
+            now_text = "" if now is None else str(now)
+            if was == now:
+                return now_text
+            return f"{'' if was is None else was} → {now_text}"
+
+        subject = "\n".join(f"{_visible(k)}={_visible(v)}" for k, v in f.subject.items())
+        texts = [pair("severity"), _visible(f.rule), subject, _visible(f.period or "")]
+        texts += [_visible(pair(q)) for q in QUANTITIES]
+        return [Text(t) for t in texts]  # Text: data is never read as markup
+
+    sections: list[tuple[str, list[tuple[Finding | None, Finding]]]] = [
+        ("NEW", [(None, f) for f in result.new]),
+        ("CHANGED", [(c.old, c.new) for c in result.changed]),
+        ("RESOLVED", [(None, f) for f in result.resolved]),
+    ]
+    for title, rows in sections:
+        if not rows:
+            continue
+        table = Table(
+            title=Text(f"{title} ({len(rows)})"),
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            expand=True,
+        )
+        for name in ("severity", "rule", "subject", "period", *QUANTITIES):
+            right = name in QUANTITIES[:3]
+            table.add_column(name, justify="right" if right else "left", overflow="fold")
+        for old, f in rows:
+            table.add_row(*cells(old, f))
+        console.print(table)
+    console.print(Text(result.summary() + "."))
+    return out.getvalue()

@@ -1,0 +1,151 @@
+"""The values the reconciliation produces: findings, rule runs and the report."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Severity(StrEnum):
+    """How serious a finding is; members are listed from most to least severe."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """0 for critical up to 4 for info: sorts the most severe first.
+
+        >>> Severity.CRITICAL.rank < Severity.INFO.rank
+        True
+        """
+        return list(Severity).index(self)
+
+    def at_least(self, threshold: Severity) -> bool:
+        """Whether this severity is ``threshold`` or more severe.
+
+        >>> Severity.HIGH.at_least(Severity.MEDIUM), Severity.LOW.at_least(Severity.MEDIUM)
+        (True, False)
+        """
+        return self.rank <= threshold.rank
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One record a finding rests on: what it is, its key, and ``file:line``."""
+
+    kind: str
+    key: str
+    source: str | None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One discrepancy: a rule's judgement on one subject."""
+
+    fingerprint: str
+    rule: str
+    severity: Severity
+    period: str | None
+    subject: Mapping[str, str]
+    expected: str | None
+    observed: str | None
+    difference: str | None
+    unit: str | None
+    message: str
+    detail: str | None = None
+    evidence: tuple[Evidence, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The finding as the JSON report writes it."""
+        return {
+            "fingerprint": self.fingerprint,
+            "rule": self.rule,
+            "severity": self.severity.value,
+            "period": self.period,
+            "subject": dict(self.subject),
+            "expected": self.expected,
+            "observed": self.observed,
+            "difference": self.difference,
+            "unit": self.unit,
+            "message": self.message,
+            "detail": self.detail,
+            "evidence": [{"kind": e.kind, "key": e.key, "source": e.source} for e in self.evidence],
+        }
+
+
+@dataclass(frozen=True)
+class RuleRun:
+    """Whether a rule ran (and how many findings it gave) or had no data to run on."""
+
+    rule: str
+    status: str  # "ran" or "no-data"
+    findings: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry of ``rules_run``."""
+        out: dict[str, Any] = {"rule": self.rule, "status": self.status}
+        if self.findings is not None:
+            out["findings"] = self.findings
+        return out
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One file loaded into the database the report was made from."""
+
+    path: str
+    sha256: str
+    kind: str
+    records: int
+    rejected: int
+
+
+@dataclass(frozen=True)
+class Report:
+    """The result of one reconciliation."""
+
+    tool_version: str
+    generated_at: str
+    inputs: tuple[InputFile, ...]
+    parameters: Mapping[str, Any]
+    rules_run: tuple[RuleRun, ...]
+    findings: tuple[Finding, ...]
+    tool_name: str = field(default="tracecheck")
+
+    def by_severity(self) -> dict[str, int]:
+        """Finding counts per severity present, most severe first."""
+        counts = {s.value: 0 for s in Severity}
+        for f in self.findings:
+            counts[f.severity.value] += 1
+        return {k: v for k, v in counts.items() if v}
+
+    def worst(self) -> Severity | None:
+        """The most severe finding's severity, or None for a clean report."""
+        return min((f.severity for f in self.findings), key=lambda s: s.rank, default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as the JSON contract describes it."""
+        return {
+            "tool": {"name": self.tool_name, "version": self.tool_version},
+            "generated_at": self.generated_at,
+            "inputs": [
+                {
+                    "path": i.path,
+                    "sha256": i.sha256,
+                    "kind": i.kind,
+                    "records": i.records,
+                    "rejected": i.rejected,
+                }
+                for i in self.inputs
+            ],
+            "parameters": dict(self.parameters),
+            "rules_run": [r.to_dict() for r in self.rules_run],
+            "summary": {"findings": len(self.findings), "by_severity": self.by_severity()},
+            "findings": [f.to_dict() for f in self.findings],
+        }

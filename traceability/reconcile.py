@@ -1,0 +1,373 @@
+"""Run the rules against a store and turn their rows into a report.
+
+The runner creates the shared base views, skips a rule whose ``needs`` tables are empty
+(status ``no-data``), binds exactly the parameters a rule's SQL uses, and turns each row
+into a :class:`~traceability.model.Finding`: exact decimal strings, a message, a stable
+fingerprint (rule + subject) and a deterministic order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from traceability.config import Config, load_config
+from traceability.errors import InputError, TracecheckError
+from traceability.model import Evidence, Finding, InputFile, Report, RuleRun, Severity
+from traceability.rules import Rule, UnknownRule, all_rules, base_sql, select
+
+SUBJECT_KEYS = (
+    "gtin",
+    "lot",
+    "shipment_ref",
+    "declaration_id",
+    "epc",
+    "party",
+    "country_from",
+    "country_to",
+    "substance_base",
+    "authorisation_ref",
+    "filing_id",
+)
+OUTPUT_COLUMNS = ("period", "expected", "observed", "difference", "unit", "detail", "evidence")
+UNIT_WORDS = {"H87": "units", "KGM": "kg", "LTR": "L", "DAY": "days"}
+_PERIOD = re.compile(r"^(\d{4})(?:-Q([1-4]))?$")
+
+
+class RuleFailed(TracecheckError):
+    """A rule's SQL failed to run or broke the output contract."""
+
+
+def parse_period(text: str) -> tuple[date, date]:
+    """First and last day of a quarter (``2026-Q1``) or a year (``2026``).
+
+    >>> parse_period("2026-Q1")
+    (datetime.date(2026, 1, 1), datetime.date(2026, 3, 31))
+    >>> parse_period("2026")
+    (datetime.date(2026, 1, 1), datetime.date(2026, 12, 31))
+    """
+    m = _PERIOD.match(text.strip())
+    if not m:
+        raise InputError(f"period {text!r} is not a quarter or a year", hint="e.g. 2026-Q1")
+    year = int(m.group(1))
+    if m.group(2) is None:
+        return date(year, 1, 1), date(year, 12, 31)
+    q = int(m.group(2))
+    start = date(year, 3 * q - 2, 1)
+    end = date(year + 1, 1, 1) if q == 4 else date(year, 3 * q + 1, 1)
+    return start, end - timedelta(days=1)
+
+
+def parse_date(value: date | str) -> date:
+    """An ISO date (``--as-of``)."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise InputError(f"date {value!r} is not an ISO date", hint="e.g. 2026-03-31") from None
+
+
+def decimal_text(value: Any) -> str | None:
+    """An exact decimal as text without exponent or trailing-zero noise.
+
+    >>> [decimal_text(Decimal(x)) for x in ("400.000000", "0.500", "-0.0", "1E+3")]
+    ['400', '0.5', '0', '1000']
+    """
+    if value is None:
+        return None
+    if isinstance(value, float):
+        value = Decimal(repr(value))
+    elif not isinstance(value, Decimal):
+        value = Decimal(str(value))
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+def fingerprint(rule: str, subject: Mapping[str, str]) -> str:
+    """``rule:`` + the first 16 hex digits of the SHA-256 of the canonical subject JSON.
+
+    >>> fingerprint("over-export", {"lot": "L1", "gtin": "1"}) == fingerprint(
+    ...     "over-export", {"gtin": "1", "lot": "L1"})
+    True
+    """
+    canonical = json.dumps(dict(subject), sort_keys=True, separators=(",", ":"))
+    return f"{rule}:{hashlib.sha256(canonical.encode('utf-8')).hexdigest()[:16]}"
+
+
+def _subject_text(subject: Mapping[str, str]) -> str:
+    if not subject:
+        return "(no subject)"
+    return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in subject.items())
+
+
+def _quantity(value: str | None, unit: str | None) -> str:
+    if value is None:
+        return "—"
+    word = UNIT_WORDS.get(unit or "", unit or "")
+    return f"{value} {word}".strip()
+
+
+def message(
+    rule: Rule,
+    subject: Mapping[str, str],
+    expected: str | None,
+    observed: str | None,
+    difference: str | None,
+    unit: str | None,
+    detail: str | None,
+) -> str:
+    """A one-sentence description of a finding, from its facts (no rule writes prose)."""
+    parts = [f"{_subject_text(subject)}:"]
+    if expected is not None or observed is not None:
+        parts.append(f"observed {_quantity(observed, unit)}, expected {_quantity(expected, unit)}")
+        if difference is not None:
+            sign = "" if difference.startswith("-") else "+"
+            parts[-1] += f" ({sign}{_quantity(difference, unit)})"
+    else:
+        parts.append(rule.checks.rstrip(".").split(". ")[0].lower())
+    text = " ".join(parts)
+    if detail:
+        text += f"; {detail}"
+    return text + "."
+
+
+def _period_range(period: str) -> tuple[date, date] | None:
+    try:
+        return parse_period(period)
+    except InputError:
+        return None
+
+
+def _overlaps(row_period: str | None, wanted: tuple[date, date] | None) -> bool:
+    if wanted is None or row_period is None:
+        return True
+    span = _period_range(row_period)
+    if span is None:
+        return True
+    return span[0] <= wanted[1] and wanted[0] <= span[1]
+
+
+def _has_rows(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    try:
+        row = con.execute(f'SELECT 1 FROM "{table}" LIMIT 1').fetchone()
+    except duckdb.CatalogException:
+        raise RuleFailed(f"needs names an unknown table {table!r}") from None
+    return row is not None
+
+
+def latest_date(con: duckdb.DuckDBPyConnection) -> date | None:
+    """The latest date in the loaded data: declarations, manufacture and event local dates."""
+    row = con.execute(
+        """
+        SELECT max(d) FROM (
+            SELECT max(declared_date) AS d FROM consignments
+            UNION ALL SELECT max(manufacture_date) FROM batches
+            UNION ALL SELECT max(local_date) FROM events
+        )
+        """
+    ).fetchone()
+    return row[0] if row and row[0] is not None else None
+
+
+def _inputs(con: duckdb.DuckDBPyConnection) -> tuple[InputFile, ...]:
+    rows = con.execute(
+        "SELECT path, sha256, kind, records, rejected FROM loads ORDER BY load_id"
+    ).fetchall()
+    return tuple(InputFile(str(p), str(h), str(k), int(n), int(r)) for p, h, k, n, r in rows)
+
+
+def _evidence(value: Any) -> tuple[Evidence, ...]:
+    if not value:
+        return ()
+    items = {
+        Evidence(str(e["kind"]), str(e["key"]), None if e["source"] is None else str(e["source"]))
+        for e in value
+        if e is not None
+    }
+    return tuple(sorted(items, key=lambda e: (e.kind, e.key, e.source or "")))
+
+
+def run_rule(
+    con: duckdb.DuckDBPyConnection,
+    rule: Rule,
+    params: Mapping[str, Any],
+    *,
+    severity: Severity,
+    period: tuple[date, date] | None,
+) -> list[Finding]:
+    """Run one rule (base views already created) and return its findings."""
+    missing = [p for p in rule.parameters if p not in params]
+    if missing:
+        raise RuleFailed(f"rule {rule.id}: unknown parameter ${missing[0]}")
+    bound = {p: params[p] for p in rule.parameters}
+    try:
+        cursor = con.execute(rule.sql, bound)
+        names = [d[0] for d in cursor.description or ()]
+        rows = cursor.fetchall()
+    except duckdb.Error as exc:
+        first = str(exc).splitlines()[0]
+        raise RuleFailed(f"rule {rule.id} failed: {first}") from None
+    absent = [
+        c for c in ("expected", "observed", "difference", "unit", "evidence") if c not in names
+    ]
+    if absent:
+        raise RuleFailed(f"rule {rule.id}: output lacks column(s) {', '.join(absent)}")
+    subject_cols = [k for k in SUBJECT_KEYS if k in names]
+    findings = []
+    for values in rows:
+        row = dict(zip(names, values, strict=True))
+        if not _overlaps(row.get("period"), period):
+            continue
+        subject = {k: str(row[k]) for k in subject_cols if row[k] is not None and row[k] != ""}
+        expected = decimal_text(row["expected"])
+        observed = decimal_text(row["observed"])
+        difference = decimal_text(row["difference"])
+        unit = row["unit"]
+        detail = row.get("detail")
+        level = severity
+        if row.get("severity"):
+            try:
+                level = Severity(str(row["severity"]))
+            except ValueError:
+                raise RuleFailed(
+                    f"rule {rule.id}: unknown severity {row['severity']!r} in its output"
+                ) from None
+        findings.append(
+            Finding(
+                fingerprint=fingerprint(rule.id, subject),
+                rule=rule.id,
+                severity=level,
+                period=row.get("period"),
+                subject=subject,
+                expected=expected,
+                observed=observed,
+                difference=difference,
+                unit=unit,
+                message=message(rule, subject, expected, observed, difference, unit, detail),
+                detail=detail,
+                evidence=_evidence(row["evidence"]),
+            )
+        )
+    return findings
+
+
+def sort_key(f: Finding) -> tuple[Any, ...]:
+    """Severity (most severe first), rule, subject; then the rest for a total order."""
+    return (
+        f.severity.rank,
+        f.rule,
+        json.dumps(dict(f.subject), sort_keys=True),
+        f.period or "",
+        f.difference or "",
+        f.fingerprint,
+    )
+
+
+def _selected(names: Sequence[str] | None, config: Config) -> tuple[Rule, ...]:
+    chosen = select(list(names) if names else list(config.run) or None)
+    select(list(config.skip))  # unknown names in skip are errors too
+    unknown = sorted(set(config.severity) - {r.id for r in all_rules()})
+    if unknown:
+        raise UnknownRule(f"config severity names unknown rule {unknown[0]!r}")
+    skip = set(config.skip)
+    return tuple(r for r in chosen if r.id not in skip and r.group not in skip)
+
+
+def reconcile(
+    db: str | Path | duckdb.DuckDBPyConnection,
+    *,
+    period: str | None = None,
+    rules: Sequence[str] | None = None,
+    config: Config | str | Path | None = None,
+    as_of: date | str | None = None,
+) -> Report:
+    """Run the rules over a store and return the report.
+
+    Args:
+        db: a database path (opened read-only) or an open DuckDB connection.
+        period: ``2026-Q1`` or ``2026``: report only findings of that period (matching
+            still uses all data).
+        rules: rule ids or group names to run (default: the config's, else all).
+        config: settings, or a TOML file of them (default: the built-in settings).
+        as_of: the date time windows are judged on (default: the latest date in the data).
+
+    Raises:
+        InputError: a bad period, date, config or rule name.
+        RuleFailed: a rule's SQL failed.
+    """
+    if config is None:
+        settings = Config()
+    elif isinstance(config, Config):
+        settings = config
+    else:
+        settings = load_config(config)
+    span = parse_period(period) if period else None
+    chosen = _selected(rules, settings)
+    as_of_date = parse_date(as_of) if as_of is not None else None
+    if isinstance(db, duckdb.DuckDBPyConnection):
+        return _run(db, chosen, settings, period, span, as_of_date)
+    from traceability.store import connect
+
+    con = connect(db, read_only=True)
+    try:
+        return _run(con, chosen, settings, period, span, as_of_date)
+    finally:
+        con.close()
+
+
+def _run(
+    con: duckdb.DuckDBPyConnection,
+    chosen: Iterable[Rule],
+    settings: Config,
+    period: str | None,
+    span: tuple[date, date] | None,
+    as_of: date | None,
+) -> Report:
+    con.execute(base_sql())
+    when = as_of or latest_date(con)
+    params: dict[str, Any] = {
+        **settings.parameters(),
+        "as_of": when,
+        "period_start": span[0] if span else None,
+        "period_end": span[1] if span else None,
+    }
+    runs: list[RuleRun] = []
+    findings: list[Finding] = []
+    for rule in chosen:
+        if not all(_has_rows(con, t) for t in rule.needs):
+            runs.append(RuleRun(rule.id, "no-data"))
+            continue
+        level = settings.severity.get(rule.id, rule.severity)
+        found = run_rule(con, rule, params, severity=level, period=span)
+        runs.append(RuleRun(rule.id, "ran", len(found)))
+        findings.extend(found)
+    findings.sort(key=sort_key)
+    from traceability import __version__
+
+    parameters: dict[str, Any] = {
+        "period": period,
+        "as_of": when.isoformat() if when else None,
+        "tolerances": {k: decimal_text(v) for k, v in settings.tolerances.items()},
+        "window_days": settings.window_days,
+    }
+    if settings.severity:
+        parameters["severity"] = {k: v.value for k, v in sorted(settings.severity.items())}
+    return Report(
+        tool_version=__version__,
+        generated_at=datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        inputs=_inputs(con),
+        parameters=parameters,
+        rules_run=tuple(runs),
+        findings=tuple(findings),
+    )

@@ -1,0 +1,46 @@
+"""Report renderers: one function per format, looked up by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from traceability.diff import Diff, render_diff_json, render_diff_table
+from traceability.errors import InputError
+from traceability.model import Report
+from traceability.render.to_csv import render_csv, render_diff_csv
+from traceability.render.to_html import render_diff_html, render_html
+from traceability.render.to_json import render_json
+from traceability.render.to_md import render_diff_md, render_md
+from traceability.render.to_table import render_table
+
+Renderer = Callable[[Report], str]
+
+RENDERERS: dict[str, Renderer] = {
+    "json": render_json,
+    "table": render_table,
+    "csv": render_csv,
+    "md": render_md,
+    "html": render_html,
+}
+
+DIFF_RENDERERS: dict[str, Callable[[Diff], str]] = {
+    "json": render_diff_json,
+    "table": render_diff_table,
+    "csv": render_diff_csv,
+    "md": render_diff_md,
+    "html": render_diff_html,
+}
+
+
+def render(report: Report, fmt: str) -> str:
+    """The report in one of :data:`RENDERERS`' formats.
+
+    Raises:
+        InputError: an unknown format.
+    """
+    try:
+        renderer = RENDERERS[fmt]
+    except KeyError:
+        known = ", ".join(sorted(RENDERERS))
+        raise InputError(f"unknown format {fmt!r}", hint=f"one of {known}") from None
+    return renderer(report)

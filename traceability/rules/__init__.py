@@ -1,0 +1,161 @@
+"""The rule registry: every ``rules/<group>/<rule-id>.sql`` file, read from its header.
+
+There is no list to maintain: a rule is a SQL file whose header comments say what it is
+(see ``README.md`` next to this module). The registry is strict: a missing or unknown
+header key, an id that differs from the file stem or an unknown severity is an error.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from importlib.abc import Traversable
+
+from traceability.errors import InputError, TracecheckError
+from traceability.model import Severity
+
+HEADER_KEYS = ("id", "severity", "needs", "tolerance", "checks", "why", "evidence")
+GROUPS = ("batch", "mirror", "serial", "filings", "authorisations")
+
+_KEY_LINE = re.compile(r"^--\s*([a-z_]+):\s*(.*)$")
+_CONTINUATION = re.compile(r"^--\s{2,}(\S.*)$")
+_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_COMMENT = re.compile(r"--[^\n]*")
+_STRING = re.compile(r"'(?:[^']|'')*'")
+
+
+class RuleFileError(TracecheckError):
+    """A rule file's header breaks the rule-file contract."""
+
+
+class UnknownRule(InputError):
+    """A rule id (or group) that is not in the registry."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One reconciliation rule: its header fields and its SQL."""
+
+    id: str
+    group: str
+    severity: Severity
+    needs: tuple[str, ...]
+    tolerance: str
+    checks: str
+    why: str
+    evidence: str
+    sql: str
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        """The ``$name`` parameters the SQL uses (comments and string literals aside)."""
+        body = _STRING.sub("''", _COMMENT.sub("", self.sql))
+        return tuple(sorted(set(_PARAM.findall(body))))
+
+
+def parse_header(text: str, name: str) -> dict[str, str]:
+    """The header fields of a rule file, continuation lines joined with single spaces.
+
+    >>> parse_header("-- id: a\\n-- checks: one\\n--         two\\nselect 1", "a.sql")
+    {'id': 'a', 'checks': 'one two'}
+    """
+    fields: dict[str, str] = {}
+    last: str | None = None
+    for line in text.splitlines():
+        stripped = line.rstrip()
+        if not stripped.startswith("--"):
+            if stripped or fields:
+                break  # the header ends at the first blank line or statement
+            continue
+        cont = _CONTINUATION.match(stripped)
+        key = _KEY_LINE.match(stripped)
+        if key and not cont:
+            last = key.group(1)
+            if last in fields:
+                raise RuleFileError(f"{name}: header key '{last}' given twice")
+            fields[last] = key.group(2).strip()
+        elif cont and last is not None:
+            fields[last] = f"{fields[last]} {cont.group(1).strip()}".strip()
+        elif stripped.strip("- "):
+            raise RuleFileError(f"{name}: header line not understood: {stripped!r}")
+    return fields
+
+
+def _rule_from(path: Traversable, group: str) -> Rule:
+    text = path.read_text(encoding="utf-8")
+    name = f"{group}/{path.name}"
+    fields = parse_header(text, name)
+    missing = [k for k in HEADER_KEYS if not fields.get(k)]
+    unknown = sorted(set(fields) - set(HEADER_KEYS))
+    if missing or unknown:
+        what = "; ".join(
+            part
+            for part in (
+                f"missing {', '.join(missing)}" if missing else "",
+                f"unknown {', '.join(unknown)}" if unknown else "",
+            )
+            if part
+        )
+        raise RuleFileError(f"{name}: bad header ({what})")
+    stem = path.name.removesuffix(".sql")
+    if fields["id"] != stem:
+        raise RuleFileError(f"{name}: id '{fields['id']}' differs from the file name")
+    try:
+        severity = Severity(fields["severity"])
+    except ValueError:
+        raise RuleFileError(f"{name}: unknown severity '{fields['severity']}'") from None
+    needs = tuple(n.strip() for n in fields["needs"].split(",") if n.strip())
+    return Rule(
+        id=stem,
+        group=group,
+        severity=severity,
+        needs=() if needs == ("none",) else needs,
+        tolerance=fields["tolerance"],
+        checks=fields["checks"],
+        why=fields["why"],
+        evidence=fields["evidence"],
+        sql=text,
+    )
+
+
+@cache
+def all_rules() -> tuple[Rule, ...]:
+    """Every rule, by group (in catalogue order) and then id."""
+    root = resources.files(__name__)
+    found: list[Rule] = []
+    for group in GROUPS:
+        folder = root / group
+        if not folder.is_dir():
+            continue
+        files = sorted(
+            (p for p in folder.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name
+        )
+        found.extend(_rule_from(p, group) for p in files)
+    return tuple(found)
+
+
+def base_sql() -> str:
+    """The shared base views every rule may read (``_base.sql``)."""
+    return (resources.files(__name__) / "_base.sql").read_text(encoding="utf-8")
+
+
+def select(ids: list[str] | tuple[str, ...] | None) -> tuple[Rule, ...]:
+    """The rules named by ids or group names (all rules for None), in registry order.
+
+    Raises:
+        UnknownRule: a name that is neither a rule id nor a group.
+    """
+    rules = all_rules()
+    if not ids:
+        return rules
+    known = {r.id for r in rules}
+    unknown = [i for i in ids if i not in known and i not in GROUPS]
+    if unknown:
+        raise UnknownRule(
+            f"unknown rule {', '.join(repr(u) for u in unknown)}",
+            hint="'tracecheck rules' lists them",
+        )
+    wanted = set(ids)
+    return tuple(r for r in rules if r.id in wanted or r.group in wanted)

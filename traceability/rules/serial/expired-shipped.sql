@@ -1,0 +1,125 @@
+-- id:        expired-shipped
+-- severity:  medium
+-- needs:     events
+-- tolerance: none
+-- checks:    A live shipping event ships a lot after its expiry date (the event's local date
+--            is later than the expiry). The lot of a serial is the one it was commissioned in
+--            (SSCCs expanded as packed at the shipping time); bulk lots come from the
+--            shipping event's quantity list. The expiry is the earliest of the lot's
+--            manufacture declaration (batches.expiry_date) and its commissioning events'
+--            ILMD itemExpirationDate.
+-- why:       Expired medicines have no legitimate buyer: shipping them means they are headed
+--            for a grey market, or the expiry on record is false and the lot is not what
+--            its paperwork says.
+-- evidence:  the declaration or commissioning event giving the expiry, and the shipping
+--            events after it
+WITH lot_of AS (
+    SELECT c.epc_key, min(e.lot) AS lot
+    FROM live_events e
+    JOIN event_epcs c ON c.event_row = e.event_row
+    WHERE e.biz_step = 'commissioning' AND c.epc_kind = 'sgtin' AND e.lot IS NOT NULL
+    GROUP BY c.epc_key
+), expiries AS (
+    SELECT b.gtin, b.lot, b.expiry_date AS expiry, 'batch' AS kind,
+           b.gtin || '/' || b.lot AS key, b.source, 'manufacture declaration' AS what
+    FROM current_batches b
+    WHERE b.expiry_date IS NOT NULL
+    UNION
+    SELECT c.gtin, e.lot, e.expiry, 'event', e.event_key, e.source, 'commissioning'
+    FROM live_events e
+    JOIN event_epcs c ON c.event_row = e.event_row
+    WHERE e.biz_step = 'commissioning' AND c.epc_kind = 'sgtin'
+      AND e.lot IS NOT NULL AND e.expiry IS NOT NULL
+    UNION
+    SELECT q.gtin, coalesce(q.lot, e.lot), e.expiry, 'event', e.event_key, e.source,
+           'commissioning'
+    FROM live_events e
+    JOIN event_quantities q ON q.event_row = e.event_row
+    WHERE e.biz_step = 'commissioning' AND q.gtin IS NOT NULL
+      AND coalesce(q.lot, e.lot) IS NOT NULL AND e.expiry IS NOT NULL
+), lot_expiry AS (
+    SELECT x.gtin, x.lot, min(x.expiry) AS expiry
+    FROM expiries x
+    GROUP BY x.gtin, x.lot
+), shipped AS (
+    -- serials: one row per serial and shipping event
+    SELECT DISTINCT s.gtin, k.lot, s.epc_key AS item, CAST(NULL AS DECIMAL(38,12)) AS qty,
+           'H87' AS uom, s.event_row, s.event_key, s.event_time, s.local_date, s.source
+    FROM event_serials s
+    JOIN lot_of k ON k.epc_key = s.epc_key
+    WHERE s.biz_step = 'shipping' AND s.epc_kind = 'sgtin'
+    UNION ALL
+    -- bulk: each quantity element of a shipping event
+    SELECT q.gtin, q.lot, NULL, CAST(q.quantity * u.factor AS DECIMAL(38,12)),
+           CASE u.dimension WHEN 'mass' THEN 'KGM' WHEN 'volume' THEN 'LTR' ELSE 'H87' END,
+           e.event_row, e.event_key, e.event_time, e.local_date, e.source
+    FROM live_events e
+    JOIN event_quantities q ON q.event_row = e.event_row
+    LEFT JOIN unit_factors u ON u.uom = q.uom
+    WHERE e.biz_step = 'shipping' AND q.gtin IS NOT NULL AND q.lot IS NOT NULL
+), late AS (
+    SELECT s.*, l.expiry
+    FROM shipped s
+    JOIN lot_expiry l ON l.gtin = s.gtin AND l.lot = s.lot
+    WHERE s.local_date > l.expiry
+), totals AS (
+    SELECT t.gtin, t.lot, min(t.expiry) AS expiry, min(t.local_date) AS first_date,
+           count(DISTINCT t.item) AS serials,
+           CAST(sum(t.qty) AS DECIMAL(38,12)) AS bulk,
+           min(t.uom) FILTER (WHERE t.item IS NULL) AS bulk_unit
+    FROM late t
+    GROUP BY t.gtin, t.lot
+), shipments AS (
+    SELECT DISTINCT t.gtin, t.lot, t.event_key, t.event_time, t.local_date, t.source,
+           (SELECT string_agg(DISTINCT r.ref, '/' ORDER BY r.ref)
+            FROM event_refs r WHERE r.event_row = t.event_row) AS refs
+    FROM late t
+), expiry_proof AS (
+    -- the first record of each kind that gives the expiry applied
+    SELECT x.gtin, x.lot, x.kind, x.key, x.source, x.expiry,
+           row_number() OVER (PARTITION BY x.gtin, x.lot, x.kind ORDER BY x.key) AS nth
+    FROM expiries x
+    JOIN totals t ON t.gtin = x.gtin AND t.lot = x.lot AND x.expiry = t.expiry
+), proof AS (
+    SELECT x.gtin, x.lot, x.kind, x.key, x.source, 0 AS ord, x.expiry AS at_date
+    FROM expiry_proof x
+    WHERE x.nth = 1
+    UNION ALL
+    SELECT s.gtin, s.lot, 'event', s.event_key, s.source, 1, s.local_date
+    FROM shipments s
+), evidence AS (
+    SELECT p.gtin, p.lot,
+           list(struct_pack(kind := p.kind, key := p.key, source := p.source)
+                ORDER BY p.ord, p.at_date, p.key) AS evidence
+    FROM proof p
+    GROUP BY p.gtin, p.lot
+), expiry_sources AS (
+    SELECT x.gtin, x.lot, string_agg(DISTINCT x.what, ' and ' ORDER BY x.what) AS what
+    FROM expiries x
+    JOIN totals t ON t.gtin = x.gtin AND t.lot = x.lot AND x.expiry = t.expiry
+    GROUP BY x.gtin, x.lot
+), shipped_list AS (
+    SELECT s.gtin, s.lot,
+           string_agg(CAST(s.local_date AS VARCHAR) || coalesce(' (' || s.refs || ')', ''),
+                      ', ' ORDER BY s.event_time, s.event_key) AS shipped
+    FROM shipments s
+    GROUP BY s.gtin, s.lot
+)
+SELECT
+    t.gtin,
+    t.lot,
+    CAST(year(t.first_date) AS VARCHAR) || '-Q' || CAST(quarter(t.first_date) AS VARCHAR)
+        AS period,
+    CAST(0 AS DECIMAL(38,12)) AS expected,
+    CASE WHEN t.serials > 0 THEN CAST(t.serials AS DECIMAL(38,12)) ELSE t.bulk END
+        AS observed,
+    CASE WHEN t.serials > 0 THEN CAST(t.serials AS DECIMAL(38,12)) ELSE t.bulk END
+        AS difference,
+    CASE WHEN t.serials > 0 THEN 'H87' ELSE t.bulk_unit END AS unit,
+    'expired on ' || CAST(t.expiry AS VARCHAR) || ' (' || w.what || '); shipped on '
+        || l.shipped AS detail,
+    v.evidence
+FROM totals t
+JOIN expiry_sources w ON w.gtin = t.gtin AND w.lot = t.lot
+JOIN shipped_list l ON l.gtin = t.gtin AND l.lot = t.lot
+JOIN evidence v ON v.gtin = t.gtin AND v.lot = t.lot

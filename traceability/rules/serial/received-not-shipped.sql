@@ -1,0 +1,79 @@
+-- id:        received-not-shipped
+-- severity:  critical
+-- needs:     events
+-- tolerance: none
+-- checks:    A serial (SGTIN; SSCCs expanded as packed at the receiving time) is received
+--            by a live receiving event, but no live shipping event sent it at or before that
+--            time (error-declared and voided shipping events do not count). Judged where the
+--            shipping side is loaded: the receiving event names a source that some shipping
+--            event names as its source (or location), or names no source while shipping
+--            events are loaded at all.
+-- why:       A pack that arrives without ever having left anyone is a pack from outside the
+--            declared chain: the classic sign of a counterfeit, or of goods slipped into a
+--            genuine shipment.
+-- evidence:  the receiving events of the serial
+WITH receipts AS (
+    SELECT DISTINCT s.epc_key, s.event_row, s.event_key, s.event_time, s.local_date, s.source
+    FROM event_serials s
+    WHERE s.epc_kind = 'sgtin' AND s.biz_step = 'receiving'
+), shipped AS (
+    SELECT s.epc_key, min(s.event_time) AS first_at, min(s.local_date) AS first_date
+    FROM event_serials s
+    WHERE s.epc_kind = 'sgtin' AND s.biz_step = 'shipping'
+    GROUP BY s.epc_key
+), shipping_events AS (
+    SELECT e.event_row, e.biz_location, e.read_point
+    FROM live_events e
+    WHERE e.biz_step = 'shipping'
+), shippers AS (
+    -- parties and places that the loaded shipping events ship from
+    SELECT coalesce(p.gln, p.value_key) AS party
+    FROM event_parties p
+    JOIN shipping_events e ON e.event_row = p.event_row
+    WHERE p.role = 'source'
+    UNION
+    SELECT coalesce(NULLIF(regexp_extract(e.biz_location, '/41[47]/([0-9]{13})', 1), ''),
+                    e.biz_location)
+    FROM shipping_events e
+    WHERE e.biz_location IS NOT NULL
+    UNION
+    SELECT coalesce(NULLIF(regexp_extract(e.read_point, '/41[47]/([0-9]{13})', 1), ''),
+                    e.read_point)
+    FROM shipping_events e
+    WHERE e.read_point IS NOT NULL
+), senders AS (
+    SELECT p.event_row, coalesce(p.gln, p.value_key) AS party
+    FROM event_parties p
+    WHERE p.role = 'source' AND p.event_row IN (SELECT r.event_row FROM receipts r)
+), judged AS (
+    SELECT DISTINCT r.event_row
+    FROM receipts r
+    WHERE EXISTS (SELECT 1 FROM senders s
+                  WHERE s.event_row = r.event_row
+                    AND s.party IN (SELECT h.party FROM shippers h))
+       OR (NOT EXISTS (SELECT 1 FROM senders s WHERE s.event_row = r.event_row)
+           AND EXISTS (SELECT 1 FROM shipping_events))
+), unsent AS (
+    SELECT r.*, k.first_date
+    FROM receipts r
+    LEFT JOIN shipped k ON k.epc_key = r.epc_key
+    WHERE r.event_row IN (SELECT j.event_row FROM judged j)
+      AND (k.first_at IS NULL OR k.first_at > r.event_time)
+)
+SELECT
+    u.epc_key AS epc,
+    CAST(year(min(u.local_date)) AS VARCHAR) || '-Q'
+        || CAST(quarter(min(u.local_date)) AS VARCHAR) AS period,
+    CAST(NULL AS DECIMAL(38,12)) AS expected,
+    CAST(NULL AS DECIMAL(38,12)) AS observed,
+    CAST(NULL AS DECIMAL(38,12)) AS difference,
+    CAST(NULL AS VARCHAR) AS unit,
+    'received on ' || string_agg(CAST(u.local_date AS VARCHAR), ', '
+                                 ORDER BY u.event_time, u.event_key)
+        || CASE WHEN min(u.first_date) IS NULL THEN '; never shipped'
+                ELSE '; first shipped only on ' || CAST(min(u.first_date) AS VARCHAR) END
+        AS detail,
+    list(struct_pack(kind := 'event', key := u.event_key, source := u.source)
+         ORDER BY u.event_time, u.event_key) AS evidence
+FROM unsent u
+GROUP BY u.epc_key

@@ -1,0 +1,139 @@
+-- id:        serial-count-mismatch
+-- severity:  high
+-- needs:     consignments, events
+-- tolerance: tol_units = 0 (units: a finding when the count differs by more)
+-- checks:    For each export shipment_ref that live shipping events carry, the distinct
+--            serials shipped under it (SSCCs expanded to any depth as packed at each shipping
+--            event's time; each serial counted in the lot it was commissioned in) against the
+--            units declared on the export lines, per shipment_ref, gtin and lot. Lines without
+--            a lot are compared per shipment_ref and gtin; products declared by mass are left
+--            out, and so is an SGTIN that has packs packed in it (a case) at the time.
+-- why:       More packs declared than scanned out means paper quantity with no goods behind
+--            it (room to pass diverted goods off later); more scanned than declared means
+--            undeclared packs crossed the border inside a declared shipment.
+-- evidence:  the export declaration lines and the shipping events of the shipment
+WITH lines AS (
+    SELECT c.shipment_ref, c.gtin, NULLIF(c.lot, '') AS lot, c.uom, c.qty_units, c.period,
+           c.declared_date, c.declaration_id || '/' || coalesce(c.line, '1') AS line_key,
+           c.source
+    FROM current_consignments c
+    WHERE c.direction = 'export'
+), counted AS (
+    -- (shipment_ref, gtin) pairs declared in units only; by lot unless a line has none
+    SELECT l.shipment_ref, l.gtin, bool_or(l.lot IS NULL) AS lotless
+    FROM lines l
+    GROUP BY l.shipment_ref, l.gtin
+    HAVING bool_and(l.uom = 'H87')
+), ships AS (
+    SELECT DISTINCT r.ref AS shipment_ref, e.event_row, e.event_key, e.event_time,
+           e.local_date, e.source
+    FROM live_events e
+    JOIN event_refs r ON r.event_row = e.event_row
+    WHERE e.biz_step = 'shipping'
+      AND r.ref IN (SELECT c.shipment_ref FROM counted c)
+), lot_of AS (
+    SELECT c.epc_key, min(e.lot) AS lot
+    FROM live_events e
+    JOIN event_epcs c ON c.event_row = e.event_row
+    WHERE e.biz_step = 'commissioning' AND c.epc_kind = 'sgtin'
+    GROUP BY c.epc_key
+), shipped AS (
+    SELECT DISTINCT sh.shipment_ref, s.gtin, s.epc_key, k.lot
+    FROM ships sh
+    JOIN event_serials s ON s.event_row = sh.event_row
+    LEFT JOIN lot_of k ON k.epc_key = s.epc_key
+    WHERE s.epc_kind = 'sgtin'
+      -- a case identified by an SGTIN is a container here: its packs are counted
+      AND NOT EXISTS (SELECT 1 FROM event_serials y
+                      WHERE y.event_row = s.event_row AND y.via_key = s.epc_key)
+), observed AS (
+    SELECT s.shipment_ref, s.gtin, CASE WHEN c.lotless THEN NULL ELSE s.lot END AS lot,
+           count(DISTINCT s.epc_key) AS serials,
+           count(DISTINCT s.epc_key) FILTER (WHERE s.lot IS NULL) AS lot_unknown
+    FROM shipped s
+    LEFT JOIN counted c ON c.shipment_ref = s.shipment_ref AND c.gtin = s.gtin
+    WHERE c.lotless IS NOT NULL
+       OR NOT EXISTS (SELECT 1 FROM lines l
+                      WHERE l.shipment_ref = s.shipment_ref AND l.gtin = s.gtin)
+    GROUP BY 1, 2, 3
+), declared AS (
+    SELECT l.shipment_ref, l.gtin, CASE WHEN c.lotless THEN NULL ELSE l.lot END AS lot,
+           CAST(sum(l.qty_units) AS DECIMAL(38,12)) AS units, min(l.period) AS period
+    FROM lines l
+    JOIN counted c ON c.shipment_ref = l.shipment_ref AND c.gtin = l.gtin
+    WHERE l.shipment_ref IN (SELECT sh.shipment_ref FROM ships sh)
+    GROUP BY 1, 2, 3
+), unpacked AS (
+    -- containers a shipping event names with nothing known to be packed in them
+    SELECT sh.shipment_ref, count(DISTINCT s.epc_key) AS empty_containers
+    FROM ships sh
+    JOIN event_serials s ON s.event_row = sh.event_row
+    WHERE s.via_key IS NULL AND s.epc_kind = 'sscc'
+      AND NOT EXISTS (SELECT 1 FROM event_serials x
+                      WHERE x.event_row = s.event_row AND x.via_key = s.epc_key)
+    GROUP BY sh.shipment_ref
+), compared AS (
+    SELECT
+        coalesce(d.shipment_ref, o.shipment_ref) AS shipment_ref,
+        coalesce(d.gtin, o.gtin) AS gtin,
+        coalesce(d.lot, o.lot) AS lot,
+        d.period AS declared_period,
+        coalesce(d.units, CAST(0 AS DECIMAL(38,12))) AS expected,
+        CAST(coalesce(o.serials, 0) AS DECIMAL(38,12)) AS observed,
+        coalesce(o.lot_unknown, 0) AS lot_unknown
+    FROM declared d
+    FULL OUTER JOIN observed o
+      ON o.shipment_ref = d.shipment_ref AND o.gtin = d.gtin
+     AND coalesce(o.lot, '') = coalesce(d.lot, '')
+), findings AS (
+    SELECT c.*, c.observed - c.expected AS difference
+    FROM compared c
+    WHERE abs(c.observed - c.expected) > CAST($tol_units AS DECIMAL(38,12))
+), evidence AS (
+    SELECT f.shipment_ref, f.gtin, f.lot, 'consignment' AS kind, l.line_key AS key,
+           l.source, l.declared_date AS at_date, 0 AS ord
+    FROM findings f
+    JOIN lines l ON l.shipment_ref = f.shipment_ref AND l.gtin = f.gtin
+     AND (f.lot IS NULL OR l.lot = f.lot)
+    UNION
+    SELECT f.shipment_ref, f.gtin, f.lot, 'event', sh.event_key, sh.source, sh.local_date, 1
+    FROM findings f
+    JOIN ships sh ON sh.shipment_ref = f.shipment_ref
+), evidence_lists AS (
+    SELECT v.shipment_ref, v.gtin, v.lot,
+           list(struct_pack(kind := v.kind, key := v.key, source := v.source)
+                ORDER BY v.ord, v.at_date, v.key) AS evidence
+    FROM evidence v
+    GROUP BY v.shipment_ref, v.gtin, v.lot
+), first_ship AS (
+    SELECT sh.shipment_ref, min(sh.local_date) AS shipped_on
+    FROM ships sh
+    GROUP BY sh.shipment_ref
+)
+SELECT
+    f.shipment_ref,
+    f.gtin,
+    f.lot,
+    coalesce(f.declared_period, CAST(year(s.shipped_on) AS VARCHAR) || '-Q'
+             || CAST(quarter(s.shipped_on) AS VARCHAR)) AS period,
+    f.expected,
+    f.observed,
+    f.difference,
+    'H87' AS unit,
+    CASE WHEN f.difference < 0 THEN 'shortfall' ELSE 'excess' END
+        || ': ' || CAST(CAST(f.observed AS BIGINT) AS VARCHAR) || ' serials shipped, '
+        || regexp_replace(CAST(f.expected AS VARCHAR), '\.?0+$', '') || ' units declared'
+        || CASE WHEN f.lot_unknown > 0
+                THEN '; ' || CAST(f.lot_unknown AS VARCHAR) || ' serials never commissioned'
+                ELSE '' END
+        || CASE WHEN f.difference < 0 AND u.empty_containers > 0
+                THEN '; ' || CAST(u.empty_containers AS VARCHAR)
+                     || ' shipped containers with no recorded packing'
+                ELSE '' END AS detail,
+    v.evidence
+FROM findings f
+JOIN first_ship s ON s.shipment_ref = f.shipment_ref
+LEFT JOIN unpacked u ON u.shipment_ref = f.shipment_ref
+LEFT JOIN evidence_lists v
+  ON v.shipment_ref = f.shipment_ref AND v.gtin = f.gtin
+ AND coalesce(v.lot, '') = coalesce(f.lot, '')
