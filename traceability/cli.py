@@ -66,16 +66,34 @@ def cli() -> None:
     """
 
 
-def _print_summary(result: LoadResult, console: Console) -> None:
+def _console() -> Console:
+    """Standard output, at least 120 columns wide when it is not a terminal."""
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=max(120, console.width))
+    return console
+
+
+def _shown(path: str, base: Path | None) -> str:
+    if base is not None:
+        try:
+            return str(Path(path).relative_to(base))
+        except ValueError:
+            pass
+    return path
+
+
+def _print_summary(result: LoadResult, console: Console, base: Path | None = None) -> None:
     table = Table(title="Load summary", title_justify="left")
     for name in ("file", "kind", "records", "accepted", "duplicates", "conflicts", "rejected"):
-        table.add_column(name, justify="left" if name in ("file", "kind") else "right")
+        left = name in ("file", "kind")
+        table.add_column(name, justify="left" if left else "right", no_wrap=not left)
     for f in result.files:
         if f.status == "already-loaded":
-            table.add_row(f.path, f.kind, "", "already loaded (same SHA-256): skipped", "", "", "")
+            table.add_row(_shown(f.path, base), f.kind, "-", "skipped", "-", "-", "-")
             continue
         table.add_row(
-            f.path,
+            _shown(f.path, base),
             f.kind,
             str(f.records),
             str(f.accepted),
@@ -85,6 +103,8 @@ def _print_summary(result: LoadResult, console: Console) -> None:
         )
     console.print(table)
     for f in result.files:
+        if f.status == "already-loaded":
+            console.print(f"{_shown(f.path, base)}: already loaded (same SHA-256), skipped")
         if f.extra_columns:
             console.print(f"{f.path}: extra columns kept: {', '.join(f.extra_columns)}")
         if f.conflicts:
@@ -145,7 +165,7 @@ def load_command(db: Path, kind: str | None, strict: bool, paths: tuple[Path, ..
             bar.update(task, description=f"loading {path}", completed=index, total=total)
 
         result = load(db, list(paths), kind=kind, strict=strict, progress=progress)
-    _print_summary(result, Console(highlight=False))
+    _print_summary(result, _console())
     _print_rejections(result)
 
 
@@ -176,9 +196,10 @@ def demo_command(folder: Path | None, seed: int) -> None:
         if db.exists():
             db.unlink()
         result = load(db, [sample.folder])
-        console = Console(highlight=False)
-        console.print(f"Sample quarter written to {sample.folder}")
-        _print_summary(result, console)
+        console = _console()
+        where = sample.folder if folder else "a temporary folder (--folder keeps it)"
+        console.print(f"Sample quarter generated in {where}, loaded into {db.name}:")
+        _print_summary(result, console, base=sample.folder)
         _print_rejections(result)
         report = reconcile(db)
         click.echo(render(report, "table"), nl=False)
