@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 from conftest import counts, event, write_jsonl
 
+from traceability.load import events as events_module
 from traceability.load import load
 
 
@@ -191,3 +193,18 @@ def test_a_field_of_the_wrong_shape_is_rejected_not_silently_dropped(
     assert [(r.line, r.code) for r in result.rejections] == [(1, "bad-shape")]
     assert result.rejections[0].message.startswith("epcList: ")
     assert counts(db)["epc_rows"] == 1
+
+
+def test_a_file_read_in_many_chunks_loads_the_same_with_the_same_line_numbers(
+    tmp_path: Path, db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = [json.dumps(event(f"urn:uuid:c{i}", [i])) for i in range(40)]
+    lines[17] = "{broken"
+    lines[31] = lines[3]  # the same event again, in another chunk
+    path = tmp_path / "events.jsonl"
+    path.write_text("\ufeff" + "\n".join(lines) + "\n")
+    monkeypatch.setattr(events_module, "CHUNK_BYTES", 700)
+    result = load(db, [path])
+    assert (result.files[0].accepted, result.files[0].duplicates) == (38, 1)
+    assert [(r.line, r.code) for r in result.rejections] == [(18, "bad-json")]
+    assert counts(db)["events"] == 38

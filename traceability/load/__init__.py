@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 
 from traceability import __version__
-from traceability.errors import StrictLoadAborted, UnknownKind, UnreadableFile
+from traceability.errors import StoreError, StrictLoadAborted, UnknownKind, UnreadableFile
 from traceability.load import events as ev
 from traceability.load import read
 from traceability.load.identifiers_sql import SQL_MACROS
@@ -255,7 +255,13 @@ def _load_one(con: duckdb.DuckDBPyConnection, path: Path, kind: str, fmt: str) -
     load_id = int(row[0])
     result = FileResult(source, kind, fmt, digest, "loaded", load_id=load_id)
     if kind == EVENT_KIND:
-        out = ev.load_events(con, path, document=fmt == "json", load_id=load_id, source=source)
+        try:
+            out = ev.load_events(con, path, document=fmt == "json", load_id=load_id, source=source)
+        except duckdb.OutOfMemoryException:
+            raise StoreError(
+                f"{path}: not enough memory to load this file",
+                hint="give the load a larger memory limit",
+            ) from None
         extra: tuple[str, ...] = ()
     else:
         table = {

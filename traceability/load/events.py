@@ -11,14 +11,15 @@ reads JSON numbers as binary floats).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import astuple, dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 from jsonschema.exceptions import best_match
 
 from traceability.errors import UnreadableFile
@@ -35,7 +36,6 @@ EVENT_TYPES = (
     "TransformationEvent",
     "AssociationEvent",
 )
-MAX_LINE_BYTES = 64 * 1024 * 1024
 
 _STRUCT = (
     "{"
@@ -116,8 +116,8 @@ def dump_event(event: Mapping[str, Any]) -> str:
     return _number_text(event)
 
 
-def document_events(path: Path) -> tuple[list[tuple[int, str]], Any]:
-    """The events of an EPCIS JSON / JSON-LD document as (position, JSON text), and its context."""
+def document_events(path: Path) -> tuple[list[str], Any]:
+    """The events of an EPCIS JSON / JSON-LD document as JSON text, and its context."""
     try:
         with path.open("rb") as f:
             doc = json.loads(f.read().decode("utf-8-sig"), parse_float=Decimal)
@@ -137,28 +137,59 @@ def document_events(path: Path) -> tuple[list[tuple[int, str]], Any]:
         events = []
     if not isinstance(events, list):
         raise UnreadableFile(f"{path}: epcisBody.eventList is not a list")
-    return [(i, dump_event(e)) for i, e in enumerate(events, start=1)], doc.get("@context")
+    return [dump_event(e) for e in events], doc.get("@context")
 
 
-def jsonl_source(path: Path) -> str:
-    """SQL reading a JSON Lines file as (rec, line) rows, one per line of the file."""
-    quoted = "'" + str(path).replace("'", "''") + "'"
-    return (
-        "SELECT row_number() OVER () AS rec, line "
-        f"FROM read_csv({quoted}, columns = {{'line': 'VARCHAR'}}, header = false, "
-        "delim = '\x01', quote = '', escape = '', auto_detect = false, "
-        f"max_line_size = {MAX_LINE_BYTES}, strict_mode = false, encoding = 'utf-8')"
+#: Events are staged and processed this many bytes of JSON Lines at a time, so memory
+#: stays bounded whatever the size of the file.
+CHUNK_BYTES = 128 * 1024 * 1024
+
+
+def jsonl_chunks(path: Path, chunk_bytes: int | None = None) -> Iterator[tuple[int, list[str]]]:
+    """The lines of a JSON Lines file in chunks: (number of the first line, lines)."""
+    size = chunk_bytes or CHUNK_BYTES
+    first = 1
+    rest = b""
+    with path.open("rb") as f:
+        while True:
+            block = f.read(size)
+            data = rest + block
+            if not block:
+                if data:
+                    yield first, [_decode(path, first, data)]
+                return
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                rest = data
+                continue
+            rest = data[cut + 1 :]
+            lines = _decode(path, first, data[:cut]).split("\n")
+            if first == 1 and lines and lines[0].startswith("\ufeff"):
+                lines[0] = lines[0][1:]
+            yield first, lines
+            first += len(lines)
+
+
+def _decode(path: Path, first: int, data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = first + data[: exc.start].count(b"\n")
+        raise UnreadableFile(
+            f"{path}:{line}: not UTF-8 text", hint="save the file as UTF-8"
+        ) from None
+
+
+def _stage(con: duckdb.DuckDBPyConnection, first: int, lines: list[str]) -> str:
+    """Register one chunk of lines; return the SQL that reads it as (rec, line)."""
+    table = pa.table(
+        {
+            "rec": pa.array(range(first, first + len(lines)), pa.int64()),
+            "line": pa.array(lines, pa.large_string()),
+        }
     )
-
-
-def lines_source(con: duckdb.DuckDBPyConnection, lines: list[tuple[int, str]]) -> str:
-    """SQL reading events already held as text (from a document)."""
-    frame = pl.DataFrame(
-        {"rec": [r for r, _ in lines], "line": [t for _, t in lines]},
-        schema={"rec": pl.Int64, "line": pl.Utf8},
-    )
-    con.register("tc_doc_lines", frame)
-    return "SELECT rec, line FROM tc_doc_lines"
+    con.register("tc_lines", table)
+    return "SELECT rec, line FROM tc_lines"
 
 
 def _parse(con: duckdb.DuckDBPyConnection, source: str) -> None:
@@ -410,22 +441,32 @@ def load_events(
     load_id: int,
     source: str,
 ) -> EventOutcome:
-    """Check and store the events of one file; rejected events go to ``rejects``."""
+    """Check and store the events of one file, a chunk at a time.
+
+    Rejected events go to ``rejects``. A document's events are numbered by their position
+    in ``eventList``; a JSON Lines file's by their line.
+    """
     context: Any = None
+    chunks: Iterable[tuple[int, list[str]]]
     if document:
         lines, context = document_events(path)
-        source_sql = lines_source(con, lines)
+        chunks = [(1, lines)]
     else:
-        source_sql = jsonl_source(path)
-    try:
-        _parse(con, source_sql)
-    except duckdb.Error as exc:
-        raise UnreadableFile(
-            f"{path}: cannot be read as JSON Lines ({str(exc).splitlines()[0]})"
-        ) from None
-    finally:
-        if document:
-            con.unregister("tc_doc_lines")
+        chunks = jsonl_chunks(path)
+    total = EventOutcome(0, 0, 0, 0, 0)
+    for first, lines in chunks:
+        try:
+            out = _load_chunk(con, _stage(con, first, lines), context, load_id, source)
+        finally:
+            con.unregister("tc_lines")
+        total = EventOutcome(*(a + b for a, b in zip(astuple(total), astuple(out), strict=True)))
+    return total
+
+
+def _load_chunk(
+    con: duckdb.DuckDBPyConnection, staged: str, context: Any, load_id: int, source: str
+) -> EventOutcome:
+    _parse(con, staged)
     problems, quantities = _python_pass(con, context)
     if problems:
         frame = pl.DataFrame(
