@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 # Importing a submodule binds its name on this package, so the submodules are loaded first
 # and the functions defined after them: ``traceability.reconcile`` is then the function,
 # while ``from traceability.reconcile import ...`` still reaches the module.
+from traceability.diff import Diff, diff  # noqa: E402
 from traceability.reconcile import reconcile as _reconcile  # noqa: E402
 from traceability.render import render as _render  # noqa: E402
 from traceability.rules import Rule, all_rules  # noqa: E402
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from traceability.config import Config
     from traceability.model import Report
 
-__all__ = ["Rule", "__version__", "reconcile", "render", "rules"]
+__all__ = ["Diff", "Rule", "__version__", "diff", "reconcile", "render", "rules"]
 
 
 def reconcile(
@@ -51,6 +52,6 @@ def rules() -> list[Rule]:
     return list(all_rules())
 
 
-def render(report: Report, fmt: str) -> str:
-    """The report as text in one of the formats of ``traceability.render.RENDERERS``."""
-    return _render(report, fmt)
+def render(obj: Report | Diff, fmt: str) -> str:
+    """A report or a diff as text in one of the formats of ``traceability.render``."""
+    return _render(obj, fmt)

@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from traceability import __version__, reconcile, render, rules
+from traceability.diff import diff, fails, load_report
 from traceability.errors import ExitCode, StrictLoadAborted, TracecheckError
 from traceability.load import LoadResult, load
 from traceability.load.kinds import ALL_KINDS
@@ -285,6 +286,48 @@ def reconcile_command(
     else:
         _write(render(report, fmt), output)
     _exit_for(report, fail_on)
+
+
+@cli.command("diff")
+@click.argument("old", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("new", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(sorted(RENDERERS)),
+    help="Output format (default: table on a terminal, json otherwise).",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the diff to this file ('-' for standard output, the default).",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice([s.value for s in Severity]),
+    help="Exit 1 when a new or changed finding is at or above this severity.",
+)
+def diff_command(
+    old: Path, new: Path, fmt: str | None, output: Path | None, fail_on: str | None
+) -> None:
+    """Compare two JSON reports: new, resolved, changed and unchanged findings.
+
+    Findings are matched by fingerprint (rule and subject). A changed finding has other
+    quantities or another severity; --fail-on looks at new and changed findings only.
+
+    \b
+    Example:
+      tracecheck diff q4-2025.json q1-2026.json
+      tracecheck diff q4-2025.json q1-2026.json --format html --output changes.html
+      tracecheck diff last.json this.json --fail-on high
+    """
+    result = diff(load_report(old), load_report(new))
+    to_terminal = (output is None or str(output) == "-") and sys.stdout.isatty()
+    _write(render(result, fmt or ("table" if to_terminal else "json")), output)
+    if to_terminal and fmt in (None, "table"):
+        click.echo(result.summary())
+    if fail_on is not None and fails(result, Severity(fail_on)):
+        sys.exit(int(ExitCode.FINDINGS))
 
 
 @cli.command("rules")

@@ -100,22 +100,16 @@ def diff(old: Report | Mapping[str, Any], new: Report | Mapping[str, Any]) -> Di
     Raises:
         InputError: a mapping that does not hold a report's findings.
     """
-    before = _findings(old, "old report")
-    after = _findings(new, "new report")
-    olds: dict[str, list[Finding]] = {}
-    for f in before:
-        olds.setdefault(f.fingerprint, []).append(f)
+    olds = _by_fingerprint(_findings(old, "old report"))
+    news = _by_fingerprint(_findings(new, "new report"))
     added: list[Finding] = []
+    resolved: list[Finding] = []
     changed: list[Change] = []
     unchanged: list[Finding] = []
-    news: dict[str, list[Finding]] = {}
-    for f in after:
-        news.setdefault(f.fingerprint, []).append(f)
-    resolved: list[Finding] = []
     for fp, group in news.items():
-        pairs, extra_old, extra_new = _pair(olds.pop(fp, []), group)
-        added += extra_new
-        resolved += extra_old
+        pairs, gone, extra = _pair(olds.pop(fp, []), group)
+        added += extra
+        resolved += gone
         for a, b in pairs:
             if a.severity != b.severity or any(getattr(a, q) != getattr(b, q) for q in QUANTITIES):
                 changed.append(Change(a, b))
@@ -131,6 +125,13 @@ def diff(old: Report | Mapping[str, Any], new: Report | Mapping[str, Any]) -> Di
         old_generated_at=_generated_at(old),
         new_generated_at=_generated_at(new),
     )
+
+
+def _by_fingerprint(findings: Iterable[Finding]) -> dict[str, list[Finding]]:
+    groups: dict[str, list[Finding]] = {}
+    for f in findings:
+        groups.setdefault(f.fingerprint, []).append(f)
+    return groups
 
 
 def _pair(

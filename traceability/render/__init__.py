@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from traceability.diff import Diff, render_diff_json, render_diff_table
 from traceability.errors import InputError
@@ -32,15 +33,17 @@ DIFF_RENDERERS: dict[str, Callable[[Diff], str]] = {
 }
 
 
-def render(report: Report, fmt: str) -> str:
-    """The report in one of :data:`RENDERERS`' formats.
+def render(obj: Report | Diff, fmt: str) -> str:
+    """A report, or a diff of two reports, in one of the registered formats.
 
     Raises:
         InputError: an unknown format.
     """
+    registry: dict[str, Any] = DIFF_RENDERERS if isinstance(obj, Diff) else RENDERERS
     try:
-        renderer = RENDERERS[fmt]
+        renderer = registry[fmt]
     except KeyError:
-        known = ", ".join(sorted(RENDERERS))
+        known = ", ".join(sorted(registry))
         raise InputError(f"unknown format {fmt!r}", hint=f"one of {known}") from None
-    return renderer(report)
+    text: str = renderer(obj)
+    return text

@@ -1,0 +1,65 @@
+"""The command line as a user meets it: help everywhere, diff end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from traceability.cli import cli
+from traceability.load import load
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "demo-quarter" / "data"
+
+
+@pytest.mark.parametrize("name", sorted(cli.commands))
+def test_every_command_has_help_with_an_example(name: str) -> None:
+    command = cli.commands[name]
+    out = CliRunner().invoke(cli, [name, "--help"])
+    assert out.exit_code == 0
+    assert "Example:" in out.output
+    for param in command.params:
+        if isinstance(param, click.Option):
+            assert param.help, f"{name} {param.opts} has no help text"
+
+
+def test_every_command_is_in_the_readme() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for name in cli.commands:
+        assert f"tracecheck {name}" in readme, name
+
+
+def test_diff_of_two_reports_says_what_is_new_and_fails_on_request(tmp_path: Path) -> None:
+    db = tmp_path / "q1.duckdb"
+    load(db, [FIXTURE])
+    runner = CliRunner()
+    new = tmp_path / "new.json"
+    out = runner.invoke(
+        cli, ["reconcile", "--db", str(db), "--format", "json", "--output", str(new)]
+    )
+    assert out.exit_code == 0, out.output
+    report = json.loads(new.read_text())
+    dropped = report["findings"].pop(0)
+    report["summary"]["findings"] -= 1
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(report))
+    out = runner.invoke(cli, ["diff", str(old), str(new), "--format", "json"])
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.output)
+    assert [f["fingerprint"] for f in result["new"]] == [dropped["fingerprint"]]
+    assert result["resolved"] == [] and len(result["unchanged"]) == len(report["findings"])
+    failing = runner.invoke(cli, ["diff", str(old), str(new), "--fail-on", dropped["severity"]])
+    assert failing.exit_code == 1
+    assert runner.invoke(cli, ["diff", str(new), str(new), "--fail-on", "info"]).exit_code == 0
+
+
+def test_diff_refuses_a_file_that_is_not_a_report(tmp_path: Path) -> None:
+    bogus = tmp_path / "bogus.json"
+    bogus.write_text('{"findings": []}')
+    out = CliRunner().invoke(cli, ["diff", str(bogus), str(bogus)])
+    assert out.exit_code == 2
+    assert out.output.startswith("error: ") and "bogus.json" in out.output
+    assert "Traceback" not in out.output
