@@ -31,6 +31,7 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/reconcile.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -19,12 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import load_average, machine
 
 RAW = """
 import duckdb, sys
@@ -45,23 +46,6 @@ r = load(sys.argv[1], [sys.argv[2]], memory_limit=sys.argv[3])
 f = r.files[0]
 print(f.accepted, f.rejected)
 """
-
-
-def machine() -> str:
-    """One line naming the machine."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (
-        f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, "
-        f"{mem:.0f} GiB RAM, Python {platform.python_version()}"
-    )
 
 
 def run(script: str, *args: str) -> tuple[float, float, str]:
@@ -85,7 +69,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--serials", type=int, default=25)
-    parser.add_argument("--memory-limit", default="3GB")
+    parser.add_argument("--memory-limit", default="2GB")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args()
@@ -102,6 +86,7 @@ def main() -> None:
         print(f"machine: {machine()}")
         print(f"data: {written:,} events, {size_mb:,.0f} MB JSON Lines (generated in {gen:.1f} s)")
         print(f"DuckDB memory_limit: {args.memory_limit}")
+        print(f"load average before: {load_average()}")
         raw_s, raw_rss, raw_out = run(RAW, str(folder / "raw.duckdb"), str(data), args.memory_limit)
         ours_s, ours_rss, ours_out = run(
             OURS, str(folder / "store.duckdb"), str(data), args.memory_limit
@@ -131,6 +116,7 @@ def main() -> None:
             f"(accepted {accepted:,}, rejected {rejected:,})"
         )
         print(f"ratio tracecheck / raw: {ours_s / raw_s:.2f}x")
+        print(f"load average after: {load_average()}")
         if args.json:
             print(json.dumps(figures))
 
