@@ -13,10 +13,14 @@ WITH commissioning AS (
     FROM live_events e
     JOIN event_epcs c ON c.event_row = e.event_row
     WHERE e.biz_step = 'commissioning' AND c.epc_kind = 'sgtin'
+), repeated AS (
+    -- only serials commissioned more than once are ranked: most are commissioned once
+    SELECT epc_key FROM commissioning GROUP BY epc_key HAVING count(*) > 1
 ), ranked AS (
     SELECT c.*, row_number() OVER (
         PARTITION BY c.epc_key ORDER BY c.event_time, c.event_key) AS nth
     FROM commissioning c
+    WHERE c.epc_key IN (SELECT epc_key FROM repeated)
 )
 SELECT
     r.epc_key AS epc,
