@@ -46,31 +46,39 @@ LEFT JOIN unit_factors cu ON cu.uom = p.content_uom
 LEFT JOIN unit_factors tu ON tu.uom = p.trade_uom
 WHERE p.version_rank = 1;
 
--- Consignment lines with their quantity in comparison units: units (H87), kg of base
--- (KGM, for mass) or litres (LTR, for volume). A product missing from the master counts
--- as the pure substance (factor 1) for mass.
-CREATE OR REPLACE TEMP VIEW consignment_qty AS
-WITH q AS (
+-- Declared quantities (consignment lines and manufacture declarations) in comparison
+-- units: units (H87), kg of base (KGM, for mass) or litres (LTR, for volume), with the
+-- conversion chain as text. A product missing from the master counts as the pure
+-- substance (factor 1) for mass. One definition for both tables; the two views below
+-- join it back to their rows by (load_id, source_line), which identifies a stored record.
+CREATE OR REPLACE TEMP VIEW declared_qty AS
+WITH x AS (
+    SELECT 'consignments' AS record_table, load_id, source_line, gtin, uom, quantity,
+           declared_date AS quantity_date
+    FROM consignments
+    UNION ALL
+    SELECT 'batches', load_id, source_line, gtin, uom, quantity, manufacture_date
+    FROM batches
+), q AS (
     SELECT
-        c.*,
-        regexp_extract(c.source_file, '[^/\\]+$') || ':' || c.source_line AS source,
-        CAST(year(c.declared_date) AS VARCHAR) || '-Q'
-            || CAST(quarter(c.declared_date) AS VARCHAR) AS period,
+        x.*,
+        CAST(year(x.quantity_date) AS VARCHAR) || '-Q'
+            || CAST(quarter(x.quantity_date) AS VARCHAR) AS period,
         u.dimension,
-        CASE WHEN c.uom = 'H87' THEN c.quantity END AS qty_units,
+        CASE WHEN x.uom = 'H87' THEN x.quantity END AS qty_units,
         CASE WHEN u.dimension = 'mass'
-            THEN CAST(c.quantity * u.factor AS DECIMAL(38,12)) END AS qty_kg,
+            THEN CAST(x.quantity * u.factor AS DECIMAL(38,12)) END AS qty_kg,
         CASE WHEN u.dimension = 'volume'
-            THEN CAST(c.quantity * u.factor AS DECIMAL(38,12)) END AS qty_l,
+            THEN CAST(x.quantity * u.factor AS DECIMAL(38,12)) END AS qty_l,
         CASE
-            WHEN c.uom = 'H87' THEN pm.kg_base_per_unit
+            WHEN x.uom = 'H87' THEN pm.kg_base_per_unit
             WHEN u.dimension = 'mass' THEN coalesce(
                 CASE WHEN pm.trade_uom <> 'H87' THEN pm.kg_base_per_unit END,
                 pm.base_factor, CAST(1 AS DECIMAL(38,12)))
         END AS kg_base_factor
-    FROM consignments c
-    LEFT JOIN unit_factors u ON u.uom = c.uom
-    LEFT JOIN product_mass pm ON pm.gtin = c.gtin
+    FROM x
+    LEFT JOIN unit_factors u ON u.uom = x.uom
+    LEFT JOIN product_mass pm ON pm.gtin = x.gtin
 ), b AS (
     SELECT
         q.*,
@@ -81,7 +89,7 @@ WITH q AS (
     FROM q
 )
 SELECT
-    * EXCLUDE (qty_l, kg_base_factor),
+    record_table, load_id, source_line, period, dimension, qty_units, qty_kg, kg_base,
     CASE WHEN uom = 'H87' THEN quantity WHEN dimension = 'mass' THEN kg_base ELSE qty_l END
         AS qty,
     CASE WHEN uom = 'H87' THEN 'H87' WHEN dimension = 'mass' THEN 'KGM'
@@ -103,60 +111,22 @@ SELECT
     END AS conversion
 FROM b;
 
--- Manufacture declarations with the same quantity columns as consignment_qty.
+-- Consignment lines with their declared_qty columns and their 'file:line' source.
+CREATE OR REPLACE TEMP VIEW consignment_qty AS
+SELECT c.*, regexp_extract(c.source_file, '[^/\\]+$') || ':' || c.source_line AS source,
+       d.* EXCLUDE (record_table, load_id, source_line)
+FROM consignments c
+JOIN declared_qty d
+  ON d.record_table = 'consignments' AND d.load_id = c.load_id
+ AND d.source_line = c.source_line;
+
+-- Manufacture declarations with the same columns as consignment_qty.
 CREATE OR REPLACE TEMP VIEW batch_qty AS
-WITH q AS (
-    SELECT
-        x.*,
-        regexp_extract(x.source_file, '[^/\\]+$') || ':' || x.source_line AS source,
-        CAST(year(x.manufacture_date) AS VARCHAR) || '-Q'
-            || CAST(quarter(x.manufacture_date) AS VARCHAR) AS period,
-        u.dimension,
-        CASE WHEN x.uom = 'H87' THEN x.quantity END AS qty_units,
-        CASE WHEN u.dimension = 'mass'
-            THEN CAST(x.quantity * u.factor AS DECIMAL(38,12)) END AS qty_kg,
-        CASE WHEN u.dimension = 'volume'
-            THEN CAST(x.quantity * u.factor AS DECIMAL(38,12)) END AS qty_l,
-        CASE
-            WHEN x.uom = 'H87' THEN pm.kg_base_per_unit
-            WHEN u.dimension = 'mass' THEN coalesce(
-                CASE WHEN pm.trade_uom <> 'H87' THEN pm.kg_base_per_unit END,
-                pm.base_factor, CAST(1 AS DECIMAL(38,12)))
-        END AS kg_base_factor
-    FROM batches x
-    LEFT JOIN unit_factors u ON u.uom = x.uom
-    LEFT JOIN product_mass pm ON pm.gtin = x.gtin
-), b AS (
-    SELECT
-        q.*,
-        CASE
-            WHEN q.uom = 'H87' THEN CAST(q.quantity * q.kg_base_factor AS DECIMAL(38,12))
-            WHEN q.dimension = 'mass' THEN CAST(q.qty_kg * q.kg_base_factor AS DECIMAL(38,12))
-        END AS kg_base
-    FROM q
-)
-SELECT
-    * EXCLUDE (qty_l, kg_base_factor),
-    CASE WHEN uom = 'H87' THEN quantity WHEN dimension = 'mass' THEN kg_base ELSE qty_l END
-        AS qty,
-    CASE WHEN uom = 'H87' THEN 'H87' WHEN dimension = 'mass' THEN 'KGM'
-         WHEN dimension = 'volume' THEN 'LTR' END AS unit,
-    CASE
-        WHEN kg_base IS NULL OR (uom = 'KGM' AND kg_base_factor = 1) THEN NULL
-        WHEN uom = 'H87' THEN
-            regexp_replace(CAST(quantity AS VARCHAR), '\.?0+$', '') || ' H87 × '
-            || regexp_replace(CAST(kg_base_factor AS VARCHAR), '\.?0+$', '') || ' KGM = '
-            || regexp_replace(CAST(kg_base AS VARCHAR), '\.?0+$', '') || ' KGM of base'
-        WHEN kg_base_factor = 1 THEN
-            regexp_replace(CAST(quantity AS VARCHAR), '\.?0+$', '') || ' ' || uom || ' = '
-            || regexp_replace(CAST(kg_base AS VARCHAR), '\.?0+$', '') || ' KGM'
-        ELSE
-            regexp_replace(CAST(quantity AS VARCHAR), '\.?0+$', '') || ' ' || uom || ' = '
-            || regexp_replace(CAST(qty_kg AS VARCHAR), '\.?0+$', '') || ' KGM × '
-            || regexp_replace(CAST(kg_base_factor AS VARCHAR), '\.?0+$', '') || ' = '
-            || regexp_replace(CAST(kg_base AS VARCHAR), '\.?0+$', '') || ' KGM of base'
-    END AS conversion
-FROM b;
+SELECT x.*, regexp_extract(x.source_file, '[^/\\]+$') || ':' || x.source_line AS source,
+       d.* EXCLUDE (record_table, load_id, source_line)
+FROM batches x
+JOIN declared_qty d
+  ON d.record_table = 'batches' AND d.load_id = x.load_id AND d.source_line = x.source_line;
 
 -- Events: one version per event_key (the first stored), none whose key was error-declared.
 CREATE OR REPLACE TEMP VIEW valid_events AS
