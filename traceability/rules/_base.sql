@@ -128,6 +128,19 @@ FROM batches x
 JOIN declared_qty d
   ON d.record_table = 'batches' AND d.load_id = x.load_id AND d.source_line = x.source_line;
 
+-- Return lines with their 'file:line' source; version_rank 1 is the line that counts: a
+-- later filing with the same (filer, period, flow, product or substance, counterparty
+-- country) supersedes the earlier one (higher load, then later line).
+CREATE OR REPLACE TEMP VIEW filing_versions AS
+SELECT
+    f.*,
+    regexp_extract(f.source_file, '[^/\\]+$') || ':' || f.source_line AS source,
+    row_number() OVER (
+        PARTITION BY f.filer, f.period, f.flow, f.gtin, f.substance_base,
+            f.counterparty_country
+        ORDER BY f.load_id DESC, f.source_line DESC) AS version_rank
+FROM filings f;
+
 -- Events: one version per event_key (the first stored), none whose key was error-declared.
 CREATE OR REPLACE TEMP VIEW valid_events AS
 SELECT * EXCLUDE (version_rank)

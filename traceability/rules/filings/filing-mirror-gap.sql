@@ -13,16 +13,7 @@
 --            of diversion in transit (the INCB compares both sides' statistics for this).
 -- evidence:  the export and import return lines of both countries, and the consignment lines
 --            in transit across the boundary
-WITH filing_versions AS (
-    SELECT
-        f.*,
-        regexp_extract(f.source_file, '[^/\\]+$') || ':' || f.source_line AS source,
-        row_number() OVER (
-            PARTITION BY f.filer, f.period, f.flow, f.gtin, f.substance_base,
-                f.counterparty_country
-            ORDER BY f.load_id DESC, f.source_line DESC) AS version_rank
-    FROM filings f
-), returns AS (
+WITH returns AS (
     SELECT v.* FROM filing_versions v WHERE v.version_rank = 1
 ), filed_countries AS (
     SELECT DISTINCT country, period FROM returns

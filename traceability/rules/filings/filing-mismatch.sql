@@ -20,16 +20,7 @@
 --            leave the licit chain; an over-declared export covers goods diverted at home.
 -- evidence:  the return lines compared, and every batch, consignment line and destroying
 --            event in the records' total
-WITH filing_versions AS (
-    SELECT
-        f.*,
-        regexp_extract(f.source_file, '[^/\\]+$') || ':' || f.source_line AS source,
-        row_number() OVER (
-            PARTITION BY f.filer, f.period, f.flow, f.gtin, f.substance_base,
-                f.counterparty_country
-            ORDER BY f.load_id DESC, f.source_line DESC) AS version_rank
-    FROM filings f
-), returns AS (
+WITH returns AS (
     -- the return lines that count, in comparison units (units, kg, litres)
     SELECT
         v.filing_id, v.filer, v.country, v.period, v.flow, v.quantity, v.uom, v.source,

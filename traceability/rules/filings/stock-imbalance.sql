@@ -13,16 +13,7 @@
 -- why:       Stock that the filer's own flows cannot explain has left the licit chain without a
 --            record (diversion at the premises), or came in from an undeclared source.
 -- evidence:  every return line of the stock account
-WITH filing_versions AS (
-    SELECT
-        f.*,
-        regexp_extract(f.source_file, '[^/\\]+$') || ':' || f.source_line AS source,
-        row_number() OVER (
-            PARTITION BY f.filer, f.period, f.flow, f.gtin, f.substance_base,
-                f.counterparty_country
-            ORDER BY f.load_id DESC, f.source_line DESC) AS version_rank
-    FROM filings f
-), returns AS (
+WITH returns AS (
     SELECT
         v.filing_id, v.filer, v.period, v.flow, v.source,
         CASE WHEN v.gtin IS NOT NULL THEN 'gtin' ELSE 'substance' END AS label_kind,
