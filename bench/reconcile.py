@@ -276,15 +276,18 @@ def step_rules(store: str, limit: str) -> dict[str, Any]:
     """The base tables, then each rule, timed apart (what ``reconcile`` runs, in its order)."""
     from traceability.config import Config
     from traceability.reconcile import latest_date, run_rule
-    from traceability.rules import all_rules, base_sql
+    from traceability.rules import MAX_REPEATS, all_rules, base_statements
 
     con, times, counts, found = _open(store, limit), Counter[str](), {}, {}
-    for statement in re.split(r";\s*$", base_sql(), flags=re.M):
+    for statement, repeat in base_statements():
         if re.sub(r"--[^\n]*", "", statement).strip():
-            table, start = re.search(r"TEMP TABLE (\w+)", statement), time.perf_counter()
-            name = f"[base] {table[1] if table else 'views'}"
+            table = re.search(r"(?:TEMP TABLE|INSERT INTO) (\w+)", statement)
+            name, start = f"[base] {table[1] if table else 'views'}", time.perf_counter()
             try:
-                con.execute(statement)
+                for _ in range(MAX_REPEATS if repeat else 1):
+                    added = con.execute(statement).fetchone()
+                    if repeat and not (added and added[0]):
+                        break
             except Exception as exc:  # out of memory: the rules that read it fail too
                 counts[name] = failed(exc)
             times[name] += time.perf_counter() - start

@@ -29,7 +29,7 @@ from traceability.load.identifiers import canonical_uri
 from traceability.model import Report, Severity
 from traceability.reconcile import decimal_text, fingerprint, parse_period
 from traceability.render.to_table import render_table
-from traceability.rules import UnknownRule, all_rules, base_sql
+from traceability.rules import UnknownRule, all_rules, run_base
 from traceability.sample import DEMO_PLANTS, PLANTABLE, Sample, generate_quarter
 from traceability.store import connect
 
@@ -387,7 +387,7 @@ def base_con(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDB
     result = load(folder / "b.duckdb", [folder / "events.jsonl"])
     assert not result.rejections, [str(r) for r in result.rejections]
     con = connect(folder / "b.duckdb", read_only=True)
-    con.execute(base_sql())
+    run_base(con)
     yield con
     con.close()
 

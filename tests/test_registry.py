@@ -14,8 +14,8 @@ from traceability.rules import (
     Rule,
     RuleFileError,
     all_rules,
-    base_sql,
     parse_header,
+    run_base,
 )
 from traceability.store import connect
 
@@ -126,7 +126,7 @@ def test_every_rule_runs_on_an_empty_store_with_the_contract_columns(
     """Bypassing ``needs``: the SQL itself must cope with empty tables."""
     con = connect(tmp_path / "empty.duckdb")
     try:
-        con.execute(base_sql())
+        run_base(con)
         values = {
             "tol_units": 0,
             "tol_mass_pct": 0.5,

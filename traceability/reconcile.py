@@ -22,7 +22,7 @@ import duckdb
 from traceability.config import Config, load_config
 from traceability.errors import InputError, TracecheckError
 from traceability.model import Evidence, Finding, InputFile, Report, RuleRun, Severity
-from traceability.rules import Rule, UnknownRule, all_rules, base_sql, select
+from traceability.rules import Rule, UnknownRule, all_rules, run_base, select
 
 SUBJECT_KEYS = (
     "gtin",
@@ -334,7 +334,7 @@ def _run(
     span: tuple[date, date] | None,
     as_of: date | None,
 ) -> Report:
-    con.execute(base_sql())
+    run_base(con)
     when = as_of or latest_date(con)
     params: dict[str, Any] = {
         **settings.parameters(),

@@ -13,6 +13,8 @@ from functools import cache
 from importlib import resources
 from importlib.abc import Traversable
 
+import duckdb
+
 from traceability.errors import InputError, TracecheckError
 from traceability.model import Severity
 
@@ -139,6 +141,47 @@ def all_rules() -> tuple[Rule, ...]:
 def base_sql() -> str:
     """The shared base views every rule may read (``_base.sql``)."""
     return (resources.files(__name__) / "_base.sql").read_text(encoding="utf-8")
+
+
+#: A statement of ``_base.sql`` preceded by this comment runs again until it adds no row.
+REPEAT_MARK = "-- repeat:"
+#: How many times a repeated statement may add rows before the data is judged cyclic.
+MAX_REPEATS = 16
+
+
+class BaseFailed(InputError):
+    """The base views could not be built from the data (e.g. a packing cycle)."""
+
+
+def base_statements() -> list[tuple[str, bool]]:
+    """The statements of ``_base.sql`` in order, each with whether it is to be repeated."""
+    out = []
+    for statement in re.split(r";\s*$", base_sql(), flags=re.M):
+        if statement.strip():
+            out.append((statement.strip(), REPEAT_MARK in statement))
+    return out
+
+
+def run_base(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the base views and tables on a connection, repeating what is marked so.
+
+    Raises:
+        BaseFailed: a repeated statement still adds rows after MAX_REPEATS runs (the
+            aggregation data holds a cycle, or is nested deeper than that).
+    """
+    for statement, repeat in base_statements():
+        if not repeat:
+            con.execute(statement)
+            continue
+        for _ in range(MAX_REPEATS):
+            row = con.execute(statement).fetchone()
+            if not row or not row[0]:
+                break
+        else:
+            raise BaseFailed(
+                f"packing nested deeper than {MAX_REPEATS} levels: the aggregation events "
+                "hold a cycle (a container packed, directly or not, inside itself)"
+            )
 
 
 def select(ids: list[str] | tuple[str, ...] | None) -> tuple[Rule, ...]:

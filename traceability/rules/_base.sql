@@ -1,6 +1,8 @@
 -- Shared base views for the reconciliation rules, created before any rule runs.
 -- Rules may read these by name; they only ever gain columns and views (see README.md).
--- Every statement here is parameter-free, so the file runs as-is in the duckdb shell.
+-- Every statement here is parameter-free, so the file runs as-is in the duckdb shell, except
+-- that the one statement marked "-- repeat:" is to run again until it adds no row
+-- (traceability.rules.run_base does this).
 
 -- Units: factor to kg (mass), litres (volume) or units (count).
 CREATE OR REPLACE TEMP VIEW unit_factors AS
@@ -142,22 +144,90 @@ SELECT
 FROM filings f;
 
 -- Events: one version per event_key (the first stored), none whose key was error-declared.
-CREATE OR REPLACE TEMP VIEW valid_events AS
-SELECT * EXCLUDE (version_rank)
+-- valid_rows holds their event_row; valid_events adds every events column and `source`.
+CREATE OR REPLACE TEMP TABLE valid_rows AS
+SELECT v.event_row
 FROM (
-    SELECT
-        e.*,
-        regexp_extract(e.source_file, '[^/\\]+$') || ':' || e.source_line AS source,
-        row_number() OVER (PARTITION BY e.event_key ORDER BY e.event_row) AS version_rank
+    SELECT e.event_row,
+           row_number() OVER (PARTITION BY e.event_key ORDER BY e.event_row) AS version_rank
     FROM events e
     WHERE e.event_key NOT IN (
         SELECT d.event_key FROM events d WHERE d.error_declared_at IS NOT NULL)
 ) v
 WHERE v.version_rank = 1;
 
+CREATE OR REPLACE TEMP VIEW valid_events AS
+SELECT e.*, regexp_extract(e.source_file, '[^/\\]+$') || ':' || e.source_line AS source
+FROM events e
+WHERE e.event_row IN (SELECT r.event_row FROM valid_rows r);
+
+-- EPC identity. Every EPC is identified by the pair (id_gtin, id_serial): for an SGTIN, the
+-- number of its GTIN in epc_gtins and its serial (decoded); for any other key (SSCC, SGLN,
+-- class), id_gtin = 0 and id_serial = a short token for its canonical key in epc_keys (a
+-- letter for its kind, S sscc, G sgln, L lgtin, O other, and a number). The pair is the same whatever the
+-- spelling (URN or Digital Link) and far cheaper to compare than the key text; rules group and
+-- join on it and write the key text only for the rows they report (see epc_keys).
+CREATE OR REPLACE TEMP TABLE epc_gtins AS
+SELECT CAST(row_number() OVER (ORDER BY g.gtin) AS INTEGER) AS gtin_id, g.gtin
+FROM (
+    SELECT p.gtin FROM epc_prefixes p
+    UNION
+    SELECT substr(r.epc_key, 23, 14) FROM epc_rows r
+    WHERE r.prefix_id IS NULL AND r.epc_key LIKE 'https://id.gs1.org/01/%/21/%'
+    UNION
+    SELECT substr(e.parent_key, 23, 14) FROM events e
+    WHERE e.parent_key LIKE 'https://id.gs1.org/01/%/21/%'
+) g;
+
+-- The stored SGTIN spellings (prefix + serial) with the number of their GTIN.
+CREATE OR REPLACE TEMP TABLE epc_prefix_gtins AS
+SELECT p.prefix_id, p.prefix, g.gtin_id
+FROM epc_prefixes p JOIN epc_gtins g ON g.gtin = p.gtin;
+
+-- Every canonical key stored as text (EPCs not stored as prefix + serial, and parents), with
+-- its kind and identity. To write an EPC's key: this table's epc_key where the pair is here
+-- (always, for id_gtin = 0), else 'https://id.gs1.org/01/' || epc_gtins.gtin || '/21/' ||
+-- id_serial.
+CREATE OR REPLACE TEMP TABLE epc_keys AS
+WITH k AS (
+    SELECT DISTINCT r.epc_key FROM epc_rows r WHERE r.prefix_id IS NULL
+    UNION
+    SELECT e.parent_key FROM events e WHERE e.parent_key IS NOT NULL
+)
+SELECT
+    k.epc_key,
+    CASE WHEN k.epc_key LIKE 'https://id.gs1.org/01/%/21/%' THEN 'sgtin'
+         WHEN k.epc_key LIKE 'https://id.gs1.org/00/%' THEN 'sscc'
+         WHEN k.epc_key LIKE 'https://id.gs1.org/414/%' THEN 'sgln'
+         WHEN k.epc_key LIKE 'https://id.gs1.org/01/%/10/%' THEN 'lgtin'
+         ELSE 'other' END AS epc_kind,
+    coalesce(g.gtin_id, 0) AS id_gtin,
+    CASE WHEN g.gtin_id IS NOT NULL THEN url_decode(substr(k.epc_key, 41))
+         ELSE CASE WHEN k.epc_key LIKE 'https://id.gs1.org/00/%' THEN 'S'
+                   WHEN k.epc_key LIKE 'https://id.gs1.org/414/%' THEN 'G'
+                   WHEN k.epc_key LIKE 'https://id.gs1.org/01/%/10/%' THEN 'L'
+                   ELSE 'O' END
+              || CAST(row_number() OVER (ORDER BY k.epc_key) AS VARCHAR)
+    END AS id_serial
+FROM k
+LEFT JOIN epc_gtins g
+  ON k.epc_key LIKE 'https://id.gs1.org/01/%/21/%' AND g.gtin = substr(k.epc_key, 23, 14)
+WHERE k.epc_key IS NOT NULL;
+
+-- Every EPC an event lists, with its identity: one row per element of epcList, childEPCs,
+-- inputEPCList, outputEPCList. A view over the stored rows (nothing is copied).
+CREATE OR REPLACE TEMP VIEW epc_items AS
+SELECT r.event_row, r.list, p.prefix || r.serial AS epc_raw, p.gtin_id AS id_gtin,
+       r.serial AS id_serial, 'sgtin' AS epc_kind
+FROM epc_rows r JOIN epc_prefix_gtins p ON p.prefix_id = r.prefix_id
+UNION ALL
+SELECT r.event_row, r.list, r.epc_raw, k.id_gtin, k.id_serial, k.epc_kind
+FROM epc_rows r JOIN epc_keys k ON k.epc_key = r.epc_key
+WHERE r.prefix_id IS NULL;
+
 -- Shipping events cancelled by a later void_shipping: same transaction ref, or, where the
 -- void names no transaction, a shared EPC.
-CREATE OR REPLACE TEMP VIEW voided_shipments AS
+CREATE OR REPLACE TEMP TABLE voided_shipments AS
 WITH voids AS (
     SELECT v.event_row, v.event_key, v.event_time FROM valid_events v
     WHERE v.biz_step = 'void_shipping'
@@ -171,17 +241,20 @@ WITH voids AS (
     JOIN event_biz_transactions vb ON vb.event_row = v.event_row
     JOIN event_biz_transactions sb ON sb.ref = vb.ref
     JOIN ships s ON s.event_row = sb.event_row AND s.event_time <= v.event_time
+), bare_voids AS (
+    SELECT v.* FROM voids v
+    WHERE NOT EXISTS (SELECT 1 FROM event_biz_transactions x WHERE x.event_row = v.event_row)
+), void_epcs AS (
+    SELECT v.event_row, v.event_key, v.event_time, i.id_gtin, i.id_serial
+    FROM bare_voids v JOIN epc_items i ON i.event_row = v.event_row
 ), epc_candidates AS (
     -- a void naming no transaction cancels the latest shipping of the EPCs it names
     SELECT v.event_row AS void_row, v.event_key AS void_key,
            s.event_row AS voided_row, s.event_key AS voided_key, v.event_time AS voided_at,
            rank() OVER (PARTITION BY v.event_row ORDER BY s.event_time DESC) AS recency
-    FROM voids v
-    JOIN event_epcs ve ON ve.event_row = v.event_row
-    JOIN event_epcs se ON se.epc_key = ve.epc_key
+    FROM void_epcs v
+    JOIN epc_items se ON se.id_gtin = v.id_gtin AND se.id_serial = v.id_serial
     JOIN ships s ON s.event_row = se.event_row AND s.event_time <= v.event_time
-    WHERE NOT EXISTS (
-        SELECT 1 FROM event_biz_transactions x WHERE x.event_row = v.event_row)
 ), by_epc AS (
     SELECT c.void_row, c.void_key, sb.ref AS shipment_ref, c.voided_row, c.voided_key,
            c.voided_at
@@ -193,62 +266,106 @@ SELECT DISTINCT * FROM by_ref
 UNION
 SELECT DISTINCT * FROM by_epc;
 
--- The event versions that count.
+-- The event versions that count: live_rows holds their narrow columns (with the identity
+-- of an aggregation's parent), live_events every events column and `source`.
+CREATE OR REPLACE TEMP TABLE live_rows AS
+SELECT e.event_row, e.event_type, e.action, e.biz_step, e.event_time, e.local_date,
+       e.lot, e.parent_raw, k.id_gtin AS parent_gtin, k.id_serial AS parent_serial, k.epc_kind AS parent_kind
+FROM events e
+LEFT JOIN epc_keys k ON k.epc_key = e.parent_key
+WHERE e.event_row IN (SELECT r.event_row FROM valid_rows r)
+  AND e.event_row NOT IN (SELECT x.voided_row FROM voided_shipments x);
+
 CREATE OR REPLACE TEMP VIEW live_events AS
-SELECT v.* FROM valid_events v
-WHERE v.event_row NOT IN (SELECT voided_row FROM voided_shipments);
+SELECT e.*, regexp_extract(e.source_file, '[^/\\]+$') || ':' || e.source_line AS source
+FROM events e
+WHERE e.event_row IN (SELECT l.event_row FROM live_rows l);
+
+-- Each event's key and 'file:line' source: join it last, for the rows a rule reports.
+CREATE OR REPLACE TEMP VIEW event_sources AS
+SELECT e.event_row, e.event_key,
+       regexp_extract(e.source_file, '[^/\\]+$') || ':' || e.source_line AS source
+FROM events e;
 
 -- Business-transaction refs of live events (match consignments.shipment_ref on ref).
 CREATE OR REPLACE TEMP VIEW event_refs AS
 SELECT DISTINCT b.event_row, b.ref
-FROM event_biz_transactions b JOIN live_events e ON e.event_row = b.event_row;
+FROM event_biz_transactions b JOIN live_rows e ON e.event_row = b.event_row;
 
--- Each time a child sat in a parent: packed by a live ADD aggregation, until the first
--- later live DELETE of it from that parent (a DELETE naming no children empties the
--- parent), or until it is packed into another parent. NULL unpacked_at = still packed.
-CREATE OR REPLACE TEMP TABLE aggregation_links AS
+-- Each time a child sat in a parent, by identity: packed by a live ADD aggregation, until
+-- the first later live DELETE of it from that parent (a DELETE naming no children empties
+-- the parent), or until it is packed into another parent. NULL unpacked_at = still packed.
+CREATE OR REPLACE TEMP TABLE pack_links AS
 WITH agg AS (
-    SELECT e.event_row, e.action, e.event_time, e.parent_key
-    FROM live_events e
-    WHERE e.event_type = 'AggregationEvent' AND e.parent_key IS NOT NULL
+    SELECT e.event_row, e.action, e.event_time, e.parent_gtin, e.parent_serial
+    FROM live_rows e
+    WHERE e.event_type = 'AggregationEvent' AND e.parent_gtin IS NOT NULL
       AND e.action IN ('ADD', 'DELETE')
 ), packs AS (
-    SELECT a.event_row AS pack_row, a.event_time AS packed_at, a.parent_key,
-           c.epc_key AS child_key, c.epc_kind AS child_kind
-    FROM agg a JOIN event_epcs c ON c.event_row = a.event_row AND c.list = 'childEPCs'
+    SELECT a.event_row AS pack_row, a.event_time AS packed_at, a.parent_gtin,
+           a.parent_serial, c.id_gtin AS child_gtin, c.id_serial AS child_serial
+    FROM agg a JOIN epc_items c ON c.event_row = a.event_row AND c.list = 'childEPCs'
     WHERE a.action = 'ADD'
 ), unpacks AS (
-    SELECT a.event_row AS unpack_row, a.event_time AS unpacked_at, a.parent_key,
-           c.epc_key AS child_key
-    FROM agg a LEFT JOIN event_epcs c ON c.event_row = a.event_row AND c.list = 'childEPCs'
+    SELECT a.event_row AS unpack_row, a.event_time AS unpacked_at, a.parent_gtin,
+           a.parent_serial, c.id_gtin AS child_gtin, c.id_serial AS child_serial
+    FROM agg a
+    LEFT JOIN epc_items c ON c.event_row = a.event_row AND c.list = 'childEPCs'
     WHERE a.action = 'DELETE'
+), repacked AS (
+    -- only a child packed more than once can be ended by a later packing
+    SELECT p.* FROM packs p
+    WHERE (p.child_gtin, p.child_serial) IN (
+        SELECT (r.child_gtin, r.child_serial) FROM packs r
+        GROUP BY r.child_gtin, r.child_serial HAVING count(*) > 1)
 ), ends AS (
-    SELECT p.pack_row, p.child_key, u.unpacked_at AS end_at, u.unpack_row AS end_row
+    SELECT p.pack_row, p.child_gtin, p.child_serial, u.unpacked_at AS end_at,
+           u.unpack_row AS end_row
     FROM packs p JOIN unpacks u
-      ON u.parent_key = p.parent_key
-     AND (u.child_key = p.child_key OR u.child_key IS NULL)
+      ON u.parent_gtin = p.parent_gtin AND u.parent_serial = p.parent_serial
+     AND ((u.child_gtin = p.child_gtin AND u.child_serial = p.child_serial)
+          OR u.child_gtin IS NULL)
      AND u.unpacked_at > p.packed_at
     UNION ALL
-    SELECT p.pack_row, p.child_key, r.packed_at, NULL
-    FROM packs p JOIN packs r
-      ON r.child_key = p.child_key AND r.parent_key <> p.parent_key
+    SELECT p.pack_row, p.child_gtin, p.child_serial, r.packed_at, NULL
+    FROM repacked p JOIN repacked r
+      ON r.child_gtin = p.child_gtin AND r.child_serial = p.child_serial
+     AND (r.parent_gtin <> p.parent_gtin OR r.parent_serial <> p.parent_serial)
      AND r.packed_at > p.packed_at
 ), first_end AS (
-    SELECT pack_row, child_key, end_at, end_row,
-           row_number() OVER (PARTITION BY pack_row, child_key
-                              ORDER BY end_at, end_row NULLS LAST) AS end_rank
+    SELECT pack_row, child_gtin, child_serial, min(end_at) AS end_at,
+           arg_min(end_row, end_at) AS end_row
     FROM ends
+    GROUP BY pack_row, child_gtin, child_serial
 )
-SELECT p.parent_key, p.child_key, p.child_kind, p.packed_at,
+SELECT p.parent_gtin, p.parent_serial, p.child_gtin, p.child_serial, p.packed_at,
        f.end_at AS unpacked_at, p.pack_row, f.end_row AS unpack_row
 FROM packs p
 LEFT JOIN first_end f
-  ON f.pack_row = p.pack_row AND f.child_key = p.child_key AND f.end_rank = 1;
+  ON f.pack_row = p.pack_row AND f.child_gtin = p.child_gtin
+ AND f.child_serial = p.child_serial;
+
+-- The same links with the keys written out.
+CREATE OR REPLACE TEMP VIEW aggregation_links AS
+SELECT
+    coalesce(pk.epc_key, 'https://id.gs1.org/01/' || pg.gtin || '/21/' || l.parent_serial)
+        AS parent_key,
+    coalesce(ck.epc_key, 'https://id.gs1.org/01/' || cg.gtin || '/21/' || l.child_serial)
+        AS child_key,
+    CASE WHEN l.child_gtin = 0 THEN ck.epc_kind ELSE 'sgtin' END AS child_kind,
+    l.packed_at, l.unpacked_at, l.pack_row, l.unpack_row,
+    l.parent_gtin, l.parent_serial, l.child_gtin, l.child_serial
+FROM pack_links l
+LEFT JOIN epc_keys pk ON pk.id_gtin = l.parent_gtin AND pk.id_serial = l.parent_serial
+LEFT JOIN epc_gtins pg ON pg.gtin_id = l.parent_gtin
+LEFT JOIN epc_keys ck ON ck.id_gtin = l.child_gtin AND ck.id_serial = l.child_serial
+LEFT JOIN epc_gtins cg ON cg.gtin_id = l.child_gtin;
 
 -- Everything packed in a container, to any depth, with the time span the whole chain of
 -- links holds. Contents of X at time T:
 --   WHERE root_key = X AND valid_from <= T AND (valid_to IS NULL OR valid_to > T)
-CREATE OR REPLACE TEMP TABLE sscc_contents AS
+-- A view, computed where it is read; the rules read serial_moves instead.
+CREATE OR REPLACE TEMP VIEW sscc_contents AS
 WITH RECURSIVE walk (root_key, epc_key, epc_kind, depth, valid_from, valid_to) AS (
     SELECT l.parent_key, l.child_key, l.child_kind, 1, l.packed_at, l.unpacked_at
     FROM aggregation_links l
@@ -269,40 +386,99 @@ WITH RECURSIVE walk (root_key, epc_key, epc_kind, depth, valid_from, valid_to) A
 )
 SELECT DISTINCT root_key, epc_key, epc_kind, depth, valid_from, valid_to FROM walk;
 
--- What each live Object/Aggregation event names, directly and (expanded as of its time)
--- through the containers it names.
-CREATE OR REPLACE TEMP TABLE event_serials AS
-WITH named AS (
-    SELECT e.event_row, c.list, c.epc_raw, c.epc_key, c.epc_kind
-    FROM live_events e JOIN event_epcs c ON c.event_row = e.event_row
-    WHERE e.event_type IN ('ObjectEvent', 'AggregationEvent', 'TransformationEvent')
-    UNION ALL
-    SELECT e.event_row, 'parentID', e.parent_raw, e.parent_key,
-           CASE WHEN e.parent_key LIKE 'https://id.gs1.org/00/%' THEN 'sscc'
-                WHEN e.parent_key LIKE 'https://id.gs1.org/01/%/21/%' THEN 'sgtin'
-                ELSE 'other' END
-    FROM live_events e
-    WHERE e.event_type = 'AggregationEvent' AND e.parent_key IS NOT NULL
-), moved AS (
-    SELECT n.event_row, n.list, n.epc_raw, n.epc_key, n.epc_kind, NULL AS via_key
-    FROM named n
+-- What the events that move or end items (every live ObjectEvent and TransformationEvent,
+-- and an AggregationEvent whose step is shipping, receiving, decommissioning or destroying)
+-- held inside the EPCs they name, at the event's time, to any depth: one row per event and
+-- item, with the container the event named (via_gtin, via_serial) and the depth (1 = packed
+-- directly in it). Packing and unpacking aggregations are not expanded: they name their own
+-- children. Built level by level: the statement marked "repeat" below runs again until it
+-- adds no row (an engine without recursive queries runs it the same way); a chain deeper
+-- than 16 levels (a cycle in the data) stops the run with an error.
+CREATE OR REPLACE TEMP TABLE expanded_serials AS
+WITH anchors AS (
+    SELECT e.event_row, e.event_time, i.id_gtin, i.id_serial
+    FROM live_rows e JOIN epc_items i ON i.event_row = e.event_row
+    WHERE (e.event_type IN ('ObjectEvent', 'TransformationEvent')
+           OR (e.event_type = 'AggregationEvent'
+               AND e.biz_step IN ('shipping', 'receiving', 'decommissioning', 'destroying')))
+      AND (i.id_gtin, i.id_serial) IN (
+          SELECT (p.parent_gtin, p.parent_serial) FROM pack_links p)
     UNION
-    SELECT n.event_row, NULL, NULL, s.epc_key, s.epc_kind, n.epc_key
-    FROM named n
-    JOIN live_events e ON e.event_row = n.event_row
-    JOIN sscc_contents s ON s.root_key = n.epc_key
-     AND s.valid_from <= e.event_time
-     AND (s.valid_to IS NULL OR s.valid_to > e.event_time)
+    SELECT e.event_row, e.event_time, e.parent_gtin, e.parent_serial
+    FROM live_rows e
+    WHERE e.event_type = 'AggregationEvent' AND e.parent_gtin IS NOT NULL
+      AND e.biz_step IN ('shipping', 'receiving', 'decommissioning', 'destroying')
 )
+SELECT a.event_row, a.event_time, a.id_gtin AS via_gtin, a.id_serial AS via_serial,
+       l.child_gtin AS id_gtin, l.child_serial AS id_serial, 1 AS depth
+FROM anchors a
+JOIN pack_links l ON l.parent_gtin = a.id_gtin AND l.parent_serial = a.id_serial
+ AND l.packed_at <= a.event_time
+ AND (l.unpacked_at IS NULL OR l.unpacked_at > a.event_time);
+
+-- repeat: until no row is added, at most 16 levels
+INSERT INTO expanded_serials
+SELECT w.event_row, w.event_time, w.via_gtin, w.via_serial, l.child_gtin, l.child_serial,
+       w.depth + 1
+FROM expanded_serials w
+JOIN pack_links l ON l.parent_gtin = w.id_gtin AND l.parent_serial = w.id_serial
+ AND l.packed_at <= w.event_time
+ AND (l.unpacked_at IS NULL OR l.unpacked_at > w.event_time)
+WHERE w.depth = (SELECT max(x.depth) FROM expanded_serials x);
+
+-- The containers each event named that held something at its time (cheap to test against:
+-- "is this EPC a container in this event?").
+CREATE OR REPLACE TEMP TABLE expanded_containers AS
+SELECT DISTINCT x.event_row, x.via_gtin, x.via_serial
+FROM expanded_serials x
+WHERE x.depth = 1;
+
+-- What each live event names or moves, narrow: every EPC it lists (via NULL) and an
+-- aggregation's parent (list 'parentID'), for Object, Aggregation and Transformation events,
+-- plus expanded_serials (list NULL, via = the container named). "What a shipping event
+-- moved" is: WHERE biz_step = 'shipping' (a serial may appear more than once: use DISTINCT).
+-- epc_kind 'sgtin' for every id_gtin > 0.
+CREATE OR REPLACE TEMP VIEW serial_moves AS
+SELECT e.event_row, e.event_type, e.action, e.biz_step, e.event_time, e.local_date,
+       i.list, i.epc_raw, i.id_gtin, i.id_serial, i.epc_kind,
+       CAST(NULL AS INTEGER) AS via_gtin, CAST(NULL AS VARCHAR) AS via_serial
+FROM live_rows e JOIN epc_items i ON i.event_row = e.event_row
+WHERE e.event_type IN ('ObjectEvent', 'AggregationEvent', 'TransformationEvent')
+UNION ALL
+SELECT e.event_row, e.event_type, e.action, e.biz_step, e.event_time, e.local_date,
+       'parentID', e.parent_raw, e.parent_gtin, e.parent_serial, e.parent_kind, NULL, NULL
+FROM live_rows e
+WHERE e.event_type = 'AggregationEvent' AND e.parent_gtin IS NOT NULL
+UNION ALL
+SELECT e.event_row, e.event_type, e.action, e.biz_step, e.event_time, e.local_date,
+       NULL, NULL, x.id_gtin, x.id_serial,
+       CASE WHEN x.id_gtin > 0 THEN 'sgtin'
+            WHEN x.id_serial LIKE 'S%' THEN 'sscc'
+            WHEN x.id_serial LIKE 'G%' THEN 'sgln'
+            WHEN x.id_serial LIKE 'L%' THEN 'lgtin'
+            ELSE 'other' END,
+       x.via_gtin, x.via_serial
+FROM expanded_serials x JOIN live_rows e ON e.event_row = x.event_row;
+
+-- serial_moves with the event's key and source and the EPC's key text, gtin and serial
+-- written out (via_key: the container's key). Convenient for small data; at scale, work on
+-- serial_moves and write keys only for the rows reported.
+CREATE OR REPLACE TEMP VIEW event_serials AS
 SELECT
-    m.event_row, e.event_key, e.event_type, e.action, e.biz_step, e.disposition,
-    e.event_time, e.local_date, m.list, m.epc_raw, m.epc_key, m.epc_kind,
-    NULLIF(regexp_extract(m.epc_key, '^https://id\.gs1\.org/01/([0-9]{14})/21/', 1), '')
-        AS gtin,
-    NULLIF(regexp_extract(m.epc_key, '^https://id\.gs1\.org/01/[0-9]{14}/21/(.+)$', 1), '')
-        AS serial,
-    m.via_key, e.source
-FROM moved m JOIN live_events e ON e.event_row = m.event_row;
+    m.event_row, e.event_key, m.event_type, m.action, m.biz_step, e.disposition,
+    m.event_time, m.local_date, m.list, m.epc_raw,
+    coalesce(k.epc_key, 'https://id.gs1.org/01/' || g.gtin || '/21/' || m.id_serial) AS epc_key,
+    m.epc_kind, g.gtin, CASE WHEN m.id_gtin > 0 THEN m.id_serial END AS serial,
+    coalesce(vk.epc_key, 'https://id.gs1.org/01/' || vg.gtin || '/21/' || m.via_serial)
+        AS via_key,
+    regexp_extract(e.source_file, '[^/\\]+$') || ':' || e.source_line AS source,
+    m.id_gtin, m.id_serial, m.via_gtin, m.via_serial
+FROM serial_moves m
+JOIN events e ON e.event_row = m.event_row
+LEFT JOIN epc_gtins g ON g.gtin_id = m.id_gtin
+LEFT JOIN epc_keys k ON k.id_gtin = m.id_gtin AND k.id_serial = m.id_serial
+LEFT JOIN epc_gtins vg ON vg.gtin_id = m.via_gtin
+LEFT JOIN epc_keys vk ON vk.id_gtin = m.via_gtin AND vk.id_serial = m.via_serial;
 
 -- The version of each consignment line that counts: a line re-declared with other content
 -- (same declaration_id and line) is superseded by the later load, then the later line.

@@ -9,32 +9,45 @@
 --            manufacture declaration accounts for: stock that can leave the licit chain unseen.
 -- evidence:  the manufacture declaration and every commissioning event of the lot
 WITH commissioned AS (
-    SELECT DISTINCT c.gtin, e.lot, c.epc_key, e.event_key, e.event_time, e.local_date, e.source
-    FROM live_events e
-    JOIN event_epcs c ON c.event_row = e.event_row
-    WHERE e.biz_step = 'commissioning' AND c.epc_kind = 'sgtin'
+    SELECT i.id_gtin, e.lot, i.id_serial, e.event_row
+    FROM live_rows e
+    JOIN epc_items i ON i.event_row = e.event_row
+    WHERE e.biz_step = 'commissioning' AND i.epc_kind = 'sgtin'
       AND e.lot IS NOT NULL AND e.lot <> ''
+), listed AS (
+    -- an upper bound: a serial listed twice counts twice here
+    SELECT c.id_gtin, c.lot, count(*) AS listed
+    FROM commissioned c
+    GROUP BY c.id_gtin, c.lot
+), candidates AS (
+    SELECT b.gtin, b.lot, b.period, b.source AS batch_source, b.qty_units, l.id_gtin
+    FROM current_batches b
+    JOIN epc_gtins g ON g.gtin = b.gtin
+    JOIN listed l ON l.id_gtin = g.gtin_id AND l.lot = b.lot
+    WHERE b.unit = 'H87'
+      AND l.listed - b.qty_units > CAST($tol_units AS DECIMAL(38,12))
 ), counted AS (
-    SELECT gtin, lot, CAST(count(DISTINCT epc_key) AS DECIMAL(38,12)) AS serials,
-           count(DISTINCT event_key) AS events
-    FROM commissioned
-    GROUP BY gtin, lot
+    SELECT c.id_gtin, c.lot, CAST(count(DISTINCT c.id_serial) AS DECIMAL(38,12)) AS serials,
+           count(DISTINCT c.event_row) AS events
+    FROM commissioned c
+    JOIN candidates k ON k.id_gtin = c.id_gtin AND k.lot = c.lot
+    GROUP BY c.id_gtin, c.lot
 ), over AS (
     SELECT
-        b.gtin, b.lot, b.period, b.source AS batch_source,
+        b.gtin, b.lot, b.id_gtin, b.period, b.batch_source,
         b.qty_units AS expected, k.serials AS observed, k.serials - b.qty_units AS difference,
         k.events
-    FROM current_batches b
-    JOIN counted k ON k.gtin = b.gtin AND k.lot = b.lot
-    WHERE b.unit = 'H87'
-      AND k.serials - b.qty_units > CAST($tol_units AS DECIMAL(38,12))
+    FROM candidates b
+    JOIN counted k ON k.id_gtin = b.id_gtin AND k.lot = b.lot
+    WHERE k.serials - b.qty_units > CAST($tol_units AS DECIMAL(38,12))
 ), evidence AS (
     SELECT o.gtin, o.lot, 'batch' AS kind, o.gtin || '/' || o.lot AS key, o.batch_source AS source
     FROM over o
     UNION
-    SELECT c.gtin, c.lot, 'event', c.event_key, c.source
-    FROM commissioned c
-    JOIN over o ON o.gtin = c.gtin AND o.lot = c.lot
+    SELECT o.gtin, o.lot, 'event', x.event_key, x.source
+    FROM (SELECT DISTINCT c.id_gtin, c.lot, c.event_row FROM commissioned c) c
+    JOIN over o ON o.id_gtin = c.id_gtin AND o.lot = c.lot
+    JOIN event_sources x ON x.event_row = c.event_row
 )
 SELECT
     o.gtin,

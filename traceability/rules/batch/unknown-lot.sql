@@ -14,11 +14,14 @@ WITH named AS (
     FROM current_consignments c
     WHERE c.lot IS NOT NULL AND c.lot <> ''
     UNION
-    SELECT c.gtin, e.lot, e.local_date, 'event', e.event_key, e.source
-    FROM live_events e
-    JOIN event_epcs c ON c.event_row = e.event_row
-    WHERE e.biz_step = 'commissioning' AND c.epc_kind = 'sgtin'
-      AND e.lot IS NOT NULL AND e.lot <> ''
+    SELECT g.gtin, c.lot, c.local_date, 'event', x.event_key, x.source
+    FROM (SELECT DISTINCT i.id_gtin, e.lot, e.local_date, e.event_row
+          FROM live_rows e
+          JOIN epc_items i ON i.event_row = e.event_row
+          WHERE e.biz_step = 'commissioning' AND i.epc_kind = 'sgtin'
+            AND e.lot IS NOT NULL AND e.lot <> '') c
+    JOIN epc_gtins g ON g.gtin_id = c.id_gtin
+    JOIN event_sources x ON x.event_row = c.event_row
     UNION
     SELECT q.gtin, q.lot, e.local_date, 'event', e.event_key, e.source
     FROM live_events e

@@ -77,9 +77,10 @@ WITH returns AS (
     GROUP BY d.event_row, d.site_gln
 ), destroyed_serials AS (
     -- each serial destroyed counts once, at its first destroying event
-    SELECT s.event_row, s.gtin, row_number() OVER (
-        PARTITION BY s.epc_key ORDER BY s.event_time, s.event_row) AS destroy_rank
-    FROM event_serials s
+    SELECT s.event_row, g.gtin, row_number() OVER (
+        PARTITION BY s.id_gtin, s.id_serial ORDER BY s.event_time, s.event_row) AS destroy_rank
+    FROM serial_moves s
+    JOIN epc_gtins g ON g.gtin_id = s.id_gtin
     WHERE s.biz_step = 'destroying' AND s.epc_kind = 'sgtin'
 ), destructions AS (
     SELECT

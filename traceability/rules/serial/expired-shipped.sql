@@ -13,23 +13,22 @@
 --            its paperwork says.
 -- evidence:  the declaration or commissioning event giving the expiry, and the shipping
 --            events after it
-WITH lot_of AS (
-    SELECT c.epc_key, min(e.lot) AS lot
-    FROM live_events e
-    JOIN event_epcs c ON c.event_row = e.event_row
-    WHERE e.biz_step = 'commissioning' AND c.epc_kind = 'sgtin' AND e.lot IS NOT NULL
-    GROUP BY c.epc_key
-), expiries AS (
+WITH expiries AS (
     SELECT b.gtin, b.lot, b.expiry_date AS expiry, 'batch' AS kind,
            b.gtin || '/' || b.lot AS key, b.source, 'manufacture declaration' AS what
     FROM current_batches b
     WHERE b.expiry_date IS NOT NULL
     UNION
-    SELECT c.gtin, e.lot, e.expiry, 'event', e.event_key, e.source, 'commissioning'
-    FROM live_events e
-    JOIN event_epcs c ON c.event_row = e.event_row
-    WHERE e.biz_step = 'commissioning' AND c.epc_kind = 'sgtin'
-      AND e.lot IS NOT NULL AND e.expiry IS NOT NULL
+    SELECT g.gtin, c.lot, v.expiry, 'event', x.event_key, x.source, 'commissioning'
+    FROM (SELECT DISTINCT i.id_gtin, e.lot, e.event_row
+          FROM live_rows e
+          JOIN epc_items i ON i.event_row = e.event_row
+          WHERE e.biz_step = 'commissioning' AND i.epc_kind = 'sgtin'
+            AND e.lot IS NOT NULL) c
+    JOIN events v ON v.event_row = c.event_row
+    JOIN epc_gtins g ON g.gtin_id = c.id_gtin
+    JOIN event_sources x ON x.event_row = c.event_row
+    WHERE v.expiry IS NOT NULL
     UNION
     SELECT q.gtin, coalesce(q.lot, e.lot), e.expiry, 'event', e.event_key, e.source,
            'commissioning'
@@ -41,15 +40,41 @@ WITH lot_of AS (
     SELECT x.gtin, x.lot, min(x.expiry) AS expiry
     FROM expiries x
     GROUP BY x.gtin, x.lot
+), last_shipping AS (
+    SELECT max(e.local_date) AS d FROM live_rows e WHERE e.biz_step = 'shipping'
+), lapsed AS (
+    -- lots that expired before the last shipping date: only their serials can be late
+    SELECT g.gtin_id AS id_gtin, l.lot
+    FROM lot_expiry l
+    JOIN epc_gtins g ON g.gtin = l.gtin
+    WHERE l.expiry < (SELECT d FROM last_shipping)
+), commissioned AS (
+    SELECT i.id_gtin, i.id_serial, e.lot
+    FROM live_rows e
+    JOIN epc_items i ON i.event_row = e.event_row
+    WHERE e.biz_step = 'commissioning' AND i.epc_kind = 'sgtin'
+), suspects AS (
+    SELECT DISTINCT c.id_gtin, c.id_serial
+    FROM commissioned c
+    JOIN lapsed p ON p.id_gtin = c.id_gtin AND p.lot = c.lot
+), lot_of AS (
+    -- the lot a serial was commissioned in (the least, if it was commissioned in several)
+    SELECT c.id_gtin, c.id_serial, min(c.lot) AS lot
+    FROM commissioned c
+    JOIN suspects s ON s.id_gtin = c.id_gtin AND s.id_serial = c.id_serial
+    GROUP BY c.id_gtin, c.id_serial
 ), shipped AS (
-    -- serials: one row per serial and shipping event
-    SELECT DISTINCT s.gtin, k.lot, s.epc_key AS item, CAST(NULL AS DECIMAL(38,12)) AS qty,
-           'H87' AS uom, s.event_row, s.event_key, s.event_time, s.local_date, s.source
-    FROM event_serials s
-    JOIN lot_of k ON k.epc_key = s.epc_key
+    SELECT DISTINCT g.gtin, k.lot,
+           CASE WHEN s.id_gtin = 0 THEN s.id_serial
+                ELSE 'https://id.gs1.org/01/' || g.gtin || '/21/' || s.id_serial END AS item,
+           CAST(NULL AS DECIMAL(38,12)) AS qty, 'H87' AS uom, s.event_row, x.event_key,
+           s.event_time, s.local_date, x.source
+    FROM serial_moves s
+    JOIN lot_of k ON k.id_gtin = s.id_gtin AND k.id_serial = s.id_serial
+    JOIN epc_gtins g ON g.gtin_id = s.id_gtin
+    JOIN event_sources x ON x.event_row = s.event_row
     WHERE s.biz_step = 'shipping' AND s.epc_kind = 'sgtin'
     UNION ALL
-    -- bulk: each quantity element of a shipping event
     SELECT q.gtin, q.lot, NULL, CAST(q.quantity * u.factor AS DECIMAL(38,12)),
            CASE u.dimension WHEN 'mass' THEN 'KGM' WHEN 'volume' THEN 'LTR' ELSE 'H87' END,
            e.event_row, e.event_key, e.event_time, e.local_date, e.source

@@ -12,15 +12,8 @@
 --            declared chain: the classic sign of a counterfeit, or of goods slipped into a
 --            genuine shipment.
 -- evidence:  the receiving events of the serial
-WITH receipts AS (
-    SELECT DISTINCT s.epc_key, s.event_row, s.event_key, s.event_time, s.local_date, s.source
-    FROM event_serials s
-    WHERE s.epc_kind = 'sgtin' AND s.biz_step = 'receiving'
-), shipped AS (
-    SELECT s.epc_key, min(s.event_time) AS first_at, min(s.local_date) AS first_date
-    FROM event_serials s
-    WHERE s.epc_kind = 'sgtin' AND s.biz_step = 'shipping'
-    GROUP BY s.epc_key
+WITH receipt_events AS (
+    SELECT e.event_row FROM live_rows e WHERE e.biz_step = 'receiving'
 ), shipping_events AS (
     SELECT e.event_row, e.biz_location, e.read_point
     FROM live_events e
@@ -44,24 +37,46 @@ WITH receipts AS (
 ), senders AS (
     SELECT p.event_row, coalesce(p.gln, p.value_key) AS party
     FROM event_parties p
-    WHERE p.role = 'source' AND p.event_row IN (SELECT r.event_row FROM receipts r)
+    WHERE p.role = 'source' AND p.event_row IN (SELECT r.event_row FROM receipt_events r)
 ), judged AS (
-    SELECT DISTINCT r.event_row
-    FROM receipts r
+    SELECT r.event_row
+    FROM receipt_events r
     WHERE EXISTS (SELECT 1 FROM senders s
                   WHERE s.event_row = r.event_row
                     AND s.party IN (SELECT h.party FROM shippers h))
        OR (NOT EXISTS (SELECT 1 FROM senders s WHERE s.event_row = r.event_row)
            AND EXISTS (SELECT 1 FROM shipping_events))
+), marks AS (
+    SELECT s.id_gtin, s.id_serial, s.event_time AS received_at,
+           CAST(NULL AS TIMESTAMPTZ) AS shipped_at, CAST(NULL AS DATE) AS shipped_on
+    FROM serial_moves s
+    WHERE s.epc_kind = 'sgtin' AND s.biz_step = 'receiving'
+      AND s.event_row IN (SELECT j.event_row FROM judged j)
+    UNION ALL
+    SELECT s.id_gtin, s.id_serial, NULL, s.event_time, s.local_date
+    FROM serial_moves s
+    WHERE s.epc_kind = 'sgtin' AND s.biz_step = 'shipping'
+), suspects AS (
+    -- one pass over every serial: received before its first shipping, or never shipped
+    SELECT m.id_gtin, m.id_serial, min(m.shipped_at) AS first_at,
+           min(m.shipped_on) AS first_date
+    FROM marks m
+    GROUP BY m.id_gtin, m.id_serial
+    HAVING min(m.received_at) < min(m.shipped_at)
+        OR (min(m.received_at) IS NOT NULL AND min(m.shipped_at) IS NULL)
 ), unsent AS (
-    SELECT r.*, k.first_date
-    FROM receipts r
-    LEFT JOIN shipped k ON k.epc_key = r.epc_key
-    WHERE r.event_row IN (SELECT j.event_row FROM judged j)
-      AND (k.first_at IS NULL OR k.first_at > r.event_time)
+    SELECT DISTINCT s.id_gtin, s.id_serial, s.event_row, x.event_key, s.event_time,
+           s.local_date, x.source, k.first_date
+    FROM serial_moves s
+    JOIN suspects k ON k.id_gtin = s.id_gtin AND k.id_serial = s.id_serial
+    JOIN event_sources x ON x.event_row = s.event_row
+    WHERE s.epc_kind = 'sgtin' AND s.biz_step = 'receiving'
+      AND s.event_row IN (SELECT j.event_row FROM judged j)
+      AND (k.first_at IS NULL OR k.first_at > s.event_time)
 )
 SELECT
-    u.epc_key AS epc,
+    coalesce(min(n.epc_key),
+                       'https://id.gs1.org/01/' || min(g.gtin) || '/21/' || u.id_serial) AS epc,
     CAST(year(min(u.local_date)) AS VARCHAR) || '-Q'
         || CAST(quarter(min(u.local_date)) AS VARCHAR) AS period,
     CAST(NULL AS DECIMAL(38,12)) AS expected,
@@ -76,4 +91,6 @@ SELECT
     list(struct_pack(kind := 'event', key := u.event_key, source := u.source)
          ORDER BY u.event_time, u.event_key) AS evidence
 FROM unsent u
-GROUP BY u.epc_key
+LEFT JOIN epc_gtins g ON g.gtin_id = u.id_gtin
+LEFT JOIN epc_keys n ON n.id_gtin = u.id_gtin AND n.id_serial = u.id_serial
+GROUP BY u.id_gtin, u.id_serial

@@ -10,10 +10,12 @@
 --            kept and sold on: a classic route for diverting controlled stock.
 -- evidence:  the first decommissioning or destroying event and every later move
 WITH ended AS (
-    SELECT s.epc_key, s.event_key, coalesce(s.biz_step, 'decommissioning') AS step,
-           s.event_time, s.local_date, s.source,
-           row_number() OVER (PARTITION BY s.epc_key ORDER BY s.event_time, s.event_key) AS nth
-    FROM event_serials s
+    SELECT s.id_gtin, s.id_serial, x.event_key, coalesce(s.biz_step, 'decommissioning') AS step,
+           s.event_time, s.local_date, x.source,
+           row_number() OVER (PARTITION BY s.id_gtin, s.id_serial
+                              ORDER BY s.event_time, x.event_key) AS nth
+    FROM serial_moves s
+    JOIN event_sources x ON x.event_row = s.event_row
     WHERE s.epc_kind = 'sgtin'
       AND (s.biz_step IN ('decommissioning', 'destroying')
            OR (s.event_type = 'ObjectEvent' AND s.action = 'DELETE'
@@ -22,31 +24,35 @@ WITH ended AS (
 ), first_end AS (
     SELECT * FROM ended WHERE nth = 1
 ), moves AS (
-    SELECT DISTINCT s.epc_key, s.event_key, coalesce(s.biz_step, 'packing') AS step,
-           s.event_time, s.local_date, s.source
-    FROM event_serials s
+    SELECT DISTINCT s.id_gtin, s.id_serial, s.event_row,
+           coalesce(s.biz_step, 'packing') AS step, s.event_time, s.local_date,
+           f.step AS end_step, f.local_date AS end_date
+    FROM serial_moves s
+    JOIN first_end f ON f.id_gtin = s.id_gtin AND f.id_serial = s.id_serial
+     AND s.event_time > f.event_time
     WHERE s.epc_kind = 'sgtin'
       AND (s.biz_step IN ('shipping', 'receiving')
            OR (s.event_type = 'AggregationEvent' AND s.action = 'ADD'
                AND s.list = 'childEPCs'))
 ), late AS (
-    SELECT m.*, f.step AS end_step, f.local_date AS end_date
+    SELECT m.*, x.event_key, x.source
     FROM moves m
-    JOIN first_end f ON f.epc_key = m.epc_key AND m.event_time > f.event_time
+    JOIN event_sources x ON x.event_row = m.event_row
 ), proof AS (
-    SELECT l.epc_key, l.event_key, l.event_time, l.source FROM late l
+    SELECT l.id_gtin, l.id_serial, l.event_key, l.event_time, l.source FROM late l
     UNION
-    SELECT f.epc_key, f.event_key, f.event_time, f.source FROM first_end f
-    WHERE f.epc_key IN (SELECT l.epc_key FROM late l)
+    SELECT f.id_gtin, f.id_serial, f.event_key, f.event_time, f.source FROM first_end f
+    WHERE (f.id_gtin, f.id_serial) IN (SELECT (l.id_gtin, l.id_serial) FROM late l)
 ), evidence AS (
-    SELECT p.epc_key,
+    SELECT p.id_gtin, p.id_serial,
            list(struct_pack(kind := 'event', key := p.event_key, source := p.source)
                 ORDER BY p.event_time, p.event_key) AS evidence
     FROM proof p
-    GROUP BY p.epc_key
+    GROUP BY p.id_gtin, p.id_serial
 )
 SELECT
-    l.epc_key AS epc,
+    coalesce(min(k.epc_key),
+                       'https://id.gs1.org/01/' || min(g.gtin) || '/21/' || l.id_serial) AS epc,
     CAST(year(min(l.local_date)) AS VARCHAR) || '-Q'
         || CAST(quarter(min(l.local_date)) AS VARCHAR) AS period,
     CAST(NULL AS DECIMAL(38,12)) AS expected,
@@ -58,5 +64,7 @@ SELECT
                       ORDER BY l.event_time, l.event_key) AS detail,
     min(v.evidence) AS evidence
 FROM late l
-JOIN evidence v ON v.epc_key = l.epc_key
-GROUP BY l.epc_key
+JOIN evidence v ON v.id_gtin = l.id_gtin AND v.id_serial = l.id_serial
+LEFT JOIN epc_gtins g ON g.gtin_id = l.id_gtin
+LEFT JOIN epc_keys k ON k.id_gtin = l.id_gtin AND k.id_serial = l.id_serial
+GROUP BY l.id_gtin, l.id_serial

@@ -25,31 +25,35 @@ WITH lines AS (
     GROUP BY l.shipment_ref, l.gtin
     HAVING bool_and(l.uom = 'H87')
 ), ships AS (
-    SELECT DISTINCT r.ref AS shipment_ref, e.event_row, e.event_key, e.event_time,
-           e.local_date, e.source
-    FROM live_events e
+    SELECT DISTINCT r.ref AS shipment_ref, e.event_row, e.event_time, e.local_date
+    FROM live_rows e
     JOIN event_refs r ON r.event_row = e.event_row
     WHERE e.biz_step = 'shipping'
       AND r.ref IN (SELECT c.shipment_ref FROM counted c)
-), lot_of AS (
-    SELECT c.epc_key, min(e.lot) AS lot
-    FROM live_events e
-    JOIN event_epcs c ON c.event_row = e.event_row
-    WHERE e.biz_step = 'commissioning' AND c.epc_kind = 'sgtin'
-    GROUP BY c.epc_key
-), shipped AS (
-    SELECT DISTINCT sh.shipment_ref, s.gtin, s.epc_key, k.lot
+), ship_rows AS (
+    -- the packs each shipment moved (not an SGTIN that holds packs: a case)
+    SELECT sh.shipment_ref, s.id_gtin, s.id_serial
     FROM ships sh
-    JOIN event_serials s ON s.event_row = sh.event_row
-    LEFT JOIN lot_of k ON k.epc_key = s.epc_key
-    WHERE s.epc_kind = 'sgtin'
-      -- a case identified by an SGTIN is a container here: its packs are counted
-      AND NOT EXISTS (SELECT 1 FROM event_serials y
-                      WHERE y.event_row = s.event_row AND y.via_key = s.epc_key)
+    JOIN serial_moves s ON s.event_row = sh.event_row
+    LEFT JOIN expanded_containers y
+      ON y.event_row = s.event_row AND y.via_gtin = s.id_gtin AND y.via_serial = s.id_serial
+    WHERE s.epc_kind = 'sgtin' AND y.event_row IS NULL
+), commissioned AS (
+    SELECT i.id_gtin, i.id_serial, e.lot
+    FROM live_rows e
+    JOIN epc_items i ON i.event_row = e.event_row
+    WHERE e.biz_step = 'commissioning' AND i.epc_kind = 'sgtin'
+), shipped AS (
+    -- each serial once per shipment, in the lot it was commissioned in
+    SELECT r.shipment_ref, g.gtin, r.id_gtin, r.id_serial, min(c.lot) AS lot
+    FROM ship_rows r
+    JOIN epc_gtins g ON g.gtin_id = r.id_gtin
+    LEFT JOIN commissioned c ON c.id_gtin = r.id_gtin AND c.id_serial = r.id_serial
+    GROUP BY r.shipment_ref, g.gtin, r.id_gtin, r.id_serial
 ), observed AS (
     SELECT s.shipment_ref, s.gtin, CASE WHEN c.lotless THEN NULL ELSE s.lot END AS lot,
-           count(DISTINCT s.epc_key) AS serials,
-           count(DISTINCT s.epc_key) FILTER (WHERE s.lot IS NULL) AS lot_unknown
+           count(*) AS serials,
+           count(*) FILTER (WHERE s.lot IS NULL) AS lot_unknown
     FROM shipped s
     LEFT JOIN counted c ON c.shipment_ref = s.shipment_ref AND c.gtin = s.gtin
     WHERE c.lotless IS NOT NULL
@@ -64,13 +68,12 @@ WITH lines AS (
     WHERE l.shipment_ref IN (SELECT sh.shipment_ref FROM ships sh)
     GROUP BY 1, 2, 3
 ), unpacked AS (
-    -- containers a shipping event names with nothing known to be packed in them
-    SELECT sh.shipment_ref, count(DISTINCT s.epc_key) AS empty_containers
+    SELECT sh.shipment_ref, count(DISTINCT (s.id_gtin, s.id_serial)) AS empty_containers
     FROM ships sh
-    JOIN event_serials s ON s.event_row = sh.event_row
-    WHERE s.via_key IS NULL AND s.epc_kind = 'sscc'
-      AND NOT EXISTS (SELECT 1 FROM event_serials x
-                      WHERE x.event_row = s.event_row AND x.via_key = s.epc_key)
+    JOIN serial_moves s ON s.event_row = sh.event_row
+    LEFT JOIN expanded_containers y
+      ON y.event_row = s.event_row AND y.via_gtin = s.id_gtin AND y.via_serial = s.id_serial
+    WHERE s.via_gtin IS NULL AND s.epc_kind = 'sscc' AND y.event_row IS NULL
     GROUP BY sh.shipment_ref
 ), compared AS (
     SELECT
@@ -96,9 +99,10 @@ WITH lines AS (
     JOIN lines l ON l.shipment_ref = f.shipment_ref AND l.gtin = f.gtin
      AND (f.lot IS NULL OR l.lot = f.lot)
     UNION
-    SELECT f.shipment_ref, f.gtin, f.lot, 'event', sh.event_key, sh.source, sh.local_date, 1
+    SELECT f.shipment_ref, f.gtin, f.lot, 'event', x.event_key, x.source, sh.local_date, 1
     FROM findings f
     JOIN ships sh ON sh.shipment_ref = f.shipment_ref
+    JOIN event_sources x ON x.event_row = sh.event_row
 ), evidence_lists AS (
     SELECT v.shipment_ref, v.gtin, v.lot,
            list(struct_pack(kind := v.kind, key := v.key, source := v.source)

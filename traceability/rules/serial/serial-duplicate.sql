@@ -9,18 +9,32 @@
 --            counterfeit pass verification in place of a genuine pack.
 -- evidence:  every commissioning event of the serial
 WITH commissioning AS (
-    SELECT DISTINCT c.epc_key, e.event_key, e.event_time, e.local_date, e.lot, e.source
-    FROM live_events e
-    JOIN event_epcs c ON c.event_row = e.event_row
-    WHERE e.biz_step = 'commissioning' AND c.epc_kind = 'sgtin'
+    SELECT i.id_gtin, i.id_serial, e.event_row
+    FROM live_rows e
+    JOIN epc_items i ON i.event_row = e.event_row
+    WHERE e.biz_step = 'commissioning' AND i.epc_kind = 'sgtin'
 ), repeated AS (
-    -- only serials commissioned more than once are ranked: most are commissioned once
-    SELECT epc_key FROM commissioning GROUP BY epc_key HAVING count(*) > 1
-), ranked AS (
-    SELECT c.*, row_number() OVER (
-        PARTITION BY c.epc_key ORDER BY c.event_time, c.event_key) AS nth
+    -- serials in more than one commissioning event: one pass, no sort
+    SELECT c.id_gtin, c.id_serial
     FROM commissioning c
-    WHERE c.epc_key IN (SELECT epc_key FROM repeated)
+    GROUP BY c.id_gtin, c.id_serial
+    HAVING min(c.event_row) <> max(c.event_row)
+), events_of AS (
+    SELECT DISTINCT c.id_gtin, c.id_serial, x.event_key, e.event_time, e.local_date, e.lot,
+           x.source
+    FROM commissioning c
+    JOIN repeated r ON r.id_gtin = c.id_gtin AND r.id_serial = c.id_serial
+    JOIN live_rows e ON e.event_row = c.event_row
+    JOIN event_sources x ON x.event_row = c.event_row
+), ranked AS (
+    SELECT c.*,
+           coalesce(k.epc_key,
+                              'https://id.gs1.org/01/' || g.gtin || '/21/' || c.id_serial) AS epc_key,
+           row_number() OVER (
+               PARTITION BY c.id_gtin, c.id_serial ORDER BY c.event_time, c.event_key) AS nth
+    FROM events_of c
+    LEFT JOIN epc_gtins g ON g.gtin_id = c.id_gtin
+    LEFT JOIN epc_keys k ON k.id_gtin = c.id_gtin AND k.id_serial = c.id_serial
 )
 SELECT
     r.epc_key AS epc,

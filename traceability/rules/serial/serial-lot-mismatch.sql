@@ -10,21 +10,37 @@
 --            expiry and recall: the label and the manufacturer's record disagree, which is
 --            how relabelled, expired or diverted packs re-enter the chain.
 -- evidence:  the commissioning events and every event naming the serial under another lot
-WITH commissioned AS (
-    SELECT DISTINCT c.epc_key, e.lot, e.event_key, e.event_time, e.source
-    FROM live_events e
-    JOIN event_epcs c ON c.event_row = e.event_row
-    WHERE e.biz_step = 'commissioning' AND c.epc_kind = 'sgtin' AND e.lot IS NOT NULL
-), named AS (
-    SELECT DISTINCT s.epc_key, s.event_key, coalesce(s.biz_step, lower(s.event_type)) AS step,
-           s.event_time, s.local_date, s.source,
+WITH named AS (
+    -- SGTINs written with a lot: stored as received text (the prefix-and-serial spellings
+    -- carry no lot), named directly by a live event other than commissioning
+    SELECT DISTINCT k.epc_key, k.id_gtin, k.id_serial, x.event_key,
+           coalesce(e.biz_step, lower(e.event_type)) AS step,
+           e.event_time, e.local_date, x.source,
            url_decode(regexp_extract(
-               s.epc_raw, '/(?:01|gtin)/[0-9]{8,14}/(?:10|lot)/([^/?#]*)/(?:21|ser)/', 1))
-               AS lot
-    FROM event_serials s
-    WHERE s.epc_kind = 'sgtin' AND s.via_key IS NULL
-      AND coalesce(s.biz_step, '') <> 'commissioning'
-      AND regexp_matches(s.epc_raw, '/(?:01|gtin)/[0-9]{8,14}/(?:10|lot)/[^/?#]*/(?:21|ser)/')
+               t.raw, '/(?:01|gtin)/[0-9]{8,14}/(?:10|lot)/([^/?#]*)/(?:21|ser)/', 1)) AS lot
+    FROM (
+        SELECT r.event_row, r.epc_raw AS raw, r.epc_key FROM epc_rows r
+        WHERE r.prefix_id IS NULL
+        UNION ALL
+        SELECT l.event_row, l.parent_raw, v.parent_key FROM live_rows l
+        JOIN events v ON v.event_row = l.event_row
+        WHERE l.event_type = 'AggregationEvent' AND l.parent_raw IS NOT NULL
+    ) t
+    JOIN epc_keys k ON k.epc_key = t.epc_key
+    JOIN live_rows e ON e.event_row = t.event_row
+    JOIN event_sources x ON x.event_row = t.event_row
+    WHERE k.epc_kind = 'sgtin'
+      AND e.event_type IN ('ObjectEvent', 'AggregationEvent', 'TransformationEvent')
+      AND coalesce(e.biz_step, '') <> 'commissioning'
+      AND regexp_matches(t.raw, '/(?:01|gtin)/[0-9]{8,14}/(?:10|lot)/[^/?#]*/(?:21|ser)/')
+), commissioned AS (
+    SELECT DISTINCT n.epc_key, e.lot, x.event_key, e.event_time, x.source
+    FROM live_rows e
+    JOIN epc_items i ON i.event_row = e.event_row
+    JOIN (SELECT DISTINCT epc_key, id_gtin, id_serial FROM named) n
+      ON n.id_gtin = i.id_gtin AND n.id_serial = i.id_serial
+    JOIN event_sources x ON x.event_row = e.event_row
+    WHERE e.biz_step = 'commissioning' AND i.epc_kind = 'sgtin' AND e.lot IS NOT NULL
 ), wrong AS (
     SELECT n.*
     FROM named n

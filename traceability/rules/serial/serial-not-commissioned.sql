@@ -9,25 +9,51 @@
 --            a counterfeit or a pack made outside the declared production, carried along
 --            with genuine goods.
 -- evidence:  the moves of the serial that no earlier commissioning covers
-WITH commissioned AS (
-    SELECT c.epc_key, min(e.event_time) AS first_at, min(e.local_date) AS first_date
-    FROM live_events e
-    JOIN event_epcs c ON c.event_row = e.event_row
-    WHERE e.biz_step = 'commissioning' AND c.epc_kind = 'sgtin'
-    GROUP BY c.epc_key
-), moves AS (
-    SELECT DISTINCT s.epc_key, s.event_key, coalesce(s.biz_step, 'packing') AS step,
-           s.event_time, s.local_date, s.source
-    FROM event_serials s
+WITH marks AS (
+    SELECT i.id_gtin, i.id_serial, e.event_time AS commissioned_at,
+           CAST(NULL AS TIMESTAMPTZ) AS moved_at
+    FROM live_rows e
+    JOIN epc_items i ON i.event_row = e.event_row
+    WHERE e.biz_step = 'commissioning' AND i.epc_kind = 'sgtin'
+    UNION ALL
+    SELECT s.id_gtin, s.id_serial, NULL, s.event_time
+    FROM serial_moves s
     WHERE s.epc_kind = 'sgtin'
       AND (s.biz_step IN ('shipping', 'receiving')
            OR (s.event_type = 'AggregationEvent' AND s.action = 'ADD'
                AND s.list = 'childEPCs'))
+), per_serial AS (
+    -- one pass over every serial: the first commissioning and the first move
+    SELECT m.id_gtin, m.id_serial, min(m.commissioned_at) AS first_at
+    FROM marks m
+    GROUP BY m.id_gtin, m.id_serial
+    HAVING min(m.moved_at) < min(m.commissioned_at)
+        OR (min(m.moved_at) IS NOT NULL AND min(m.commissioned_at) IS NULL)
+), moves AS (
+    SELECT DISTINCT s.id_gtin, s.id_serial, s.event_row, coalesce(s.biz_step, 'packing') AS step,
+           s.event_time, s.local_date, p.first_at
+    FROM serial_moves s
+    JOIN per_serial p ON p.id_gtin = s.id_gtin AND p.id_serial = s.id_serial
+    WHERE s.epc_kind = 'sgtin'
+      AND (s.biz_step IN ('shipping', 'receiving')
+           OR (s.event_type = 'AggregationEvent' AND s.action = 'ADD'
+               AND s.list = 'childEPCs'))
+      AND (p.first_at IS NULL OR s.event_time < p.first_at)
 ), orphan AS (
-    SELECT m.*, k.first_date
+    SELECT m.*, x.event_key, x.source,
+           coalesce(k.epc_key,
+                              'https://id.gs1.org/01/' || g.gtin || '/21/' || m.id_serial) AS epc_key
     FROM moves m
-    LEFT JOIN commissioned k ON k.epc_key = m.epc_key
-    WHERE k.first_at IS NULL OR m.event_time < k.first_at
+    JOIN event_sources x ON x.event_row = m.event_row
+    LEFT JOIN epc_gtins g ON g.gtin_id = m.id_gtin
+    LEFT JOIN epc_keys k ON k.id_gtin = m.id_gtin AND k.id_serial = m.id_serial
+), first_commissioning AS (
+    SELECT i.id_gtin, i.id_serial, min(e.local_date) AS first_date
+    FROM live_rows e
+    JOIN epc_items i ON i.event_row = e.event_row
+    WHERE e.biz_step = 'commissioning' AND i.epc_kind = 'sgtin'
+      AND (i.id_gtin, i.id_serial) IN (SELECT (o.id_gtin, o.id_serial) FROM orphan o)
+    GROUP BY i.id_gtin, i.id_serial
 )
 SELECT
     o.epc_key AS epc,
@@ -38,11 +64,12 @@ SELECT
     CAST(NULL AS DECIMAL(38,12)) AS difference,
     CAST(NULL AS VARCHAR) AS unit,
     CASE
-        WHEN min(o.first_date) IS NULL THEN 'never commissioned; '
-        ELSE 'commissioned only on ' || CAST(min(o.first_date) AS VARCHAR) || '; '
+        WHEN min(c.first_date) IS NULL THEN 'never commissioned; '
+        ELSE 'commissioned only on ' || CAST(min(c.first_date) AS VARCHAR) || '; '
     END || string_agg(o.step || ' on ' || CAST(o.local_date AS VARCHAR), ', '
                       ORDER BY o.event_time, o.event_key) AS detail,
     list(struct_pack(kind := 'event', key := o.event_key, source := o.source)
          ORDER BY o.event_time, o.event_key) AS evidence
 FROM orphan o
+LEFT JOIN first_commissioning c ON c.id_gtin = o.id_gtin AND c.id_serial = o.id_serial
 GROUP BY o.epc_key

@@ -10,13 +10,26 @@
 --            shipment of a pack still in transit means its identity was copied, or the
 --            first shipment never really went where it was declared to go.
 -- evidence:  the two shipping events (and their shipment refs)
-WITH ships AS (
-    SELECT DISTINCT s.epc_key, s.event_row, s.event_key, s.event_time, s.local_date, s.source
-    FROM event_serials s
+WITH shipped AS (
+    SELECT s.id_gtin, s.id_serial, s.event_row, s.event_time, s.local_date
+    FROM serial_moves s
     WHERE s.epc_kind = 'sgtin' AND s.biz_step = 'shipping'
+), repeated AS (
+    -- serials in more than one shipping event: one pass, no sort
+    SELECT h.id_gtin, h.id_serial
+    FROM shipped h
+    GROUP BY h.id_gtin, h.id_serial
+    HAVING min(h.event_row) <> max(h.event_row)
+), ships AS (
+    SELECT DISTINCT h.id_gtin, h.id_serial, h.event_row, x.event_key, h.event_time,
+           h.local_date, x.source
+    FROM shipped h
+    JOIN repeated r ON r.id_gtin = h.id_gtin AND r.id_serial = h.id_serial
+    JOIN event_sources x ON x.event_row = h.event_row
 ), receipts AS (
-    SELECT DISTINCT s.epc_key, s.event_time
-    FROM event_serials s
+    SELECT DISTINCT s.id_gtin, s.id_serial, s.event_time
+    FROM serial_moves s
+    JOIN repeated r ON r.id_gtin = s.id_gtin AND r.id_serial = s.id_serial
     WHERE s.epc_kind = 'sgtin' AND s.biz_step = 'receiving'
 ), successive AS (
     SELECT sh.*,
@@ -26,32 +39,35 @@ WITH ships AS (
            lead(sh.local_date) OVER w AS next_date,
            lead(sh.source) OVER w AS next_source
     FROM ships sh
-    WINDOW w AS (PARTITION BY sh.epc_key ORDER BY sh.event_time, sh.event_key)
+    WINDOW w AS (PARTITION BY sh.id_gtin, sh.id_serial ORDER BY sh.event_time, sh.event_key)
 ), twice AS (
     SELECT p.*
     FROM successive p
     WHERE p.next_row IS NOT NULL
       AND NOT EXISTS (
           SELECT 1 FROM receipts r
-          WHERE r.epc_key = p.epc_key
+          WHERE r.id_gtin = p.id_gtin AND r.id_serial = p.id_serial
             AND r.event_time >= p.event_time AND r.event_time <= p.next_time)
 ), refs AS (
     SELECT r.event_row, string_agg(DISTINCT r.ref, '/' ORDER BY r.ref) AS refs
     FROM event_refs r
+    WHERE r.event_row IN (SELECT t.event_row FROM twice t)
+       OR r.event_row IN (SELECT t.next_row FROM twice t)
     GROUP BY r.event_row
 ), proof AS (
-    SELECT t.epc_key, t.event_key, t.event_time, t.source FROM twice t
+    SELECT t.id_gtin, t.id_serial, t.event_key, t.event_time, t.source FROM twice t
     UNION
-    SELECT t.epc_key, t.next_key, t.next_time, t.next_source FROM twice t
+    SELECT t.id_gtin, t.id_serial, t.next_key, t.next_time, t.next_source FROM twice t
 ), evidence AS (
-    SELECT p.epc_key,
+    SELECT p.id_gtin, p.id_serial,
            list(struct_pack(kind := 'event', key := p.event_key, source := p.source)
                 ORDER BY p.event_time, p.event_key) AS evidence
     FROM proof p
-    GROUP BY p.epc_key
+    GROUP BY p.id_gtin, p.id_serial
 )
 SELECT
-    t.epc_key AS epc,
+    coalesce(min(k.epc_key),
+                       'https://id.gs1.org/01/' || min(g.gtin) || '/21/' || t.id_serial) AS epc,
     CAST(year(min(t.next_date)) AS VARCHAR) || '-Q'
         || CAST(quarter(min(t.next_date)) AS VARCHAR) AS period,
     CAST(NULL AS DECIMAL(38,12)) AS expected,
@@ -68,5 +84,7 @@ SELECT
 FROM twice t
 LEFT JOIN refs a ON a.event_row = t.event_row
 LEFT JOIN refs b ON b.event_row = t.next_row
-JOIN evidence v ON v.epc_key = t.epc_key
-GROUP BY t.epc_key
+JOIN evidence v ON v.id_gtin = t.id_gtin AND v.id_serial = t.id_serial
+LEFT JOIN epc_gtins g ON g.gtin_id = t.id_gtin
+LEFT JOIN epc_keys k ON k.id_gtin = t.id_gtin AND k.id_serial = t.id_serial
+GROUP BY t.id_gtin, t.id_serial

@@ -15,9 +15,9 @@
 --            diversion in transit shows.
 -- evidence:  the shipping events of the shipment
 WITH ships AS (
-    SELECT e.event_row, e.event_key, e.event_time, e.local_date, e.source,
+    SELECT e.event_row, e.event_time, e.local_date,
            e.local_date + CAST($window_days AS INTEGER) AS deadline
-    FROM live_events e
+    FROM live_rows e
     WHERE e.biz_step = 'shipping' AND e.local_date <= CAST($as_of AS DATE)
 ), ship_ref AS (
     -- one shipment_ref per shipping event: preferably one a consignment declares
@@ -29,7 +29,7 @@ WITH ships AS (
     FROM event_refs r
 ), receipts AS (
     SELECT e.event_row, e.event_time, e.local_date
-    FROM live_events e
+    FROM live_rows e
     WHERE e.biz_step = 'receiving' AND e.local_date <= CAST($as_of AS DATE)
 ), receivers AS (
     -- who and where each receiving event received: its destinations, location, read point
@@ -59,79 +59,108 @@ WITH ships AS (
     WHERE p.role = 'destination'
       AND coalesce(p.gln, p.value_key) IN (SELECT v.party FROM receivers v)
 ), sent AS (
-    SELECT DISTINCT s.event_row, s.event_key, s.event_time, s.local_date, s.deadline,
-           s.source, x.epc_key, r.ref AS shipment_ref
+    -- each serial each judged shipping event sent, with the shipment it went under (a
+    -- serial may repeat: every later step counts each serial once)
+    SELECT s.event_row, s.event_time, s.deadline, x.id_gtin, x.id_serial,
+           r.ref AS shipment_ref
     FROM ships s
-    JOIN event_serials x ON x.event_row = s.event_row AND x.epc_kind = 'sgtin'
+    JOIN serial_moves x ON x.event_row = s.event_row AND x.epc_kind = 'sgtin'
     LEFT JOIN ship_ref r ON r.event_row = s.event_row AND r.nth = 1
     WHERE s.event_row IN (SELECT d.event_row FROM destinations d)
-), matched AS (
-    -- receipts of a sent serial, after it was sent, by a receiver the shipment was sent to
-    SELECT t.event_row, t.epc_key, r.local_date, t.deadline
+), received AS (
+    SELECT x.event_row, x.event_time, x.local_date, x.id_gtin, x.id_serial
+    FROM serial_moves x
+    WHERE x.biz_step = 'receiving' AND x.epc_kind = 'sgtin'
+      AND x.event_row IN (SELECT r.event_row FROM receipts r)
+), hits AS (
+    SELECT t.event_row AS ship_row, r.event_row AS recv_row, t.shipment_ref, t.id_gtin,
+           t.id_serial, r.local_date, t.deadline
     FROM sent t
-    JOIN event_serials x
-      ON x.epc_key = t.epc_key AND x.biz_step = 'receiving' AND x.event_time >= t.event_time
-    JOIN receipts r ON r.event_row = x.event_row
-    JOIN destinations d ON d.event_row = t.event_row
-    JOIN receivers v ON v.event_row = r.event_row AND v.party = d.party
-    UNION ALL
-    -- a receiving event that names no receiver at all counts wherever it was sent
-    SELECT t.event_row, t.epc_key, r.local_date, t.deadline
+    JOIN received r ON r.id_gtin = t.id_gtin AND r.id_serial = t.id_serial
+     AND r.event_time >= t.event_time
+), event_pairs AS (
+    SELECT DISTINCT h.ship_row, h.recv_row FROM hits h
+), good_pairs AS (
+    -- received where it was sent: by a receiver the shipping event names as destination,
+    -- or by a receiving event that names no receiver at all
+    SELECT p.ship_row, p.recv_row
+    FROM event_pairs p
+    WHERE p.recv_row NOT IN (SELECT v.event_row FROM receivers v)
+       OR EXISTS (SELECT 1 FROM destinations d JOIN receivers v ON v.party = d.party
+                  WHERE d.event_row = p.ship_row AND v.event_row = p.recv_row)
+), arrivals AS (
+    SELECT h.*
+    FROM hits h
+    JOIN good_pairs g ON g.ship_row = h.ship_row AND g.recv_row = h.recv_row
+), unreceived AS (
+    -- judged per shipment (per serial where the shipping event quotes no transaction):
+    -- no arrival in time after any shipping of the serial under the same shipment
+    SELECT t.*
     FROM sent t
-    JOIN event_serials x
-      ON x.epc_key = t.epc_key AND x.biz_step = 'receiving' AND x.event_time >= t.event_time
-    JOIN receipts r ON r.event_row = x.event_row
-    WHERE r.event_row NOT IN (SELECT v.event_row FROM receivers v)
-), arrived AS (
-    SELECT m.event_row, m.epc_key,
-           bool_or(m.local_date <= m.deadline) AS in_time,
-           min(m.local_date) AS first_receipt
-    FROM matched m
-    GROUP BY m.event_row, m.epc_key
-), items AS (
-    -- one row per shipment (or unreferenced serial) and serial
-    SELECT t.shipment_ref,
-           CASE WHEN t.shipment_ref IS NULL THEN t.epc_key END AS epc,
-           t.epc_key,
-           bool_or(coalesce(a.in_time, false)) AS received,
-           max(t.deadline) AS deadline,
-           min(a.first_receipt) AS late_receipt
-    FROM sent t
-    LEFT JOIN arrived a ON a.event_row = t.event_row AND a.epc_key = t.epc_key
-    GROUP BY t.shipment_ref, CASE WHEN t.shipment_ref IS NULL THEN t.epc_key END, t.epc_key
+    LEFT JOIN (SELECT DISTINCT a.shipment_ref, a.id_gtin, a.id_serial
+               FROM arrivals a WHERE a.local_date <= a.deadline) i
+      ON i.shipment_ref IS NOT DISTINCT FROM t.shipment_ref
+     AND i.id_gtin = t.id_gtin AND i.id_serial = t.id_serial
+    WHERE i.id_gtin IS NULL
 ), missing AS (
-    SELECT i.*, CAST($as_of AS DATE) > i.deadline AS overdue,
-           row_number() OVER (PARTITION BY i.shipment_ref, i.epc
-                              ORDER BY i.epc_key) AS nth
-    FROM items i
-    WHERE NOT i.received
-), groups AS (
+    SELECT u.shipment_ref, u.id_gtin, u.id_serial, max(u.deadline) AS deadline,
+           min(a.local_date) AS late_receipt
+    FROM unreceived u
+    LEFT JOIN arrivals a ON a.ship_row = u.event_row AND a.id_gtin = u.id_gtin
+     AND a.id_serial = u.id_serial
+    GROUP BY u.shipment_ref, u.id_gtin, u.id_serial
+), named AS (
+    SELECT m.*,
+           coalesce(k.epc_key,
+                              'https://id.gs1.org/01/' || g.gtin || '/21/' || m.id_serial) AS epc_key,
+           CAST($as_of AS DATE) > m.deadline AS overdue
+    FROM missing m
+    LEFT JOIN epc_gtins g ON g.gtin_id = m.id_gtin
+    LEFT JOIN epc_keys k ON k.id_gtin = m.id_gtin AND k.id_serial = m.id_serial
+), items AS (
+    SELECT n.*, CASE WHEN n.shipment_ref IS NULL THEN n.epc_key END AS epc,
+           row_number() OVER (PARTITION BY n.shipment_ref,
+                                           CASE WHEN n.shipment_ref IS NULL THEN n.epc_key END
+                              ORDER BY n.epc_key) AS nth
+    FROM named n
+), shipped_counts AS (
+    SELECT t.shipment_ref, count(DISTINCT (t.id_gtin, t.id_serial)) AS shipped
+    FROM sent t
+    WHERE t.shipment_ref IN (SELECT i.shipment_ref FROM items i)
+    GROUP BY t.shipment_ref
+), summary AS (
     SELECT i.shipment_ref, i.epc,
-           count(*) AS shipped,
-           count(*) FILTER (WHERE i.received) AS received
+           count(*) AS missing,
+           count(*) FILTER (WHERE i.overdue) AS overdue,
+           count(*) FILTER (WHERE NOT i.overdue) AS pending,
+           count(*) FILTER (WHERE i.late_receipt IS NOT NULL) AS late,
+           max(i.deadline) FILTER (WHERE i.overdue) AS overdue_by,
+           max(i.deadline) FILTER (WHERE NOT i.overdue) AS open_until,
+           string_agg(i.epc_key, ', ' ORDER BY i.epc_key) FILTER (WHERE i.nth <= 5)
+               || CASE WHEN count(*) > 5 THEN ', ...' ELSE '' END AS serials
     FROM items i
     GROUP BY i.shipment_ref, i.epc
-    HAVING count(*) FILTER (WHERE NOT i.received) > 0
-), summary AS (
-    SELECT m.shipment_ref, m.epc,
-           count(*) FILTER (WHERE m.overdue) AS overdue,
-           count(*) FILTER (WHERE NOT m.overdue) AS pending,
-           count(*) FILTER (WHERE m.late_receipt IS NOT NULL) AS late,
-           max(m.deadline) FILTER (WHERE m.overdue) AS overdue_by,
-           max(m.deadline) FILTER (WHERE NOT m.overdue) AS open_until,
-           string_agg(m.epc_key, ', ' ORDER BY m.epc_key) FILTER (WHERE m.nth <= 5)
-               || CASE WHEN count(*) > 5 THEN ', ...' ELSE '' END AS serials
-    FROM missing m
-    GROUP BY m.shipment_ref, m.epc
+), groups AS (
+    SELECT s.shipment_ref, s.epc, coalesce(c.shipped, 1) AS shipped,
+           coalesce(c.shipped, 1) - s.missing AS received
+    FROM summary s
+    LEFT JOIN shipped_counts c ON c.shipment_ref = s.shipment_ref AND s.epc IS NULL
 ), shipments AS (
-    SELECT DISTINCT t.shipment_ref, CASE WHEN t.shipment_ref IS NULL THEN t.epc_key END AS epc,
-           t.event_key, t.event_time, t.local_date, t.source
+    SELECT DISTINCT t.shipment_ref, i.epc, t.event_row, t.event_time
     FROM sent t
+    JOIN items i ON i.shipment_ref = t.shipment_ref
+    UNION
+    SELECT DISTINCT t.shipment_ref, i.epc, t.event_row, t.event_time
+    FROM sent t
+    JOIN items i ON i.shipment_ref IS NULL AND t.shipment_ref IS NULL
+     AND i.id_gtin = t.id_gtin AND i.id_serial = t.id_serial
 ), evidence AS (
-    SELECT s.shipment_ref, s.epc, min(s.local_date) AS shipped_on,
-           list(struct_pack(kind := 'event', key := s.event_key, source := s.source)
-                ORDER BY s.event_time, s.event_key) AS evidence
+    SELECT s.shipment_ref, s.epc, min(e.local_date) AS shipped_on,
+           list(struct_pack(kind := 'event', key := x.event_key, source := x.source)
+                ORDER BY s.event_time, x.event_key) AS evidence
     FROM shipments s
+    JOIN live_rows e ON e.event_row = s.event_row
+    JOIN event_sources x ON x.event_row = s.event_row
     GROUP BY s.shipment_ref, s.epc
 )
 SELECT
