@@ -193,3 +193,38 @@ def test_diff_renders_as_its_golden_file(fmt: str) -> None:
 def test_render_diff_rejects_an_unknown_format() -> None:
     with pytest.raises(InputError, match="unknown format 'pdf'"):
         render_diff(Diff((), (), (), ()), "pdf")
+
+
+def _quarter(folder: Path, plant: list[str], *, reverse: bool = False) -> Report:
+    """A generated quarter with the given plants, loaded (files in order or reversed) and
+    reconciled: the report a regulator would keep."""
+    from traceability import reconcile
+    from traceability.load import load
+    from traceability.sample import generate_quarter
+
+    sample = generate_quarter(folder / "data", plant=plant, packs_per_lot=120)
+    files = list(sample.files)
+    load(folder / "q.duckdb", files[::-1] if reverse else files)
+    return reconcile(folder / "q.duckdb")
+
+
+def test_two_corrections_and_one_new_problem_give_two_resolved_and_one_new(
+    tmp_path: Path,
+) -> None:
+    old = _quarter(tmp_path / "old", ["over-export", "serial-duplicate", "mirror-quantity-gap"])
+    new = _quarter(tmp_path / "new", ["mirror-quantity-gap", "unknown-lot"])
+    result = diff(old, new)
+    assert sorted(f.rule for f in result.resolved) == ["over-export", "serial-duplicate"]
+    assert [f.rule for f in result.new] == ["unknown-lot"]
+    assert result.changed == ()
+    assert [f.rule for f in result.unchanged] == ["mirror-quantity-gap"]
+    assert result.summary().startswith("2 resolved since the previous report, 1 new (1 ")
+
+
+def test_loading_the_files_in_another_order_changes_nothing(tmp_path: Path) -> None:
+    plants = ["over-export", "serial-not-commissioned", "shipped-not-received"]
+    forward = _quarter(tmp_path / "forward", plants)
+    backward = _quarter(tmp_path / "backward", plants, reverse=True)
+    result = diff(forward, backward)
+    assert result.new == () and result.resolved == () and result.changed == ()
+    assert len(result.unchanged) == len(forward.findings) >= 3
