@@ -307,39 +307,39 @@ WITH agg AS (
     FROM agg a JOIN epc_items c ON c.event_row = a.event_row AND c.list = 'childEPCs'
     WHERE a.action = 'ADD'
 ), unpacks AS (
-    SELECT a.event_row AS unpack_row, a.event_time AS unpacked_at, a.parent_gtin,
+    SELECT a.event_time AS unpacked_at, a.parent_gtin,
            a.parent_serial, c.id_gtin AS child_gtin, c.id_serial AS child_serial
     FROM agg a
     LEFT JOIN epc_items c ON c.event_row = a.event_row AND c.list = 'childEPCs'
     WHERE a.action = 'DELETE'
 ), repacked AS (
-    -- only a child packed more than once can be ended by a later packing
+    -- only a child packed more than once can be ended by a later packing. Grouping on a
+    -- hash of the identity is cheap and keeps every such child (a collision only adds a
+    -- candidate; the join below compares identities exactly).
     SELECT p.* FROM packs p
-    WHERE (p.child_gtin, p.child_serial) IN (
-        SELECT (r.child_gtin, r.child_serial) FROM packs r
-        GROUP BY r.child_gtin, r.child_serial HAVING count(*) > 1)
+    WHERE hash(p.child_gtin, p.child_serial) IN (
+        SELECT hash(r.child_gtin, r.child_serial) AS h FROM packs r
+        GROUP BY h HAVING count(*) > 1)
 ), ends AS (
-    SELECT p.pack_row, p.child_gtin, p.child_serial, u.unpacked_at AS end_at,
-           u.unpack_row AS end_row
+    SELECT p.pack_row, p.child_gtin, p.child_serial, u.unpacked_at AS end_at
     FROM packs p JOIN unpacks u
       ON u.parent_gtin = p.parent_gtin AND u.parent_serial = p.parent_serial
      AND ((u.child_gtin = p.child_gtin AND u.child_serial = p.child_serial)
           OR u.child_gtin IS NULL)
      AND u.unpacked_at > p.packed_at
     UNION ALL
-    SELECT p.pack_row, p.child_gtin, p.child_serial, r.packed_at, NULL
+    SELECT p.pack_row, p.child_gtin, p.child_serial, r.packed_at
     FROM repacked p JOIN repacked r
       ON r.child_gtin = p.child_gtin AND r.child_serial = p.child_serial
      AND (r.parent_gtin <> p.parent_gtin OR r.parent_serial <> p.parent_serial)
      AND r.packed_at > p.packed_at
 ), first_end AS (
-    SELECT pack_row, child_gtin, child_serial, min(end_at) AS end_at,
-           arg_min(end_row, end_at) AS end_row
+    SELECT pack_row, child_gtin, child_serial, min(end_at) AS end_at
     FROM ends
     GROUP BY pack_row, child_gtin, child_serial
 )
 SELECT p.parent_gtin, p.parent_serial, p.child_gtin, p.child_serial, p.packed_at,
-       f.end_at AS unpacked_at, p.pack_row, f.end_row AS unpack_row
+       f.end_at AS unpacked_at
 FROM packs p
 LEFT JOIN first_end f
   ON f.pack_row = p.pack_row AND f.child_gtin = p.child_gtin
@@ -353,7 +353,7 @@ SELECT
     coalesce(ck.epc_key, 'https://id.gs1.org/01/' || cg.gtin || '/21/' || l.child_serial)
         AS child_key,
     CASE WHEN l.child_gtin = 0 THEN ck.epc_kind ELSE 'sgtin' END AS child_kind,
-    l.packed_at, l.unpacked_at, l.pack_row, l.unpack_row,
+    l.packed_at, l.unpacked_at,
     l.parent_gtin, l.parent_serial, l.child_gtin, l.child_serial
 FROM pack_links l
 LEFT JOIN epc_keys pk ON pk.id_gtin = l.parent_gtin AND pk.id_serial = l.parent_serial
@@ -386,67 +386,74 @@ WITH RECURSIVE walk (root_key, epc_key, epc_kind, depth, valid_from, valid_to) A
 )
 SELECT DISTINCT root_key, epc_key, epc_kind, depth, valid_from, valid_to FROM walk;
 
--- What the events that move or end items (every live ObjectEvent and TransformationEvent,
--- and an AggregationEvent whose step is shipping, receiving, decommissioning or destroying)
--- held inside the EPCs they name, at the event's time, to any depth: one row per event and
--- item, with the container the event named (via_gtin, via_serial) and the depth (1 = packed
--- directly in it). Packing and unpacking aggregations are not expanded: they name their own
--- children. Built level by level: the statement marked "repeat" below runs again until it
--- adds no row (an engine without recursive queries runs it the same way); a chain deeper
--- than 16 levels (a cycle in the data) stops the run with an error.
-CREATE OR REPLACE TEMP TABLE expanded_serials AS
-WITH anchors AS (
+-- Every parent that ever held something (the expansion only follows these).
+CREATE OR REPLACE TEMP TABLE pack_parents AS
+SELECT DISTINCT l.parent_gtin, l.parent_serial FROM pack_links l;
+
+-- The containers named by the events that move or end items (every live ObjectEvent and
+-- TransformationEvent, and an AggregationEvent whose step is shipping, receiving,
+-- decommissioning or destroying) that held something at the event's time. Packing and
+-- unpacking aggregations are not expanded: they name their own children.
+CREATE OR REPLACE TEMP TABLE expanded_containers AS
+WITH named AS (
     SELECT e.event_row, e.event_time, i.id_gtin, i.id_serial
-    FROM live_rows e JOIN epc_items i ON i.event_row = e.event_row
-    WHERE (e.event_type IN ('ObjectEvent', 'TransformationEvent')
-           OR (e.event_type = 'AggregationEvent'
-               AND e.biz_step IN ('shipping', 'receiving', 'decommissioning', 'destroying')))
-      AND (i.id_gtin, i.id_serial) IN (
-          SELECT (p.parent_gtin, p.parent_serial) FROM pack_links p)
+    FROM live_rows e
+    JOIN epc_items i ON i.event_row = e.event_row
+    JOIN pack_parents p ON p.parent_gtin = i.id_gtin AND p.parent_serial = i.id_serial
+    WHERE e.event_type IN ('ObjectEvent', 'TransformationEvent')
+       OR (e.event_type = 'AggregationEvent'
+           AND e.biz_step IN ('shipping', 'receiving', 'decommissioning', 'destroying'))
     UNION
     SELECT e.event_row, e.event_time, e.parent_gtin, e.parent_serial
     FROM live_rows e
     WHERE e.event_type = 'AggregationEvent' AND e.parent_gtin IS NOT NULL
       AND e.biz_step IN ('shipping', 'receiving', 'decommissioning', 'destroying')
 )
-SELECT a.event_row, a.event_time, a.id_gtin AS via_gtin, a.id_serial AS via_serial,
-       l.child_gtin AS id_gtin, l.child_serial AS id_serial, 1 AS depth
-FROM anchors a
-JOIN pack_links l ON l.parent_gtin = a.id_gtin AND l.parent_serial = a.id_serial
- AND l.packed_at <= a.event_time
- AND (l.unpacked_at IS NULL OR l.unpacked_at > a.event_time);
+SELECT DISTINCT n.event_row, n.id_gtin AS via_gtin, n.id_serial AS via_serial
+FROM named n
+JOIN pack_links l ON l.parent_gtin = n.id_gtin AND l.parent_serial = n.id_serial
+ AND l.packed_at <= n.event_time
+ AND (l.unpacked_at IS NULL OR l.unpacked_at > n.event_time);
+
+-- What those containers held at the event's time, to any depth: one row per event and
+-- item (an item inside two containers the event named appears twice), with its depth
+-- (1 = packed directly in a container the event named). Built level by level: the
+-- statement marked "repeat" below runs again until it adds no row (an engine without
+-- recursive queries runs it the same way); a chain deeper than 16 levels (a cycle in the
+-- data) stops the run with an error.
+CREATE OR REPLACE TEMP TABLE expanded_serials AS
+SELECT c.event_row, l.child_gtin AS id_gtin, l.child_serial AS id_serial,
+       CAST(1 AS UTINYINT) AS depth
+FROM expanded_containers c
+JOIN live_rows e ON e.event_row = c.event_row
+JOIN pack_links l ON l.parent_gtin = c.via_gtin AND l.parent_serial = c.via_serial
+ AND l.packed_at <= e.event_time
+ AND (l.unpacked_at IS NULL OR l.unpacked_at > e.event_time);
 
 -- repeat: until no row is added, at most 16 levels
 INSERT INTO expanded_serials
-SELECT w.event_row, w.event_time, w.via_gtin, w.via_serial, l.child_gtin, l.child_serial,
-       w.depth + 1
+SELECT w.event_row, l.child_gtin, l.child_serial, CAST(w.depth + 1 AS UTINYINT)
 FROM expanded_serials w
+JOIN pack_parents p ON p.parent_gtin = w.id_gtin AND p.parent_serial = w.id_serial
+JOIN live_rows e ON e.event_row = w.event_row
 JOIN pack_links l ON l.parent_gtin = w.id_gtin AND l.parent_serial = w.id_serial
- AND l.packed_at <= w.event_time
- AND (l.unpacked_at IS NULL OR l.unpacked_at > w.event_time)
+ AND l.packed_at <= e.event_time
+ AND (l.unpacked_at IS NULL OR l.unpacked_at > e.event_time)
 WHERE w.depth = (SELECT max(x.depth) FROM expanded_serials x);
 
--- The containers each event named that held something at its time (cheap to test against:
--- "is this EPC a container in this event?").
-CREATE OR REPLACE TEMP TABLE expanded_containers AS
-SELECT DISTINCT x.event_row, x.via_gtin, x.via_serial
-FROM expanded_serials x
-WHERE x.depth = 1;
-
--- What each live event names or moves, narrow: every EPC it lists (via NULL) and an
--- aggregation's parent (list 'parentID'), for Object, Aggregation and Transformation events,
--- plus expanded_serials (list NULL, via = the container named). "What a shipping event
+-- What each live event names or moves, narrow: every EPC it lists and an aggregation's
+-- parent (list 'parentID'), for Object, Aggregation and Transformation events, plus what
+-- it moved inside the containers it named (expanded_serials: list NULL). "What a shipping event
 -- moved" is: WHERE biz_step = 'shipping' (a serial may appear more than once: use DISTINCT).
 -- epc_kind 'sgtin' for every id_gtin > 0.
 CREATE OR REPLACE TEMP VIEW serial_moves AS
 SELECT e.event_row, e.event_type, e.action, e.biz_step, e.event_time, e.local_date,
-       i.list, i.epc_raw, i.id_gtin, i.id_serial, i.epc_kind,
-       CAST(NULL AS INTEGER) AS via_gtin, CAST(NULL AS VARCHAR) AS via_serial
+       i.list, i.epc_raw, i.id_gtin, i.id_serial, i.epc_kind
 FROM live_rows e JOIN epc_items i ON i.event_row = e.event_row
 WHERE e.event_type IN ('ObjectEvent', 'AggregationEvent', 'TransformationEvent')
 UNION ALL
 SELECT e.event_row, e.event_type, e.action, e.biz_step, e.event_time, e.local_date,
-       'parentID', e.parent_raw, e.parent_gtin, e.parent_serial, e.parent_kind, NULL, NULL
+       'parentID', e.parent_raw, e.parent_gtin, e.parent_serial, e.parent_kind
 FROM live_rows e
 WHERE e.event_type = 'AggregationEvent' AND e.parent_gtin IS NOT NULL
 UNION ALL
@@ -456,29 +463,25 @@ SELECT e.event_row, e.event_type, e.action, e.biz_step, e.event_time, e.local_da
             WHEN x.id_serial LIKE 'S%' THEN 'sscc'
             WHEN x.id_serial LIKE 'G%' THEN 'sgln'
             WHEN x.id_serial LIKE 'L%' THEN 'lgtin'
-            ELSE 'other' END,
-       x.via_gtin, x.via_serial
+            ELSE 'other' END
 FROM expanded_serials x JOIN live_rows e ON e.event_row = x.event_row;
 
 -- serial_moves with the event's key and source and the EPC's key text, gtin and serial
--- written out (via_key: the container's key). Convenient for small data; at scale, work on
--- serial_moves and write keys only for the rows reported.
+-- written out. Convenient for small data; at scale, work on serial_moves and write keys
+-- only for the rows reported.
 CREATE OR REPLACE TEMP VIEW event_serials AS
 SELECT
     m.event_row, e.event_key, m.event_type, m.action, m.biz_step, e.disposition,
     m.event_time, m.local_date, m.list, m.epc_raw,
-    coalesce(k.epc_key, 'https://id.gs1.org/01/' || g.gtin || '/21/' || m.id_serial) AS epc_key,
+    coalesce(k.epc_key, 'https://id.gs1.org/01/' || g.gtin || '/21/' || m.id_serial)
+        AS epc_key,
     m.epc_kind, g.gtin, CASE WHEN m.id_gtin > 0 THEN m.id_serial END AS serial,
-    coalesce(vk.epc_key, 'https://id.gs1.org/01/' || vg.gtin || '/21/' || m.via_serial)
-        AS via_key,
     regexp_extract(e.source_file, '[^/\\]+$') || ':' || e.source_line AS source,
-    m.id_gtin, m.id_serial, m.via_gtin, m.via_serial
+    m.id_gtin, m.id_serial
 FROM serial_moves m
 JOIN events e ON e.event_row = m.event_row
 LEFT JOIN epc_gtins g ON g.gtin_id = m.id_gtin
-LEFT JOIN epc_keys k ON k.id_gtin = m.id_gtin AND k.id_serial = m.id_serial
-LEFT JOIN epc_gtins vg ON vg.gtin_id = m.via_gtin
-LEFT JOIN epc_keys vk ON vk.id_gtin = m.via_gtin AND vk.id_serial = m.via_serial;
+LEFT JOIN epc_keys k ON k.id_gtin = m.id_gtin AND k.id_serial = m.id_serial;
 
 -- The version of each consignment line that counts: a line re-declared with other content
 -- (same declaration_id and line) is superseded by the later load, then the later line.

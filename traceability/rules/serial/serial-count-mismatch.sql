@@ -73,7 +73,7 @@ WITH lines AS (
     JOIN serial_moves s ON s.event_row = sh.event_row
     LEFT JOIN expanded_containers y
       ON y.event_row = s.event_row AND y.via_gtin = s.id_gtin AND y.via_serial = s.id_serial
-    WHERE s.via_gtin IS NULL AND s.epc_kind = 'sscc' AND y.event_row IS NULL
+    WHERE s.list IS NOT NULL AND s.epc_kind = 'sscc' AND y.event_row IS NULL
     GROUP BY sh.shipment_ref
 ), compared AS (
     SELECT

@@ -16,9 +16,12 @@ WITH marks AS (
     JOIN epc_items i ON i.event_row = e.event_row
     WHERE e.biz_step = 'commissioning' AND i.epc_kind = 'sgtin'
     UNION ALL
+    -- moves named directly: an item moved inside a container was packed into it earlier by
+    -- an aggregation, itself a move here, so the rows of expanded_serials cannot make a
+    -- serial's first move earlier (they are listed below, for the suspects)
     SELECT s.id_gtin, s.id_serial, NULL, s.event_time
     FROM serial_moves s
-    WHERE s.epc_kind = 'sgtin'
+    WHERE s.epc_kind = 'sgtin' AND s.list IS NOT NULL
       AND (s.biz_step IN ('shipping', 'receiving')
            OR (s.event_type = 'AggregationEvent' AND s.action = 'ADD'
                AND s.list = 'childEPCs'))

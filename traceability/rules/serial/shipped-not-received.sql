@@ -62,7 +62,7 @@ WITH ships AS (
     -- each serial each judged shipping event sent, with the shipment it went under (a
     -- serial may repeat: every later step counts each serial once)
     SELECT s.event_row, s.event_time, s.deadline, x.id_gtin, x.id_serial,
-           r.ref AS shipment_ref
+           r.ref AS shipment_ref, coalesce('#' || r.ref, '') AS ref_key
     FROM ships s
     JOIN serial_moves x ON x.event_row = s.event_row AND x.epc_kind = 'sgtin'
     LEFT JOIN ship_ref r ON r.event_row = s.event_row AND r.nth = 1
@@ -73,7 +73,7 @@ WITH ships AS (
     WHERE x.biz_step = 'receiving' AND x.epc_kind = 'sgtin'
       AND x.event_row IN (SELECT r.event_row FROM receipts r)
 ), hits AS (
-    SELECT t.event_row AS ship_row, r.event_row AS recv_row, t.shipment_ref, t.id_gtin,
+    SELECT t.event_row AS ship_row, r.event_row AS recv_row, t.ref_key, t.id_gtin,
            t.id_serial, r.local_date, t.deadline
     FROM sent t
     JOIN received r ON r.id_gtin = t.id_gtin AND r.id_serial = t.id_serial
@@ -97,11 +97,10 @@ WITH ships AS (
     -- no arrival in time after any shipping of the serial under the same shipment
     SELECT t.*
     FROM sent t
-    LEFT JOIN (SELECT DISTINCT a.shipment_ref, a.id_gtin, a.id_serial
-               FROM arrivals a WHERE a.local_date <= a.deadline) i
-      ON i.shipment_ref IS NOT DISTINCT FROM t.shipment_ref
-     AND i.id_gtin = t.id_gtin AND i.id_serial = t.id_serial
-    WHERE i.id_gtin IS NULL
+    WHERE NOT EXISTS (
+        SELECT 1 FROM arrivals a
+        WHERE a.ref_key = t.ref_key AND a.id_gtin = t.id_gtin
+          AND a.id_serial = t.id_serial AND a.local_date <= a.deadline)
 ), missing AS (
     SELECT u.shipment_ref, u.id_gtin, u.id_serial, max(u.deadline) AS deadline,
            min(a.local_date) AS late_receipt
@@ -145,15 +144,18 @@ WITH ships AS (
            coalesce(c.shipped, 1) - s.missing AS received
     FROM summary s
     LEFT JOIN shipped_counts c ON c.shipment_ref = s.shipment_ref AND s.epc IS NULL
+), sent_events AS (
+    -- the judged shipping events that sent serials, with their shipment
+    SELECT DISTINCT t.event_row, t.event_time, t.shipment_ref FROM sent t
 ), shipments AS (
     SELECT DISTINCT t.shipment_ref, i.epc, t.event_row, t.event_time
-    FROM sent t
+    FROM sent_events t
     JOIN items i ON i.shipment_ref = t.shipment_ref
     UNION
-    SELECT DISTINCT t.shipment_ref, i.epc, t.event_row, t.event_time
-    FROM sent t
-    JOIN items i ON i.shipment_ref IS NULL AND t.shipment_ref IS NULL
-     AND i.id_gtin = t.id_gtin AND i.id_serial = t.id_serial
+    SELECT DISTINCT u.shipment_ref, i.epc, u.event_row, u.event_time
+    FROM unreceived u
+    JOIN items i ON i.shipment_ref IS NULL AND u.shipment_ref IS NULL
+     AND i.id_gtin = u.id_gtin AND i.id_serial = u.id_serial
 ), evidence AS (
     SELECT s.shipment_ref, s.epc, min(e.local_date) AS shipped_on,
            list(struct_pack(kind := 'event', key := x.event_key, source := x.source)
