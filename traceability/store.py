@@ -17,7 +17,7 @@ import duckdb
 from traceability.errors import DatabaseInUse, StoreError, StoreVersionError
 
 #: Version of the table layout. Bump it and add a step to ``MIGRATIONS`` on any change.
-STORE_VERSION = 1
+STORE_VERSION = 2
 
 #: Steps that bring a store from version N to N + 1 (``{N: function}``).
 MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {}
@@ -158,6 +158,34 @@ CREATE TABLE IF NOT EXISTS tracecheck_meta (key VARCHAR PRIMARY KEY, value VARCH
 """
 
 
+#: Added in store version 2: notes and warnings of a load (documents skipped, schema
+#: deviations, duplicates sorted), and the whole event for events with fields that the
+#: event columns do not hold (sensor data, certification info, persistent disposition,
+#: ILMD beyond lot and expiry, user extensions), so that no field received is lost.
+NOTES_DDL = """
+CREATE TABLE IF NOT EXISTS load_notes (
+    load_id INTEGER NOT NULL,
+    source_file VARCHAR NOT NULL,
+    record INTEGER,                      -- the event it is about; NULL for the whole file
+    location VARCHAR,                    -- event number, XML line, field
+    level VARCHAR NOT NULL,              -- note or warning
+    code VARCHAR NOT NULL,
+    message VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS event_payloads (
+    event_row BIGINT NOT NULL,
+    payload VARCHAR NOT NULL             -- the event as EPCIS 2.0 JSON text, as received
+);
+"""
+
+
+def _add_notes_and_payloads(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(NOTES_DDL)
+
+
+MIGRATIONS[1] = _add_notes_and_payloads
+
+
 def declaration_ddl(kind: str) -> str:
     """CREATE TABLE for one tabular kind, from its schema."""
     from traceability.load.kinds import kind_spec  # the load package imports this module
@@ -175,6 +203,7 @@ def create_all(con: duckdb.DuckDBPyConnection) -> None:
     for kind in TABULAR_KINDS:
         con.execute(declaration_ddl(kind))
     con.execute(EVENT_DDL)
+    con.execute(NOTES_DDL)
 
 
 _LOCK_RE = re.compile(r"(PID \d+)")

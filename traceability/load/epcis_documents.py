@@ -1,0 +1,364 @@
+"""EPCIS documents (JSON / JSON-LD and XML): reading, checking, and recording what was found.
+
+What rejects an event and what only warns follows one line: an event is **rejected**
+when its meaning cannot be told, and only **warned** about when the meaning is clear but
+the form deviates from the standard's schema.
+
+Rejected (besides what the event pipeline itself rejects: type, times, action, EPCs,
+quantities, units):
+
+- ``unknown-field``: a field that is neither an EPCIS field nor namespaced (``weight``
+  in a quantity element, ``materialType`` in ILMD): a user field needs a namespace, or it
+  means nothing;
+- ``unknown-vocabulary``: a bare word where CBV has no such term (``transforming`` as a
+  bizStep): neither a standard term nor a URI of someone's vocabulary;
+- ``no-objects``: an ObjectEvent naming no objects (no ``epcList``, no
+  ``quantityList``, no sensor data at a read point);
+- ``bad-certification-info``: ``certificationInfo`` that is not a URI or a list of them;
+- ``no-context``: a JSON-LD document without ``@context``.
+
+Warned (kept in ``load_notes``, with the event number, XML line and field): XML elements
+out of the schema's order, EPCIS 2.0 fields in a 1.2 document, stray text in XML
+wrappers, CBV 1.x URNs in JSON, ILMD on an event that is not ``ADD``; and, where the
+official EPCIS 2.0.1 JSON Schema is given (a file path in ``TRACECHECK_EPCIS_SCHEMA``),
+each deviation from it. The official schema is not shipped with tracecheck (GS1 publishes
+it at https://ref.gs1.org/standards/epcis/artefacts); checking every event against it
+costs about a millisecond an event, so it is for conformance work rather than bulk loads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from jsonschema import Draft7Validator, FormatChecker
+
+from traceability.errors import UnreadableFile
+from traceability.load.epcis_items import Document, Issue, Item, Note
+from traceability.load.epcis_terms import (
+    CBV_TERMS,
+    CBV_URN_PREFIXES,
+    EVENT_TYPES,
+    QUANTITY_ELEMENT_FIELDS,
+    QUANTITY_LISTS,
+    STANDARD_FIELDS,
+)
+from traceability.load.epcis_xml import looks_like_xml, read_xml
+
+#: Environment variable naming the official EPCIS 2.0.1 JSON Schema file, if any.
+SCHEMA_VARIABLE = "TRACECHECK_EPCIS_SCHEMA"
+_MAX_SCHEMA_WARNINGS = 5  # per event
+
+
+def read_document(path: Path) -> Document:
+    """Open an EPCIS document, JSON or XML (told apart by its first character)."""
+    return read_xml(path) if looks_like_xml(path) else read_json(path)
+
+
+#: Starts of SimpleEventQuery parameter names (EQ_bizStep, GE_eventTime, ...).
+_QUERY = ("EQ_", "GE_", "GT_", "LE_", "LT_", "MAT", "EXI", "HAS", "WD_")
+
+
+def read_json(path: Path) -> Document:
+    """Read an EPCIS JSON / JSON-LD document, query document or bare event.
+
+    Raises:
+        UnreadableFile: not UTF-8, not JSON, or not an EPCIS document.
+    """
+    try:
+        with path.open("rb") as f:
+            doc = json.loads(f.read().decode("utf-8-sig"), parse_float=Decimal)
+    except OSError as exc:
+        raise UnreadableFile(f"{path}: cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise UnreadableFile(f"{path}: not UTF-8 text", hint="save the file as UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise UnreadableFile(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    if not isinstance(doc, dict):
+        raise UnreadableFile(f"{path}: not an EPCIS document (the top level is not an object)")
+    kind = doc.get("type")
+    version = str(doc.get("schemaVersion") or "")
+    context = doc.get("@context")
+    if kind == "EPCISMasterDataDocument":
+        note = Note("note", "master-data-skipped", "an EPCIS master-data document: skipped")
+        return Document("master-data", version, context, iter(()), [note])
+    if kind in EVENT_TYPES or ("epcisBody" not in doc and "eventTime" in doc):
+        return Document("events", version, context, iter([Item(1, doc)]))
+    body = doc.get("epcisBody")
+    if not isinstance(body, dict):
+        if any(k in ("query", "queryName", "eventType") or k[:3] in _QUERY for k in doc):
+            raise UnreadableFile(
+                f"{path}: an EPCIS query definition, not events",
+                hint="give tracecheck the query's results, not the query",
+            )
+        raise UnreadableFile(f"{path}: not an EPCIS document (no epcisBody)")
+    events = body.get("eventList")
+    if events is None and isinstance(body.get("queryResults"), dict):
+        events = (body["queryResults"].get("resultsBody") or {}).get("eventList")
+    if events is None:
+        events = []
+    if not isinstance(events, list):
+        raise UnreadableFile(f"{path}: epcisBody.eventList is not a list")
+    items = [Item(n, e) for n, e in enumerate(events, 1)]
+    notes = [] if items else [Note("note", "no-events", "the document holds no events")]
+    if context is None:
+        for item in items:
+            item.problems.append(
+                Issue(
+                    "@context",
+                    "no-context",
+                    "@context: the document declares no JSON-LD "
+                    "context, so its field names cannot be read as EPCIS 2.0",
+                )
+            )
+    return Document("events", version, context, iter(items), notes)
+
+
+# --------------------------------------------------------------------------------------
+# Checks
+# --------------------------------------------------------------------------------------
+
+
+def _terms(context: Any, out: set[str]) -> set[str]:
+    """Terms a JSON-LD context defines (``{"myField": "https://..."}``)."""
+    if isinstance(context, Mapping):
+        out.update(k for k in context if isinstance(k, str) and not k.startswith("@"))
+    elif isinstance(context, list):
+        for item in context:
+            _terms(item, out)
+    return out
+
+
+def _vocabulary_values(event: Mapping[str, Any]) -> Iterator[tuple[str, str, Any]]:
+    """(field path, vocabulary, value) of every CBV-typed value of an event."""
+    yield "bizStep", "bizStep", event.get("bizStep")
+    yield "disposition", "disposition", event.get("disposition")
+    persistent = event.get("persistentDisposition")
+    if isinstance(persistent, Mapping):
+        for part in ("set", "unset"):
+            values = persistent.get(part)
+            for i, value in enumerate(values if isinstance(values, list) else [values]):
+                yield f"persistentDisposition.{part}[{i}]", "disposition", value
+    for name, vocabulary in (
+        ("bizTransactionList", "bizTransactionType"),
+        ("sourceList", "sourceDestinationType"),
+        ("destinationList", "sourceDestinationType"),
+    ):
+        members = event.get(name)
+        for i, member in enumerate(members if isinstance(members, list) else []):
+            if isinstance(member, Mapping):
+                yield f"{name}[{i}].type", vocabulary, member.get("type")
+    declaration = event.get("errorDeclaration")
+    if isinstance(declaration, Mapping):
+        yield "errorDeclaration.reason", "errorReason", declaration.get("reason")
+
+
+_VOCABULARY_NAMES = {
+    "bizStep": "business step",
+    "disposition": "disposition",
+    "bizTransactionType": "business transaction type",
+    "sourceDestinationType": "source/destination type",
+    "errorReason": "error reason",
+}
+
+
+def check_event(item: Item, document: Document, *, from_json: bool) -> None:
+    """Add the problems and warnings of the document checks to ``item``."""
+    event = item.event
+    if not isinstance(event, dict):
+        return
+    if from_json:  # the XML reader checks the field names of an XML event itself
+        terms = _terms(event.get("@context"), _terms(document.context, set()))
+        item.problems.extend(_unknown_names(event, terms))
+    ilmd = event.get("ilmd")
+    if isinstance(ilmd, Mapping):
+        if event.get("action") in ("OBSERVE", "DELETE"):
+            item.warnings.append(
+                Issue(
+                    "ilmd",
+                    "ilmd-without-add",
+                    "ilmd: instance/lot master data belongs "
+                    "to an ADD event (the object's beginning of life)",
+                )
+            )
+    for path, vocabulary, value in _vocabulary_values(event):
+        if not isinstance(value, str) or not value.strip():
+            continue
+        if ":" not in value and value.strip() not in CBV_TERMS[vocabulary]:
+            item.problems.append(
+                Issue(
+                    path,
+                    "unknown-vocabulary",
+                    f"{path}: {value!r} is not a CBV "
+                    f"{_VOCABULARY_NAMES[vocabulary]} (nor the URI of another vocabulary)",
+                )
+            )
+        elif from_json and value.startswith(CBV_URN_PREFIXES[vocabulary]):
+            item.warnings.append(
+                Issue(
+                    path,
+                    "cbv-urn-in-json",
+                    f"{path}: {value!r} is a CBV 1.x URN; EPCIS 2.0 JSON writes the bare word",
+                )
+            )
+    if event.get("type") == "ObjectEvent" and not _names_objects(event):
+        item.problems.append(
+            Issue(
+                "epcList",
+                "no-objects",
+                "epcList: an ObjectEvent names its objects in "
+                "epcList or quantityList (or carries sensor data at a readPoint)",
+            )
+        )
+    info = event.get("certificationInfo")
+    if info is not None and not (
+        isinstance(info, str) or (isinstance(info, list) and all(isinstance(v, str) for v in info))
+    ):
+        item.problems.append(
+            Issue(
+                "certificationInfo",
+                "bad-certification-info",
+                "certificationInfo: not a URI, nor a list of URIs",
+            )
+        )
+    validator = official_validator()
+    if validator is not None:
+        errors = sorted(validator.iter_errors(event), key=lambda e: list(map(str, e.path)))
+        for error in errors[:_MAX_SCHEMA_WARNINGS]:
+            where = ".".join(str(p) for p in error.absolute_path) or "event"
+            item.warnings.append(
+                Issue(where, "schema", f"{where}: {error.message[:300]} (EPCIS 2.0.1 schema)")
+            )
+
+
+def _unknown_names(event: Mapping[str, Any], terms: set[str]) -> Iterator[Issue]:
+    """Field names that are neither standard, nor namespaced, nor defined in @context."""
+    paths = [n for n in event if ":" not in n and n not in STANDARD_FIELDS and n not in terms]
+    for list_name in QUANTITY_LISTS:
+        elements = event.get(list_name)
+        for i, element in enumerate(elements if isinstance(elements, list) else []):
+            if isinstance(element, Mapping):
+                paths += [
+                    f"{list_name}[{i}].{n}"
+                    for n in element
+                    if ":" not in n and n not in QUANTITY_ELEMENT_FIELDS
+                ]
+    ilmd = event.get("ilmd")
+    if isinstance(ilmd, Mapping):
+        paths += [f"ilmd.{n}" for n in ilmd if ":" not in n and n not in terms and n[:1] != "@"]
+    for path in paths:
+        yield Issue(
+            path,
+            "unknown-field",
+            f"{path}: not an EPCIS field, and not namespaced "
+            "(a user field needs a prefix declared in @context)",
+        )
+
+
+def _names_objects(event: Mapping[str, Any]) -> bool:
+    if "epcList" in event:
+        return True
+    if isinstance(event.get("quantityList"), list) and event["quantityList"]:
+        return True
+    sensors = event.get("sensorElementList")
+    return bool(isinstance(sensors, list) and sensors and event.get("readPoint"))
+
+
+def official_validator() -> Draft7Validator | None:
+    """A validator for one event against the official schema, if its path is given."""
+    path = os.environ.get(SCHEMA_VARIABLE)
+    return _validator(path) if path else None
+
+
+@cache
+def _validator(path: str) -> Draft7Validator:
+    try:
+        schema = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UnreadableFile(
+            f"{path}: cannot read the EPCIS JSON Schema ({exc})",
+            hint=f"point {SCHEMA_VARIABLE} at epcis-json-schema.json",
+        ) from None
+    definitions = schema.get("definitions") if isinstance(schema, dict) else None
+    if not isinstance(definitions, dict) or "EPCIS-Document-Event" not in definitions:
+        raise UnreadableFile(f"{path}: not the EPCIS 2.0 JSON Schema (no EPCIS-Document-Event)")
+    event_schema = {"definitions": definitions, "$ref": "#/definitions/EPCIS-Document-Event"}
+    return Draft7Validator(event_schema, format_checker=FormatChecker())
+
+
+# --------------------------------------------------------------------------------------
+# Recording
+# --------------------------------------------------------------------------------------
+
+
+class Recorder:
+    """Turns a document into chunks of event text, keeping what it rejects and notes.
+
+    Events rejected here are sent on as blank lines (which the event pipeline skips) so
+    that every event keeps its number; their rejections are written by :meth:`finish`.
+    """
+
+    def __init__(self, load_id: int, source: str) -> None:
+        self.load_id = load_id
+        self.source = source
+        self.rejects: list[tuple[Any, ...]] = []
+        self.notes: list[Note] = []
+
+    def chunks(
+        self, document: Document, dump: Callable[[Any], str], chunk_bytes: int
+    ) -> Iterator[tuple[int, list[str]]]:
+        """(first record number, event texts) a chunk at a time."""
+        first, lines, size = 1, [], 0
+        for item in document.items:
+            check_event(item, document, from_json=item.line is None)
+            for w in item.warnings:
+                where = item.where() + (f" {w.field}" if w.field else "")
+                self.notes.append(Note("warning", w.code, w.message, item.record, where))
+            text = dump(item.event)
+            if item.problems:
+                problem = item.problems[0]
+                message = problem.message + (f" (line {item.line})" if item.line else "")
+                self.rejects.append(
+                    (
+                        self.load_id,
+                        self.source,
+                        item.record,
+                        problem.field,
+                        problem.code,
+                        message,
+                        text[:2000],
+                    )
+                )
+                text = ""
+            lines.append(text)
+            size += len(text) + 1
+            if size >= chunk_bytes:
+                yield first, lines
+                first, lines, size = first + len(lines), [], 0
+        if lines:
+            yield first, lines
+        self.notes[:0] = document.notes
+
+    def finish(self, con: duckdb.DuckDBPyConnection) -> int:
+        """Write the rejections and notes; return the number of events rejected here."""
+        if self.rejects:
+            con.executemany("INSERT INTO rejects VALUES (?, ?, ?, ?, ?, ?, ?)", self.rejects)
+        write_notes(con, self.load_id, self.source, self.notes)
+        return len(self.rejects)
+
+
+def write_notes(
+    con: duckdb.DuckDBPyConnection, load_id: int, source: str, notes: list[Note]
+) -> None:
+    """Store notes in ``load_notes``."""
+    if notes:
+        con.executemany(
+            "INSERT INTO load_notes VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(load_id, source, n.record, n.location, n.level, n.code, n.message) for n in notes],
+        )

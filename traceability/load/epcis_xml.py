@@ -1,0 +1,553 @@
+"""EPCIS 1.2 and 2.0 XML documents, streamed, as events in the EPCIS 2.0 JSON-LD shape.
+
+The file is read with lxml's ``iterparse``: each event element is converted when its end
+tag is read and then dropped from the tree, so memory stays bounded by one event (plus the
+chunk of converted events the loader holds), whatever the size of the document.
+
+The parser resolves no entities, loads no DTD and never touches the network (an XML file
+cannot make tracecheck read another file or a URL). ``huge_tree`` stays off: it lifts
+libxml2's limits on a single text node (10 MB) and on nesting depth, which no EPCIS event
+comes near and which guard against hostile input; the size of the document as a whole is
+not limited by it.
+
+Conversion follows the EPCIS 2.0 XML ↔ JSON-LD mapping:
+
+- EPCIS 1.2 ``extension`` and ``baseExtension`` wrappers are unwrapped (in the event
+  list, in events and in their parts), so a 1.2 event and its 2.0 rendition give the same
+  JSON; events in ``EPCISQueryDocument`` query results are read like those of a document;
+- CBV terms written as CBV 1.x URNs become their bare CBV 2.0 words (``shipping``);
+- quantities and the numeric attributes of sensor reports become exact decimals;
+- user extensions (elements in a namespace of their own, in the event, ILMD, sensor
+  elements, read points ...) are kept as ``prefix:localName`` members with the prefix
+  declared in an ``@context`` of the event; ILMD in the CBV master-data namespace keeps
+  its standard ``cbvmda:`` prefix. Extension values are text, as in the standard mapping.
+
+Problems that make an event meaningless (an element that is neither standard nor in a
+namespace of its own, an entity reference) reject that event; deviations that do not
+(elements out of the schema's order, 2.0 fields in a 1.2 document, stray text in a
+wrapper) are warnings. Master-data documents and capture-job reports are recognised and
+skipped; a query definition or anything that is not EPCIS is refused as a file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+from lxml import etree
+
+from traceability.errors import UnreadableFile
+from traceability.load.epcis_items import Document, Issue, Item, Note
+from traceability.load.epcis_terms import (
+    EPC_LISTS,
+    EVENT_TYPES,
+    FIELD_ORDER,
+    NEW_IN_2_0,
+    QUANTITY_LISTS,
+    STANDARD_FIELDS,
+    bare_cbv,
+)
+from traceability.load.eventhash import STANDARD_PREFIXES
+
+EPCIS_NAMESPACES = {
+    "urn:epcglobal:epcis:xsd:1": "1.2",
+    "urn:epcglobal:epcis:xsd:2": "2.0",
+    "urn:epcglobal:epcis-query:xsd:1": "1.2",
+    "urn:epcglobal:epcis-query:xsd:2": "2.0",
+}
+MASTER_DATA_NAMESPACES = (
+    "urn:epcglobal:epcis-masterdata:xsd:1",
+    "urn:epcglobal:epcis-masterdata:xsd:2",
+)
+_XSI = "{http://www.w3.org/2001/XMLSchema-instance}"
+_CBVMDA_XML = "urn:epcglobal:cbv:mda"
+
+#: Namespace -> prefix of the standard EPCIS JSON-LD context (declared there already).
+_STANDARD_BY_NAMESPACE = {ns: prefix for prefix, ns in STANDARD_PREFIXES.items()}
+_STANDARD_BY_NAMESPACE[_CBVMDA_XML] = "cbvmda"
+
+_NUMBER = re.compile(r"\s*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*")
+_SENSOR_NUMBERS = frozenset(
+    {"value", "minValue", "maxValue", "meanValue", "sDev", "percRank", "percValue"}
+)
+_SIMPLE = frozenset(
+    {"eventTime", "recordTime", "eventTimeZoneOffset", "eventID", "action", "parentID"}
+    | {"transformationID", "certificationInfo"}
+)
+_PARTY_LISTS = {"sourceList": "source", "destinationList": "destination"}
+_WRAPPERS = ("extension", "baseExtension")
+
+
+def _split(tag: str) -> tuple[str, str]:
+    """(namespace, local name) of a Clark-notation tag."""
+    if tag.startswith("{"):
+        namespace, _, local = tag[1:].partition("}")
+        return namespace, local
+    return "", tag
+
+
+def _decimal_or_text(text: str) -> Decimal | str:
+    return Decimal(text.strip()) if _NUMBER.fullmatch(text) else text.strip()
+
+
+def _text(el: Any) -> str:
+    return (el.text or "").strip()
+
+
+class _EventReader:
+    """Converts one event element; collects its problems, warnings and namespaces."""
+
+    def __init__(self, item: Item, version: str) -> None:
+        self.item = item
+        self.version = version
+        self.context: dict[str, str] = {}
+        self.by_namespace: dict[str, str] = {}
+        self.order: list[tuple[str, int | None]] = []
+        self.root: Any = None
+
+    # -- issues -----------------------------------------------------------------------
+
+    def problem(self, field: str, code: str, message: str) -> None:
+        self.item.problems.append(Issue(field, code, message))
+
+    def warn(self, field: str | None, code: str, message: str) -> None:
+        self.item.warnings.append(Issue(field, code, message))
+
+    # -- names ------------------------------------------------------------------------
+
+    def name(self, tag: str, hint: str | None) -> str:
+        """``prefix:local`` for a namespaced name, declaring the prefix when needed."""
+        namespace, local = _split(tag)
+        if not namespace:
+            return local
+        prefix = _STANDARD_BY_NAMESPACE.get(namespace) or self.by_namespace.get(namespace)
+        if prefix is None:
+            base = hint if hint and re.fullmatch(r"[A-Za-z_][\w.-]*", hint) else "ns"
+            prefix, n = base, 1
+            while prefix in self.context or prefix in STANDARD_PREFIXES:
+                n += 1
+                prefix = f"{base}{n}"
+            self.context[prefix] = namespace
+            self.by_namespace[namespace] = prefix
+        return f"{prefix}:{local}"
+
+    def element_name(self, el: Any) -> str:
+        return self.name(el.tag, el.prefix)
+
+    def attribute_name(self, el: Any, key: str) -> str:
+        namespace, _ = _split(key)
+        hint = next((p for p, ns in el.nsmap.items() if ns == namespace and p), None)
+        return self.name(key, hint)
+
+    # -- structure --------------------------------------------------------------------
+
+    def children(self, el: Any, where: str) -> Iterator[Any]:
+        """Element children, with wrappers unwrapped; stray text and entities noted."""
+        if _text(el) and len(el):
+            self.warn(where, "xml-stray-text", f"{where}: text {_text(el)[:40]!r} among elements")
+        for child in el:
+            if not isinstance(child.tag, str):
+                if child.tag is etree.Entity:
+                    self.problem(where, "xml-entity", f"{where}: entity references are not read")
+                continue
+            namespace, local = _split(child.tag)
+            if local in _WRAPPERS and (not namespace or namespace in EPCIS_NAMESPACES):
+                yield from self.children(child, where)
+            else:
+                yield child
+
+    def is_standard(self, el: Any) -> bool:
+        namespace, _ = _split(el.tag)
+        return not namespace or namespace in EPCIS_NAMESPACES
+
+    def extension_value(self, el: Any) -> Any:
+        """A user extension element as JSON: text, or an object of its parts."""
+        attributes = {k: v for k, v in el.attrib.items() if not k.startswith(_XSI)}
+        kids = [c for c in el if isinstance(c.tag, str)]
+        if not kids and not attributes:
+            return _text(el)
+        out: dict[str, Any] = {}
+        for key, value in attributes.items():
+            _add(out, self.attribute_name(el, key), value.strip())
+        if _text(el) and not kids:
+            out["@value"] = _text(el)
+        for child in kids:
+            _add(out, self.element_name(child), self.extension_value(child))
+        return out
+
+    def object(self, el: Any, where: str, standard: dict[str, Any]) -> dict[str, Any]:
+        """A structure whose standard children are text (by ``standard``: name -> vocab)."""
+        out: dict[str, Any] = {}
+        for child in self.children(el, where):
+            _, local = _split(child.tag)
+            if child.get(_XSI + "nil") in ("true", "1"):
+                continue
+            if not self.is_standard(child):
+                _add(out, self.element_name(child), self.extension_value(child))
+            elif local in standard:
+                vocabulary = standard[local]
+                out[local] = bare_cbv(vocabulary, _text(child)) if vocabulary else _text(child)
+            else:
+                self.unknown(f"{where}.{local}", child, out)
+        return out
+
+    def unknown(self, where: str, el: Any, out: dict[str, Any] | None = None) -> None:
+        """An element that is neither standard nor namespaced: rejected, except inside a
+        1.2 ``extension``, whose schema admits such elements (kept, with a warning)."""
+        if out is not None and self.version != "2.0" and self.in_extension(el):
+            self.warn(
+                where,
+                "xml-unknown-field",
+                f"{where}: not an EPCIS field (line {el.sourceline}), kept as given; a "
+                "user field should have a namespace of its own",
+            )
+            _add(out, _split(el.tag)[1], self.extension_value(el))
+            return
+        self.problem(
+            where,
+            "unknown-field",
+            f"{where}: not an EPCIS field (line {el.sourceline}); a user field needs a "
+            "namespace of its own",
+        )
+
+    # -- the event --------------------------------------------------------------------
+
+    def in_extension(self, el: Any) -> bool:
+        """Whether ``el`` sits inside an ``extension`` wrapper of the event, or the event
+        inside the event list's inner ``extension`` (where 1.2 puts AssociationEvent)."""
+        parent = el.getparent()
+        while parent is not None and parent is not self.root:
+            if _split(parent.tag)[1] == "extension":
+                return True
+            parent = parent.getparent()
+        outer = self.root.getparent()
+        inner = outer.getparent() if outer is not None else None
+        return inner is not None and all(_split(e.tag)[1] == "extension" for e in (outer, inner))
+
+    def event(self, el: Any) -> dict[str, Any]:
+        self.root = el
+        namespace, local = _split(el.tag)
+        event_type = local if not namespace or namespace in EPCIS_NAMESPACES else el.tag
+        out: dict[str, Any] = {"type": event_type}
+        for child in self.children(el, event_type):
+            _, name = _split(child.tag)
+            if not self.is_standard(child):
+                _add(out, self.element_name(child), self.extension_value(child))
+                continue
+            if name not in STANDARD_FIELDS:
+                self.unknown(name, child, out)
+                continue
+            self.order.append((name, child.sourceline))
+            value = self.field(name, child)
+            if name == "certificationInfo" and name in out:
+                _add(out, name, value)
+            else:
+                if name in out:
+                    self.warn(name, "xml-repeated-field", f"{name}: given more than once")
+                out[name] = value
+        if self.version == "2.0":
+            self.check_order(event_type)
+        elif self.version == "1.2":
+            for name in sorted(NEW_IN_2_0 & out.keys()):
+                self.warn(name, "epcis-version", f"{name}: an EPCIS 2.0 field in a 1.2 document")
+        if self.context:
+            out = {"@context": dict(self.context), **out}
+        return out
+
+    def field(self, name: str, el: Any) -> Any:
+        if name in _SIMPLE:
+            return _text(el)
+        if name in ("bizStep", "disposition"):
+            return bare_cbv(name, _text(el))
+        if name in EPC_LISTS:
+            return [_text(c) for c in self.children(el, name) if self.member(c, name, "epc")]
+        if name in QUANTITY_LISTS:
+            return [
+                self.quantity(c, name)
+                for c in self.children(el, name)
+                if self.member(c, name, "quantityElement")
+            ]
+        if name in ("readPoint", "bizLocation"):
+            return self.object(el, name, {"id": ""})
+        if name == "bizTransactionList":
+            return [
+                self.typed(c, "bizTransaction", "bizTransactionType")
+                for c in self.children(el, name)
+                if self.member(c, name, "bizTransaction")
+            ]
+        if name in _PARTY_LISTS:
+            member = _PARTY_LISTS[name]
+            return [
+                self.typed(c, member, "sourceDestinationType")
+                for c in self.children(el, name)
+                if self.member(c, name, member)
+            ]
+        if name == "errorDeclaration":
+            return self.error_declaration(el)
+        if name == "persistentDisposition":
+            out: dict[str, Any] = {}
+            for child in self.children(el, name):
+                _, local = _split(child.tag)
+                if local in ("set", "unset") and self.is_standard(child):
+                    out.setdefault(local, []).append(bare_cbv("disposition", _text(child)))
+                else:
+                    self.unknown(f"{name}.{local}", child, out)
+            return out
+        if name == "sensorElementList":
+            return [
+                self.sensor_element(c)
+                for c in self.children(el, name)
+                if self.member(c, name, "sensorElement")
+            ]
+        if name == "ilmd":
+            return self.object(el, name, {})
+        raise AssertionError(name)  # every standard field is handled above
+
+    def member(self, el: Any, where: str, expected: str) -> bool:
+        """Whether ``el`` is the list member expected; anything else is a problem."""
+        if self.is_standard(el) and _split(el.tag)[1] == expected:
+            return True
+        self.unknown(f"{where}.{_split(el.tag)[1]}", el)
+        return False
+
+    def quantity(self, el: Any, where: str) -> dict[str, Any]:
+        out = self.object(el, where, {"epcClass": "", "quantity": "", "uom": ""})
+        if out.get("quantity") == "":
+            del out["quantity"]
+        elif isinstance(out.get("quantity"), str):
+            out["quantity"] = _decimal_or_text(out["quantity"])
+        return out
+
+    def typed(self, el: Any, member: str, vocabulary: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if el.get("type") is not None:
+            out["type"] = bare_cbv(vocabulary, el.get("type"))
+        out[member] = _text(el)
+        return out
+
+    def error_declaration(self, el: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for child in self.children(el, "errorDeclaration"):
+            _, local = _split(child.tag)
+            if not self.is_standard(child):
+                _add(out, self.element_name(child), self.extension_value(child))
+            elif local == "declarationTime":
+                out[local] = _text(child)
+            elif local == "reason":
+                out[local] = bare_cbv("errorReason", _text(child))
+            elif local == "correctiveEventIDs":
+                out[local] = [
+                    _text(c)
+                    for c in self.children(child, "errorDeclaration.correctiveEventIDs")
+                    if self.member(c, "errorDeclaration.correctiveEventIDs", "correctiveEventID")
+                ]
+            else:
+                self.unknown(f"errorDeclaration.{local}", child, out)
+        return out
+
+    def sensor_element(self, el: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for child in self.children(el, "sensorElementList.sensorElement"):
+            _, local = _split(child.tag)
+            if not self.is_standard(child):
+                _add(out, self.element_name(child), self.extension_value(child))
+            elif local == "sensorMetadata":
+                out[local] = self.sensor_attributes(child)
+            elif local == "sensorReport":
+                out.setdefault(local, []).append(self.sensor_attributes(child))
+            else:
+                self.unknown(f"sensorElementList.sensorElement.{local}", child, out)
+        return out
+
+    def sensor_attributes(self, el: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, raw in el.attrib.items():
+            if key.startswith(_XSI):
+                continue
+            name = self.attribute_name(el, key)
+            value: Any = raw.strip()
+            if name in _SENSOR_NUMBERS:
+                value = _decimal_or_text(raw)
+            elif name == "booleanValue" and value in ("true", "false", "1", "0"):
+                value = value in ("true", "1")
+            elif name in ("type", "exception") and value.startswith("gs1:"):
+                value = value[4:]
+            out[name] = value
+        for child in self.children(el, "sensorElementList.sensorElement"):
+            _add(out, self.element_name(child), self.extension_value(child))
+        return out
+
+    def check_order(self, event_type: str) -> None:
+        order = FIELD_ORDER.get(event_type)
+        if order is None:
+            return
+        rank = {name: i for i, name in enumerate(order)}
+        for (before, _), (name, line) in zip(self.order, self.order[1:], strict=False):
+            if rank.get(name, 0) < rank.get(before, 0):
+                self.warn(
+                    name,
+                    "xml-element-order",
+                    f"{name} (line {line}) comes after {before}; the EPCIS 2.0 XML schema "
+                    f"puts it before",
+                )
+                return
+
+
+def _add(out: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``key``; a key met again becomes a list of its values (XML repeats elements)."""
+    if key not in out:
+        out[key] = value
+    elif isinstance(out[key], list):
+        out[key].append(value)
+    else:
+        out[key] = [out[key], value]
+
+
+def _is_event_position(el: Any) -> bool:
+    """Whether ``el`` sits in an event list (maybe inside 1.2 ``extension`` wrappers)."""
+    parent = el.getparent()
+    while parent is not None:
+        local = _split(parent.tag)[1]
+        if local.lower() == "eventlist":
+            return True
+        if local != "extension":
+            return False
+        parent = parent.getparent()
+    return False
+
+
+def _open(path: Path) -> tuple[IO[bytes], Any]:
+    try:
+        f = path.open("rb")
+    except OSError as exc:
+        raise UnreadableFile(f"{path}: cannot be read ({exc.strerror})") from None
+    parser = etree.iterparse(
+        f,
+        events=("start", "end"),
+        resolve_entities=False,
+        load_dtd=False,
+        no_network=True,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+    return f, parser
+
+
+def _syntax_error(path: Path, exc: etree.XMLSyntaxError) -> UnreadableFile:
+    line = exc.lineno or (exc.position[0] if exc.position else None)
+    where = f"{path}:{line}" if line else str(path)
+    return UnreadableFile(f"{where}: not well-formed XML: {exc.msg}")
+
+
+def read_xml(path: Path) -> Document:
+    """Open an EPCIS XML document: its kind at once, its events as they are read.
+
+    Raises:
+        UnreadableFile: not well-formed XML, not an EPCIS document, or a query definition
+            rather than events (also raised while the events are being read).
+    """
+    f, parser = _open(path)
+    try:
+        _, root = next(parser)
+    except etree.XMLSyntaxError as exc:
+        f.close()
+        raise _syntax_error(path, exc) from None
+    except StopIteration:
+        f.close()
+        raise UnreadableFile(f"{path}: empty XML file") from None
+    namespace, local = _split(root.tag)
+    version = EPCIS_NAMESPACES.get(namespace, "")
+    if root.get("schemaVersion", "").startswith(("1.", "2.")) and version:
+        version = "2.0" if root.get("schemaVersion", "").startswith("2") else "1.2"
+    if namespace in MASTER_DATA_NAMESPACES or local == "EPCISMasterDataDocument":
+        f.close()
+        note = Note("note", "master-data-skipped", "an EPCIS master-data document: skipped")
+        return Document("master-data", version, None, iter(()), [note])
+    if local == "EPCISCaptureJob":
+        f.close()
+        note = Note("note", "capture-job-skipped", "an EPCIS capture-job report: no events")
+        return Document("capture-job", version, None, iter(()), [note])
+    if local not in ("EPCISDocument", "EPCISQueryDocument") and local not in EVENT_TYPES:
+        f.close()
+        raise UnreadableFile(f"{path}: not an EPCIS document (the root element is <{local}>)")
+    notes: list[Note] = []
+    return Document("events", version, None, _events(path, f, parser, root, version, notes), notes)
+
+
+def _events(
+    path: Path, f: IO[bytes], parser: Any, root: Any, version: str, notes: list[Note]
+) -> Iterator[Item]:
+    record = 0
+    bare = _split(root.tag)[1] in EVENT_TYPES
+    try:
+        for action, el in parser:
+            tag = el.tag
+            if not isinstance(tag, str):
+                continue
+            namespace, local = _split(tag)
+            parent = el.getparent()
+            if action == "start":
+                if parent is not None and _split(parent.tag)[1].lower() == "epcisbody":
+                    if local.lower() not in ("eventlist", "queryresults", "extension"):
+                        raise UnreadableFile(
+                            f"{path}:{el.sourceline}: an EPCIS query ({local}), not events",
+                            hint="give tracecheck the query's results, not the query",
+                        )
+                continue
+            if (bare and el is root) or _is_event_position(el):
+                if local != "extension":
+                    record += 1
+                    item = Item(record, {}, line=el.sourceline)
+                    item.event = _EventReader(item, version).event(el)
+                    yield item
+                _drop(el, parent)
+            elif local in ("EPCISMasterData", "VocabularyList") and "Header" in _ancestors(el):
+                vocabularies = len(el.findall(".//{*}Vocabulary"))
+                notes.append(
+                    Note(
+                        "note",
+                        "header-master-data-skipped",
+                        f"the header's master data ({vocabularies} vocabularies) is not read",
+                        location=f"line {el.sourceline}",
+                    )
+                )
+                el.clear()
+            elif local == "EPCISHeader":
+                el.clear()
+        if record == 0:
+            notes.append(Note("note", "no-events", "the document holds no events"))
+    except etree.XMLSyntaxError as exc:
+        raise _syntax_error(path, exc) from None
+    finally:
+        f.close()
+
+
+def _drop(el: Any, parent: Any) -> None:
+    """Free a converted event (or 1.2 wrapper) and what came before it in its list."""
+    el.clear()
+    if parent is not None:
+        while el.getprevious() is not None:
+            del parent[0]
+
+
+def _ancestors(el: Any) -> str:
+    names = []
+    parent = el.getparent()
+    while parent is not None:
+        names.append(_split(parent.tag)[1])
+        parent = parent.getparent()
+    return " ".join(names)
+
+
+def looks_like_xml(path: Path) -> bool:
+    """Whether a file starts (after a byte-order mark and blanks) with ``<``."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(512)
+    except OSError:
+        return False
+    return head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"<")
