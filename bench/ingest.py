@@ -12,6 +12,7 @@ machine it ran on.
 
     python bench/ingest.py                 # 1M events
     python bench/ingest.py --events 5000000
+    python bench/ingest.py --data events.jsonl   # an existing file instead
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ def main() -> None:
     parser.add_argument("--serials", type=int, default=25)
     parser.add_argument("--memory-limit", default="2GB")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument(
+        "--data", type=Path, default=None, help="measure on this JSON Lines file of events"
+    )
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args()
 
@@ -78,13 +82,19 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         folder = Path(tmp)
-        data = folder / "events.jsonl"
-        t0 = time.perf_counter()
-        written = write_event_lines(data, events=args.events, serials_per_event=args.serials)
-        gen = time.perf_counter() - t0
+        if args.data is None:
+            data = folder / "events.jsonl"
+            t0 = time.perf_counter()
+            written = write_event_lines(data, events=args.events, serials_per_event=args.serials)
+            made = f"generated in {time.perf_counter() - t0:.1f} s"
+        else:
+            data = args.data
+            with data.open("rb") as f:
+                written = sum(1 for line in f if line.strip())
+            made = f"from {data}"
         size_mb = data.stat().st_size / 1e6
         print(f"machine: {machine()}")
-        print(f"data: {written:,} events, {size_mb:,.0f} MB JSON Lines (generated in {gen:.1f} s)")
+        print(f"data: {written:,} events, {size_mb:,.0f} MB JSON Lines ({made})")
         print(f"DuckDB memory_limit: {args.memory_limit}")
         print(f"load average before: {load_average()}")
         raw_s, raw_rss, raw_out = run(RAW, str(folder / "raw.duckdb"), str(data), args.memory_limit)

@@ -1,8 +1,9 @@
 """EPCIS 2.0 events (JSON Lines, and JSON / JSON-LD documents) into the event tables.
 
-The bulk work runs in DuckDB: each event is one line of JSON text in a staging table; a
-typed parse, the checks, vocabulary and identifier normalisation and the fan-out into
-EPC, quantity, transaction and party rows are set-based SQL. Python touches only the events
+The bulk work runs in DuckDB: each event is one line of JSON text, staged a chunk at a
+time as Arrow; a typed parse, the checks, vocabulary and identifier normalisation and the
+fan-out into EPC, quantity, transaction and party rows are set-based SQL, with each
+step's result held as Arrow for the next (see :func:`_keep`). Python touches only the events
 that need it: those without an ``eventID`` (their EPCIS event hash is computed) and those
 with quantity lists (JSON numbers are re-read from the text as exact decimals, since DuckDB
 reads JSON numbers as binary floats).
@@ -11,11 +12,13 @@ reads JSON numbers as binary floats).
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import polars as pl
@@ -23,6 +26,9 @@ import pyarrow as pa
 from jsonschema.exceptions import best_match
 
 from traceability.errors import UnreadableFile
+from traceability.load import event_versions
+from traceability.load.epcis_documents import Recorder, read_document
+from traceability.load.epcis_xml import looks_like_xml
 from traceability.load.eventhash import event_hash
 from traceability.load.identifiers import normalise_uom, parse_epc
 from traceability.load.kinds import validator
@@ -42,8 +48,6 @@ _STRUCT = (
     '"type": "VARCHAR", "eventID": "VARCHAR", "eventTime": "VARCHAR", '
     '"eventTimeZoneOffset": "VARCHAR", "recordTime": "VARCHAR", "action": "VARCHAR", '
     '"bizStep": "VARCHAR", "disposition": "VARCHAR", "parentID": "VARCHAR", '
-    '"epcList": "VARCHAR[]", "childEPCs": "VARCHAR[]", "inputEPCList": "VARCHAR[]", '
-    '"outputEPCList": "VARCHAR[]", '
     '"quantityList": "JSON", "childQuantityList": "JSON", "inputQuantityList": "JSON", '
     '"outputQuantityList": "JSON", '
     '"readPoint": {"id": "VARCHAR"}, "bizLocation": {"id": "VARCHAR"}, '
@@ -117,46 +121,51 @@ def dump_event(event: Mapping[str, Any]) -> str:
 
 
 def document_events(path: Path) -> tuple[list[str], Any]:
-    """The events of an EPCIS JSON / JSON-LD document as JSON text, and its context."""
-    try:
-        with path.open("rb") as f:
-            doc = json.loads(f.read().decode("utf-8-sig"), parse_float=Decimal)
-    except UnicodeDecodeError:
-        raise UnreadableFile(f"{path}: not UTF-8 text", hint="save the file as UTF-8") from None
-    except json.JSONDecodeError as exc:
-        raise UnreadableFile(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
-    if not isinstance(doc, dict):
-        raise UnreadableFile(f"{path}: not an EPCIS document (the top level is not an object)")
-    body = doc.get("epcisBody")
-    if not isinstance(body, dict):
-        raise UnreadableFile(f"{path}: not an EPCIS document (no epcisBody)")
-    events = body.get("eventList")
-    if events is None and isinstance(body.get("queryResults"), dict):
-        events = (body["queryResults"].get("resultsBody") or {}).get("eventList")
-    if events is None:
-        events = []
-    if not isinstance(events, list):
-        raise UnreadableFile(f"{path}: epcisBody.eventList is not a list")
-    return [dump_event(e) for e in events], doc.get("@context")
+    """The events of an EPCIS document (JSON, JSON-LD or XML) as JSON text, and its context.
+
+    The events are read whole, unchecked; :func:`load_events` streams and checks them.
+    """
+    document = read_document(path)
+    return [dump_event(item.event) for item in document.items], document.context
 
 
 #: Events are staged and processed this many bytes of JSON Lines at a time, so memory
 #: stays bounded whatever the size of the file.
-CHUNK_BYTES = 128 * 1024 * 1024
+CHUNK_BYTES = 64 * 1024 * 1024
+
+#: Lines per Arrow record batch of a staged chunk. DuckDB scans the batches of an Arrow
+#: table on all its threads, whereas it scans a table of fewer than 122,880 rows (a row
+#: group) on one; so the per-line and per-EPC work reads the staged lines, not a temp table.
+_BATCH_LINES = 2048
+#: Rows per Arrow record batch of the intermediate results of a chunk.
+_BATCH_ROWS = 16384
+
+
+class _Lines(list[str]):
+    """A chunk's lines, with their Arrow staging table built ahead (see :func:`_stage`)."""
+
+    table: pa.Table | None = None
 
 
 def jsonl_chunks(path: Path, chunk_bytes: int | None = None) -> Iterator[tuple[int, list[str]]]:
-    """The lines of a JSON Lines file in chunks: (number of the first line, lines)."""
-    size = chunk_bytes or CHUNK_BYTES
+    """The lines of a JSON Lines file in chunks: (number of the first line, lines).
+
+    The next chunk is read, decoded and staged on a background thread while the caller
+    works on the current one.
+    """
+    return _read_ahead(_jsonl_chunks(path, chunk_bytes or CHUNK_BYTES))
+
+
+def _jsonl_chunks(path: Path, size: int) -> Iterator[tuple[int, list[str]]]:
     first = 1
     rest = b""
     with path.open("rb") as f:
         while True:
             block = f.read(size)
-            data = rest + block
+            data = rest + block if rest else block
             if not block:
                 if data:
-                    yield first, [_decode(path, first, data)]
+                    yield first, _staged(first, [_decode(path, first, data)])
                 return
             cut = data.rfind(b"\n")
             if cut < 0:
@@ -166,8 +175,46 @@ def jsonl_chunks(path: Path, chunk_bytes: int | None = None) -> Iterator[tuple[i
             lines = _decode(path, first, data[:cut]).split("\n")
             if first == 1 and lines and lines[0].startswith("\ufeff"):
                 lines[0] = lines[0][1:]
-            yield first, lines
+            yield first, _staged(first, lines)
             first += len(lines)
+
+
+def _read_ahead(items: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[int, list[str]]]:
+    """The items of ``items``, each next one produced on a thread while this one is used."""
+    ready: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: tuple[bool, Any]) -> None:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def produce() -> None:
+        try:
+            for item in items:
+                put((True, item))
+                if stop.is_set():
+                    return
+            put((False, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            put((False, exc))
+
+    worker = threading.Thread(target=produce, name="tracecheck-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            more, item = ready.get()
+            if not more:
+                if item is not None:
+                    raise item
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _decode(path: Path, first: int, data: bytes) -> str:
@@ -180,23 +227,97 @@ def _decode(path: Path, first: int, data: bytes) -> str:
         ) from None
 
 
-def _stage(con: duckdb.DuckDBPyConnection, first: int, lines: list[str]) -> str:
-    """Register one chunk of lines; return the SQL that reads it as (rec, line)."""
-    table = pa.table(
-        {
-            "rec": pa.array(range(first, first + len(lines)), pa.int64()),
-            "line": pa.array(lines, pa.large_string()),
-        }
+_LINES_SCHEMA = pa.schema([("rec", pa.int64()), ("line", pa.large_string())])
+
+
+def _staged(first: int, lines: list[str]) -> _Lines:
+    """The lines with their Arrow table: (rec, line) in batches of ``_BATCH_LINES``."""
+    out = _Lines(lines)
+    n = len(lines)
+    out.table = pa.Table.from_batches(
+        [
+            pa.record_batch(
+                [
+                    pa.array(range(first + i, first + min(i + _BATCH_LINES, n)), pa.int64()),
+                    pa.array(lines[i : i + _BATCH_LINES], pa.large_string()),
+                ],
+                schema=_LINES_SCHEMA,
+            )
+            for i in range(0, n, _BATCH_LINES)
+        ],
+        schema=_LINES_SCHEMA,
     )
-    con.register("tc_lines", table)
+    return out
+
+
+def _stage(con: duckdb.DuckDBPyConnection, first: int, lines: list[str]) -> str:
+    """Stage one chunk of lines; return the SQL that reads it as (rec, line)."""
+    table = lines.table if isinstance(lines, _Lines) else None
+    tables = _tables()
+    tables.clear()
+    tables["tc_lines"] = table if table is not None else _staged(first, lines).table
     return "SELECT rec, line FROM tc_lines"
 
 
+_scope = threading.local()
+
+
+def _tables() -> dict[str, Any]:
+    """The Arrow tables of the chunk being loaded on this thread, by name."""
+    tables: dict[str, Any] = _scope.__dict__.setdefault("tables", {})
+    return tables
+
+
+def _run(
+    con: duckdb.DuckDBPyConnection, sql: str, params: object = None
+) -> duckdb.DuckDBPyConnection:
+    """Execute ``sql`` with the chunk's Arrow tables in scope: tc_lines, tc_ev, tc_epc, ...
+
+    DuckDB finds a table that a query names among the local variables of the Python
+    function running it (a replacement scan), and reads its record batches on every
+    thread. ``con.register`` would do the same through a view in the catalog, which,
+    inside the load's one transaction, holds on to every chunk's tables until the end.
+    """
+    return cast(duckdb.DuckDBPyConnection, _bind(con, sql, params, relation=False))
+
+
+def _bind(
+    con: duckdb.DuckDBPyConnection, sql: str, params: object, *, relation: bool
+) -> duckdb.DuckDBPyConnection | duckdb.DuckDBPyRelation:
+    tables = _tables()
+    tc_lines = tables.get("tc_lines")  # noqa: F841 - each of these is read by the SQL
+    tc_ev = tables.get("tc_ev")  # noqa: F841
+    tc_epc = tables.get("tc_epc")  # noqa: F841
+    tc_pfx = tables.get("tc_pfx")  # noqa: F841
+    tc_odd = tables.get("tc_odd")  # noqa: F841
+    tc_ids = tables.get("tc_ids")  # noqa: F841
+    tc_skip = tables.get("tc_skip")  # noqa: F841
+    tc_fix = tables.get("tc_fix")  # noqa: F841
+    tc_qty = tables.get("tc_qty")  # noqa: F841
+    if relation:
+        return con.sql(sql, params=params)
+    return con.execute(sql, params)
+
+
+def _keep(con: duckdb.DuckDBPyConnection, name: str, sql: str, params: object = None) -> None:
+    """Run a query and keep its result, as Arrow, as the chunk's table ``name``.
+
+    Arrow rather than a temp table: a temp table dropped inside a transaction keeps its
+    memory until the transaction ends, so one per chunk would pile up over a large file;
+    and DuckDB scans a temp table of fewer than 122,880 rows on one thread only.
+    """
+    # A relation's Arrow result is collected on every thread; execute() then fetching
+    # Arrow from the connection would run the query on one.
+    result = cast(duckdb.DuckDBPyRelation, _bind(con, sql, params, relation=True))
+    _tables()[name] = result.to_arrow_table(_BATCH_ROWS)
+
+
 def _parse(con: duckdb.DuckDBPyConnection, source: str) -> None:
-    """Typed parse of every staged line, with its checks, into ``tc_ev``.
+    """Typed parse of every staged line, with its checks, as ``tc_ev``.
 
     Each value is computed once, in layers: the typed parse, then the time values, then
     the checks. Vocabulary spellings are normalised only when they are not bare already.
+    The EPC lists are left out: :func:`_epc_pass` reads them from the lines.
     """
     qty_present = " OR ".join(f"o.{n} IS NOT NULL" for n in QUANTITY_LISTS)
     types = ", ".join(f"'{t}'" for t in EVENT_TYPES)
@@ -208,12 +329,14 @@ def _parse(con: duckdb.DuckDBPyConnection, source: str) -> None:
     shape = (
         f'regexp_matches(line, \'"({lists})"\\s*:\\s*[^\\[\\sn]|"({objects})"\\s*:\\s*[^{{\\sn]\')'
     )
-    con.execute(
+    # Blank means spaces only, as before; trim() would copy every line to find that out.
+    _keep(
+        con,
+        "tc_ev",
         f"""
-        CREATE OR REPLACE TEMP TABLE tc_ev AS
         WITH parsed AS (
             SELECT rec, line, try(json_transform(line, '{_STRUCT}')) AS o
-            FROM ({source}) WHERE line IS NOT NULL AND trim(line) <> ''
+            FROM ({source}) WHERE NOT regexp_full_match(line, ' *')
         ), timed AS (
             SELECT *, TRY_CAST(o.eventTime AS TIMESTAMPTZ) AS t, {_OFFSET} AS off
             FROM parsed
@@ -221,7 +344,8 @@ def _parse(con: duckdb.DuckDBPyConnection, source: str) -> None:
             SELECT *,
                    CASE
                      WHEN o IS NULL THEN 'bad-json'
-                     WHEN NOT starts_with(ltrim(line), '{{') THEN 'not-an-object'
+                     WHEN NOT (starts_with(line, '{{') OR regexp_matches(line, '^ +\\{{'))
+                       THEN 'not-an-object'
                      WHEN o.type IS NULL OR o.type NOT IN ({types}) THEN 'bad-event-type'
                      WHEN t IS NULL OR NOT regexp_full_match(o.eventTime, '{_TIME_RE}')
                        THEN 'bad-event-time'
@@ -258,85 +382,153 @@ def _parse(con: duckdb.DuckDBPyConnection, source: str) -> None:
                tc_cbv(o.errorDeclaration.reason) AS error_reason,
                o.errorDeclaration.correctiveEventIDs AS corrective_event_ids,
                CASE WHEN o IS NOT NULL THEN md5(json(line)::VARCHAR) END AS content_hash,
-               o.epcList, o.childEPCs, o.inputEPCList, o.outputEPCList,
                o.bizTransactionList, o.sourceList, o.destinationList,
                has_quantities, problem, NULL::VARCHAR AS problem_detail,
                CASE WHEN problem IS NOT NULL OR o.eventID IS NULL OR has_quantities
                     THEN line END AS line
         FROM checked
-        """
+        """,
     )
 
 
-#: The common SGTIN spellings whose serial needs no decoding: the GTIN is worked out once
-#: per distinct prefix (a handful per file) instead of once per serial (millions).
-FAST_SGTIN = (
-    r"^(urn:epc:id:sgtin:[0-9]+\.[0-9]+\.|https?://[^?#]+/01/[0-9]{8,14}/21/)"
-    r"([A-Za-z0-9_.-]{1,20})$"
+#: The common SGTIN spellings whose serial needs no decoding: a URN or a Digital Link URI
+#: ending in a plain serial. Such an EPC is stored as the id of its prefix and its serial;
+#: the GTIN is worked out once per distinct prefix (a handful per file) instead of once per
+#: serial (millions). Each EPC is cut, with plain string functions, into a candidate prefix
+#: and serial (after the last '.' of a URN, after the last '/' otherwise); the cut is right
+#: for every EPC of these spellings, and whatever else it cuts fails FAST_PREFIX (checked
+#: once per distinct prefix) or FAST_SERIAL and goes to the general parser.
+FAST_PREFIX = r"urn:epc:id:sgtin:[0-9]+\.[0-9]+\.|https?://[^?#]+/01/[0-9]{8,14}/21/"
+FAST_SERIAL = r"[A-Za-z0-9_.-]{1,20}"
+FAST_SGTIN = f"^({FAST_PREFIX})({FAST_SERIAL})$"
+_SERIAL = (
+    "CASE WHEN starts_with(x, 'urn:') THEN split_part(x, '.', -1) ELSE split_part(x, '/', -1) END"
 )
+_EPC_STRUCT = "{" + ", ".join(f'"{n}": "VARCHAR[]"' for n in EPC_LISTS) + "}"
 
-_BAD_EPCS = """
-UPDATE tc_ev SET problem = 'bad-epc', problem_detail = b.detail
+
+def _quote(column: str) -> str:
+    """SQL for the text of a column in single quotes, for messages."""
+    return f"coalesce('''' || replace({column}, '''', '''''') || '''', 'a value that is not text')"
+
+
+#: Events holding an identifier the general parser rejects, each with the first one.
+_BAD_EPCS = f"""
+SELECT rec, arg_min(detail, position) AS detail
 FROM (
-    SELECT e.rec, arg_min(e.list || '[' || e.pos || ']: ' || quote_text(e.raw),
-                          e.list || lpad(e.pos::VARCHAR, 9, '0')) AS detail
-    FROM tc_epc e
-    WHERE e.m.p IN (SELECT p FROM tc_pfx WHERE gtin IS NULL)
-       OR (e.m.p = '' AND e.raw IN (SELECT raw FROM tc_ids WHERE key IS NULL))
-       OR e.raw IS NULL
-    GROUP BY e.rec
+    SELECT rec, list || '[' || pos || ']: ' || {_quote("raw")} AS detail,
+           list || lpad(pos::VARCHAR, 9, '0') AS position
+    FROM tc_odd
+    WHERE raw IS NULL OR raw IN (SELECT raw FROM tc_ids WHERE key IS NULL)
     UNION ALL
-    SELECT rec, 'parentID: ' || quote_text(parent_raw) FROM tc_ev
+    SELECT rec, 'parentID: ' || {_quote("parent_raw")}, 'parentID' FROM tc_ev
     JOIN tc_ids ON tc_ids.raw = tc_ev.parent_raw WHERE tc_ids.key IS NULL
-) b
-WHERE tc_ev.rec = b.rec AND tc_ev.problem IS NULL
+)
+GROUP BY rec
 """
 
 
-def _epc_pass(con: duckdb.DuckDBPyConnection) -> None:
+def _epc_pass(con: duckdb.DuckDBPyConnection, source: str) -> None:
     """Resolve every EPC and identifier of the staged events to its canonical key.
 
-    Builds ``tc_epc_keys`` (one row per EPC in a list) and ``tc_ids`` (distinct other
-    identifiers: read points, locations, parents, parties), and marks events holding an
+    Keeps ``tc_epc`` (one row per EPC in a list of an event not rejected: candidate
+    prefix and serial, and whether the serial is plain), ``tc_pfx`` (the distinct
+    candidate prefixes, with the GTIN of the valid ones), ``tc_odd`` (the other EPCs, as
+    received) and ``tc_ids`` (distinct identifiers for the general parser: odd EPCs, read
+    points, locations, parents, parties, with their keys), and marks events holding an
     invalid identifier as ``bad-epc`` with the first offending value.
     """
-    unions = " UNION ALL ".join(
-        f"SELECT rec, '{n}' AS list, generate_subscripts({n}, 1) - 1 AS pos, unnest({n}) AS raw "
-        f"FROM tc_ev WHERE problem IS NULL AND {n} IS NOT NULL"
-        for n in EPC_LISTS
-    )
-    con.execute(
+    names = ", ".join(f"'{n}'" for n in EPC_LISTS)
+    lists = ", ".join(f"o.{n}" for n in EPC_LISTS)
+    _keep(
+        con,
+        "tc_epc",
         f"""
-        CREATE OR REPLACE TEMP TABLE tc_epc AS
-        SELECT rec, list, pos, raw, regexp_extract(raw, '{FAST_SGTIN}', ['p', 's']) AS m
-        FROM ({unions})
-        """
+        WITH parsed AS (
+            SELECT rec, try(json_transform(line, '{_EPC_STRUCT}')) AS o
+            FROM ({source}) WHERE rec IN (SELECT rec FROM tc_ev WHERE problem IS NULL)
+        ), lists AS (
+            SELECT rec, generate_subscripts([{lists}], 1) AS k, unnest([{lists}]) AS l
+            FROM parsed
+        ), epcs AS (
+            SELECT rec, [{names}][k] AS list, generate_subscripts(l, 1) - 1 AS pos,
+                   unnest(l) AS x
+            FROM lists WHERE l IS NOT NULL
+        )
+        SELECT rec, list, pos, left(x, length(x) - length(s)) AS p, s,
+               regexp_full_match(s, '{FAST_SERIAL}') AS plain
+        FROM (SELECT *, {_SERIAL} AS s FROM epcs)
+        """,
     )
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE tc_pfx AS SELECT p, tc_epc_gtin(p || 'X') AS gtin "
-        "FROM (SELECT DISTINCT m.p AS p FROM tc_epc WHERE m.p <> '')"
+    # Prefixes stored before need no second look; the general parser runs only on new ones.
+    _keep(
+        con,
+        "tc_pfx",
+        "SELECT p, x.gtin FROM (SELECT DISTINCT p FROM tc_epc WHERE plain) "
+        "LEFT JOIN epc_prefixes x ON x.prefix = p",
+    )
+    if _count(con, "SELECT count(*) FROM tc_pfx WHERE gtin IS NULL"):
+        _keep(
+            con,
+            "tc_pfx",
+            f"SELECT p, coalesce(gtin, CASE WHEN regexp_full_match(p, '{FAST_PREFIX}') "
+            "THEN tc_epc_gtin(p || 'X') END) AS gtin FROM tc_pfx",
+        )
+    _keep(
+        con,
+        "tc_odd",
+        "SELECT rec, list, pos, p || s AS raw FROM tc_epc "
+        "WHERE p IS NULL OR NOT plain OR p NOT IN (SELECT p FROM tc_pfx WHERE gtin IS NOT NULL)",
     )
     parties = " UNION ".join(
         f"SELECT DISTINCT unnest({f}).{r} FROM tc_ev WHERE problem IS NULL"
         for f, r in (("sourceList", "source"), ("destinationList", "destination"))
     )
-    con.execute(
+    _keep(
+        con,
+        "tc_ids",
         f"""
-        CREATE OR REPLACE TEMP TABLE tc_ids AS
-        SELECT raw, tc_epc_key(raw) AS key
-        FROM (SELECT raw FROM tc_epc WHERE m.p = '' AND raw IS NOT NULL
+        SELECT raw, coalesce(tc_sscc_urn_key(raw), tc_epc_key(raw)) AS key
+        FROM (SELECT raw FROM tc_odd
               UNION SELECT read_point_raw FROM tc_ev
               UNION SELECT biz_location_raw FROM tc_ev
               UNION SELECT parent_raw FROM tc_ev
               UNION {parties}) AS t(raw)
         WHERE raw IS NOT NULL
-        """
+        """,
     )
-    con.execute(
-        "CREATE OR REPLACE TEMP MACRO quote_text(x) AS "
-        "coalesce('''' || replace(x, '''', '''''') || '''', 'a value that is not text')"
+    _keep(con, "tc_bad", _BAD_EPCS)
+    bad = _tables().pop("tc_bad")
+    if bad.num_rows:
+        _amend(
+            con,
+            bad,
+            "CASE WHEN f.rec IS NULL OR e.problem IS NOT NULL THEN e.problem "
+            "ELSE 'bad-epc' END AS problem",
+            "CASE WHEN f.rec IS NULL OR e.problem IS NOT NULL THEN e.problem_detail "
+            "ELSE f.detail END AS problem_detail",
+        )
+
+
+def _amend(con: duckdb.DuckDBPyConnection, fixes: object, *columns: str) -> None:
+    """Recompute some columns of ``tc_ev`` from per-event ``fixes`` (one row per ``rec``).
+
+    Each of ``columns`` is ``expression AS name`` over ``e`` (the event) and ``f`` (its
+    fix, NULL where it has none).
+    """
+    _tables()["tc_fix"] = fixes
+    _keep(
+        con,
+        "tc_ev",
+        f"SELECT e.* REPLACE ({', '.join(columns)}) "
+        "FROM tc_ev e LEFT JOIN tc_fix f ON f.rec = e.rec ORDER BY e.rec",
     )
-    con.execute(_BAD_EPCS)
+    del _tables()["tc_fix"]
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = _run(con, sql).fetchone()
+    return int(row[0]) if row else 0
 
 
 _MESSAGES = {
@@ -388,9 +580,10 @@ def _python_pass(
     con: duckdb.DuckDBPyConnection, context: Any
 ) -> tuple[list[tuple[int, str, str | None]], list[tuple[Any, ...]]]:
     """Hash events without an eventID, read exact quantities; return (problems, quantities)."""
-    rows = con.execute(
+    rows = _run(
+        con,
         "SELECT rec, line, problem, event_id IS NULL, has_quantities FROM tc_ev "
-        "WHERE line IS NOT NULL ORDER BY rec"
+        "WHERE line IS NOT NULL ORDER BY rec",
     ).fetchall()
     problems: list[tuple[int, str, str | None]] = []
     quantities: list[tuple[Any, ...]] = []
@@ -427,9 +620,7 @@ def _python_pass(
                 problems.append((rec, "bad-event", f"cannot compute the event hash: {exc}"))
     if hashes:
         frame = pl.DataFrame(hashes, schema={"rec": pl.Int64, "h": pl.Utf8}, orient="row")
-        con.register("tc_hashes", frame)
-        con.execute("UPDATE tc_ev SET event_hash = h.h FROM tc_hashes h WHERE tc_ev.rec = h.rec")
-        con.unregister("tc_hashes")
+        _amend(con, frame, "coalesce(f.h, e.event_hash) AS event_hash")
     return problems, quantities
 
 
@@ -448,9 +639,12 @@ def load_events(
     """
     context: Any = None
     chunks: Iterable[tuple[int, list[str]]]
-    if document:
-        lines, context = document_events(path)
-        chunks = [(1, lines)]
+    recorder = None
+    if document or looks_like_xml(path):
+        doc = read_document(path)
+        context = doc.context
+        recorder = Recorder(load_id, source)
+        chunks = recorder.chunks(doc, dump_event, CHUNK_BYTES)
     else:
         chunks = jsonl_chunks(path)
     total = EventOutcome(0, 0, 0, 0, 0)
@@ -459,7 +653,12 @@ def load_events(
             out = _load_chunk(con, _stage(con, first, lines), context, load_id, source)
         finally:
             con.unregister("tc_lines")
+        conflicts = event_versions.after_chunk(con, load_id, source, first, lines)
+        out = replace(out, conflicts=out.conflicts + conflicts)
         total = EventOutcome(*(a + b for a, b in zip(astuple(total), astuple(out), strict=True)))
+    if recorder is not None:
+        rejected = recorder.finish(con)
+        total = replace(total, records=total.records + rejected, rejected=total.rejected + rejected)
     return total
 
 
@@ -469,19 +668,23 @@ def _load_chunk(
     _parse(con, staged)
     problems, quantities = _python_pass(con, context)
     if problems:
-        frame = pl.DataFrame(
-            problems, schema={"rec": pl.Int64, "p": pl.Utf8, "msg": pl.Utf8}, orient="row"
+        fixes = {rec: p for rec, p, _ in problems}  # the last word on each event counts
+        _amend(
+            con,
+            pa.table(
+                {
+                    "rec": pa.array(list(fixes), pa.int64()),
+                    "p": pa.array(list(fixes.values()), pa.string()),
+                }
+            ),
+            "CASE WHEN f.rec IS NULL THEN e.problem ELSE NULLIF(f.p, '') END AS problem",
         )
-        con.register("tc_problems", frame)
-        con.execute(
-            "UPDATE tc_ev SET problem = NULLIF(p.p, '') FROM tc_problems p WHERE tc_ev.rec = p.rec"
-        )
-        con.unregister("tc_problems")
-    _epc_pass(con)
+    _epc_pass(con, staged)
     detail = {r: m for r, _, m in problems if m}
-    bad = con.execute(
+    bad = _run(
+        con,
         "SELECT rec, problem, problem_detail, line FROM tc_ev WHERE problem IS NOT NULL "
-        "ORDER BY rec"
+        "ORDER BY rec",
     ).fetchall()
     reject_rows = []
     for rec, problem, where, line in bad:
@@ -504,9 +707,10 @@ def _insert(
 ) -> EventOutcome:
     # What not to store: rejected events, events stored before with the same content, and
     # later copies of an event within this file. Usually a handful of rows.
-    con.execute(
+    _keep(
+        con,
+        "tc_skip",
         """
-        CREATE OR REPLACE TEMP TABLE tc_skip AS
         SELECT rec FROM tc_ev WHERE problem IS NOT NULL
         UNION ALL
         SELECT e.rec FROM tc_ev e JOIN events x
@@ -520,18 +724,18 @@ def _insert(
             WHERE k IN (SELECT coalesce(event_id, event_hash) FROM tc_ev WHERE problem IS NULL
                         GROUP BY 1 HAVING count(*) > 1)
         ) WHERE n > 1
-        """
+        """,
     )
-    con.execute(
-        "CREATE OR REPLACE TEMP VIEW tc_new AS "
-        "SELECT *, coalesce(event_id, event_hash) AS event_key, "
+    # The events to store, as a subquery (a view would be one more catalog entry per chunk).
+    tc_new = (
+        "(SELECT *, coalesce(event_id, event_hash) AS event_key, "
         f"CAST({int(load_id)} AS BIGINT) * 10000000000 + rec AS event_row "
-        "FROM tc_ev e WHERE NOT EXISTS (SELECT 1 FROM tc_skip s WHERE s.rec = e.rec)"
+        "FROM tc_ev e WHERE NOT EXISTS (SELECT 1 FROM tc_skip s WHERE s.rec = e.rec)) AS tc_new"
     )
-    total_row = con.execute("SELECT count(*) FROM tc_ev WHERE problem IS NULL").fetchone()
-    total = int(total_row[0]) if total_row else 0
-    con.execute(
-        """
+    total = _count(con, "SELECT count(*) FROM tc_ev WHERE problem IS NULL")
+    _run(
+        con,
+        f"""
         INSERT INTO events
         SELECT event_row, event_key, event_id, event_hash, event_type, action, biz_step,
                disposition,
@@ -539,61 +743,69 @@ def _insert(
                coalesce(rp.key, read_point_raw), coalesce(bl.key, biz_location_raw),
                parent_raw, pa.key, lot, expiry, error_declared_at, error_reason,
                corrective_event_ids, content_hash, ?, ?, rec
-        FROM tc_new
+        FROM {tc_new}
         LEFT JOIN tc_ids rp ON rp.raw = read_point_raw
         LEFT JOIN tc_ids bl ON bl.raw = biz_location_raw
         LEFT JOIN tc_ids pa ON pa.raw = parent_raw
         """,
         [load_id, source],
     )
-    con.execute(
+    _run(
+        con,
         "INSERT INTO epc_prefixes SELECT nextval('epc_prefix_ids'), p, gtin FROM tc_pfx "
-        "WHERE gtin IS NOT NULL AND p NOT IN (SELECT prefix FROM epc_prefixes)"
+        "WHERE gtin IS NOT NULL AND p NOT IN (SELECT prefix FROM epc_prefixes)",
     )
-    con.execute(
+    _run(
+        con,
         """
         INSERT INTO epc_rows
-        SELECT CAST(? AS BIGINT) * 10000000000 + e.rec, e.list, x.prefix_id, e.m.s, NULL, NULL
-        FROM tc_epc e JOIN epc_prefixes x ON x.prefix = e.m.p
-        WHERE e.m.p <> '' AND NOT EXISTS (SELECT 1 FROM tc_skip s WHERE s.rec = e.rec)
+        SELECT CAST(? AS BIGINT) * 10000000000 + e.rec, e.list, x.prefix_id, e.s, NULL, NULL
+        FROM tc_epc e JOIN epc_prefixes x ON x.prefix = e.p
+        WHERE e.plain AND NOT EXISTS (SELECT 1 FROM tc_skip s WHERE s.rec = e.rec)
         """,
         [load_id],
     )
-    con.execute(
+    _run(
+        con,
         """
         INSERT INTO epc_rows
         SELECT CAST(? AS BIGINT) * 10000000000 + e.rec, e.list, NULL, NULL, e.raw, i.key
-        FROM tc_epc e JOIN tc_ids i ON i.raw = e.raw
-        WHERE e.m.p = '' AND NOT EXISTS (SELECT 1 FROM tc_skip s WHERE s.rec = e.rec)
+        FROM tc_odd e JOIN tc_ids i ON i.raw = e.raw
+        WHERE NOT EXISTS (SELECT 1 FROM tc_skip s WHERE s.rec = e.rec)
         """,
         [load_id],
     )
-    con.execute(
-        """
+    _run(
+        con,
+        f"""
         INSERT INTO event_biz_transactions
         SELECT event_row, tc_cbv(b.type), b.bizTransaction,
                coalesce(NULLIF(regexp_extract(b.bizTransaction,
                         '^urn:epcglobal:cbv:bt:[^:]*:(.+)$', 1), ''), b.bizTransaction)
         FROM (SELECT event_row, unnest(bizTransactionList) AS b
-              FROM tc_new WHERE bizTransactionList IS NOT NULL)
+              FROM {tc_new} WHERE bizTransactionList IS NOT NULL)
         WHERE b.bizTransaction IS NOT NULL
-        """
+        """,
     )
-    for role, field in (("source", "sourceList"), ("destination", "destinationList")):
-        con.execute(
-            f"""
-            INSERT INTO event_parties
-            SELECT event_row, '{role}', tc_cbv(p.type), p.{role},
-                   coalesce(i.key, p.{role}),
-                   NULLIF(regexp_extract(coalesce(i.key, ''), '/41[47]/([0-9]{{13}})', 1), '')
-            FROM (SELECT event_row, unnest({field}) AS p
-                  FROM tc_new WHERE {field} IS NOT NULL)
-            LEFT JOIN tc_ids i ON i.raw = p.{role}
-            WHERE p.{role} IS NOT NULL
-            """
-        )
+    parties = " UNION ALL ".join(
+        f"SELECT event_row, '{role}' AS role, p.type AS type, p.{role} AS value "
+        f"FROM (SELECT event_row, unnest({role}List) AS p FROM {tc_new} "
+        f"WHERE {role}List IS NOT NULL)"
+        for role in ("source", "destination")
+    )
+    _run(
+        con,
+        f"""
+        INSERT INTO event_parties
+        SELECT event_row, role, tc_cbv(p.type), p.value, coalesce(i.key, p.value),
+               NULLIF(regexp_extract(coalesce(i.key, ''), '/41[47]/([0-9]{{13}})', 1), '')
+        FROM ({parties}) p
+        LEFT JOIN tc_ids i ON i.raw = p.value
+        WHERE p.value IS NOT NULL
+        """,
+    )
     if quantities:
-        frame = pl.DataFrame(
+        _tables()["tc_qty"] = pl.DataFrame(
             quantities,
             schema={
                 "rec": pl.Int64,
@@ -607,35 +819,25 @@ def _insert(
             },
             orient="row",
         )
-        con.register("tc_qty", frame)
-        con.execute(
-            """
+        _run(
+            con,
+            f"""
             INSERT INTO event_quantities
-            SELECT n.event_row, q.list, q.raw, q.key, q.gtin, q.lot,
+            SELECT tc_new.event_row, q.list, q.raw, q.key, q.gtin, q.lot,
                    CAST(q.quantity AS DECIMAL(38,12)), q.uom
-            FROM tc_qty q JOIN tc_new n USING (rec)
-            """
+            FROM tc_qty q JOIN {tc_new} USING (rec)
+            """,
         )
-        con.unregister("tc_qty")
-    new_row = con.execute("SELECT count(*) FROM tc_new").fetchone()
-    new = int(new_row[0]) if new_row else 0
-    conflict_row = con.execute(
-        """
-        SELECT count(*) FROM tc_new n WHERE EXISTS (
-            SELECT 1 FROM events x WHERE x.event_key = n.event_key
-              AND x.content_hash <> n.content_hash)
-          AND n.error_declared_at IS NULL
-        """
-    ).fetchone()
-    records_row = con.execute("SELECT count(*) FROM tc_ev").fetchone()
-    con.execute(
-        "DROP VIEW tc_new; DROP TABLE tc_skip; DROP TABLE tc_epc; DROP TABLE tc_pfx; "
-        "DROP TABLE tc_ids; DROP TABLE tc_ev"
-    )
+    new = _count(con, f"SELECT count(*) FROM {tc_new}")
+    # Events stored before under the same key with other content are sorted (conflict,
+    # correction, same event written differently) once the chunk is stored:
+    # event_versions.after_chunk, called by load_events.
+    records_row = _run(con, "SELECT count(*) FROM tc_ev").fetchone()
+    _tables().clear()
     return EventOutcome(
         records=int(records_row[0]) if records_row else 0,
         accepted=new,
         duplicates=total - new,
-        conflicts=int(conflict_row[0]) if conflict_row else 0,
+        conflicts=0,
         rejected=rejected,
     )

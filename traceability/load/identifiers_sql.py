@@ -295,6 +295,23 @@ def _epc_field_sql(field: str) -> str:
     return f"list_transform(tc__fast(raw), lambda tc_f: {body})[1]"
 
 
+# An SSCC in a plain URN (a parentID of an aggregation: one per event in bulk data) has
+# its key worked out directly; anything else, a URN in other case or with spaces
+# included, goes to the general parser, which gives the same key for this form.
+_FAST_SSCC_RE = r"urn:epc:id:sscc:([0-9]{6,12})\.([0-9]+)"
+
+
+def _fast_sscc_sql() -> str:
+    """The key of an SSCC written as a plain URN, or NULL for anything else."""
+    digits = "tc_q.r[1] || tc_q.cp || tc_q.r[2:]"
+    key = _let(digits, "tc_d", f"'{DL_ROOT}/00/' || tc_d || {_cd('tc_d', 17)}::VARCHAR")
+    return _let(
+        f"regexp_extract(raw, {_anchored(_FAST_SSCC_RE)}, ['cp', 'r'])",
+        "tc_q",
+        f"CASE WHEN length(tc_q.cp) + length(tc_q.r) = 17 THEN {key} END",
+    )
+
+
 def _number_problem_sql(lengths: tuple[int, ...]) -> str:
     return _let(
         _trim("s"),
@@ -348,6 +365,7 @@ def _sql_macros() -> tuple[str, ...]:
         _macro("tc_sscc_problem(s)", _number_problem_sql((18,))),
         _macro("tc__epc(raw)", _epc_sql()),
         _macro("tc__fast(raw)", _fast_sql()),
+        _macro("tc_sscc_urn_key(raw)", _fast_sscc_sql()),
         *(_macro(f"tc_epc_{f}(raw)", _epc_field_sql(f)) for f in fields),
         _macro("tc_uom(raw)", _uom_sql()),
     )
@@ -358,5 +376,6 @@ def _sql_macros() -> tuple[str, ...]:
 #: tc_sscc_problem(s), tc_epc_key(raw), tc_epc_kind(raw), tc_epc_gtin(raw),
 #: tc_epc_serial(raw), tc_epc_sscc(raw), tc_epc_lot(raw), tc_epc_gln(raw), tc_uom(raw),
 #: and the helpers tc__epc(raw) (the general parser, returning all fields as a struct)
-#: and tc__fast(raw) (the shortcut's groups).
+#: and tc__fast(raw) (the shortcut's groups); tc_sscc_urn_key(raw), the key of an SSCC
+#: written as a plain URN and NULL for anything else (a shortcut for tc_epc_key).
 SQL_MACROS: tuple[str, ...] = _sql_macros()

@@ -1,0 +1,162 @@
+"""The bulk event path: the EPC shortcut against the general parser, reading ahead, memory.
+
+The loader cuts each EPC into a prefix and a serial with plain string functions and sends
+anything that does not fit the common SGTIN spellings to the general parser; these tests
+hold its answers to the Python parser for awkward spellings, and check that reading the
+file ahead of the database work keeps line numbers and errors where they were.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import event
+
+from traceability.errors import UnreadableFile
+from traceability.load import events as events_module
+from traceability.load import load
+from traceability.load.identifiers import parse_epc
+from traceability.load.identifiers_sql import SQL_MACROS
+from traceability.store import connect
+
+#: Spellings around the shortcut's edges: plain serials, serials with dots and escapes,
+#: spaces, other domains and paths, wrong check digits, other kinds of EPC.
+SPELLINGS = [
+    "urn:epc:id:sgtin:8901234.000001.S1",
+    "urn:epc:id:sgtin:8901234.000001.12345678901234567890",
+    "urn:epc:id:sgtin:8901234.000001.123456789012345678901",
+    "urn:epc:id:sgtin:8901234.000001.S.1",
+    "urn:epc:id:sgtin:8901234.000001.a_b-c",
+    "urn:epc:id:sgtin:8901234.000001.%2F7",
+    "urn:epc:id:sgtin:8901234.000001.%22",
+    "urn:epc:id:sgtin:8901234.000001.",
+    "URN:EPC:ID:SGTIN:8901234.000001.S2",
+    " urn:epc:id:sgtin:8901234.000001.S3 ",
+    "urn:epc:id:sgtin:8901234.00001.S4",
+    "urn:epc:id:sgtin:0614141.112345.S5",
+    "https://id.gs1.org/01/08901234000014/21/S6",
+    "https://id.gs1.org/01/8901234000014/21/S7",
+    "https://id.gs1.org/01/08901234000015/21/S8",
+    "https://brand.example/shop/01/08901234000014/21/A.B9",
+    "http://brand.example/01/08901234000014/21/S10?x=1",
+    "https://brand.example/01/08901234000014/21/",
+    "https://brand.example/01/08901234000014/21/%C3%A9",
+    "https://id.gs1.org/01/08901234000014/10/L1",
+    "urn:epc:id:sscc:8901234.1000000000",
+    "urn:epc:id:sscc:8901234.100000000",
+    "https://id.gs1.org/00/189012340000000004",
+    "urn:epc:idpat:sgtin:8901234.000001.*",
+    "not an epc",
+]
+
+
+def _query(db: Path, sql: str) -> list[tuple[object, ...]]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_every_epc_spelling_gets_the_key_the_python_parser_gives(tmp_path: Path, db: Path) -> None:
+    # One event per spelling, so that an invalid EPC rejects only its own event.
+    events = []
+    for i, raw in enumerate(SPELLINGS):
+        e = event(f"urn:uuid:s{i}", [])
+        e["epcList"] = [raw, f"urn:epc:id:sgtin:8901234.000001.X{i}"]
+        events.append(e)
+    path = tmp_path / "spellings.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    result = load(db, [path])
+    stored = {
+        raw: key
+        for raw, key in _query(
+            db, "SELECT epc_raw, epc_key FROM event_epcs WHERE epc_raw NOT LIKE '%.X%'"
+        )
+    }
+    rejected = {r.line for r in result.rejections}
+    for line, raw in enumerate(SPELLINGS, start=1):
+        epc = parse_epc(raw)
+        if epc is None:
+            assert line in rejected, raw
+            assert raw not in stored
+        else:
+            assert line not in rejected, raw
+            assert stored[raw] == epc.key, raw
+    assert {r.code for r in result.rejections} == {"bad-epc"}
+
+
+def test_the_sscc_shortcut_agrees_with_the_general_parser() -> None:
+    rng = random.Random(7)
+    values: list[str | None] = [None, "", "urn:epc:id:sscc:8901234.1000000000"]
+    for _ in range(2000):
+        k = rng.randint(5, 13)
+        width = rng.choice([17 - k, 17 - k, rng.randint(0, 13)])
+        prefix = "".join(rng.choice("0123456789") for _ in range(k))
+        ref = "".join(rng.choice("0123456789") for _ in range(max(width, 0)))
+        value = f"urn:epc:id:sscc:{prefix}.{ref}"
+        values.append(rng.choice([value, value, value, value.upper(), f" {value}", value + "x"]))
+    con = duckdb.connect()
+    for macro in SQL_MACROS:
+        con.execute(macro)
+    con.execute("CREATE TABLE v (raw VARCHAR)")
+    con.executemany("INSERT INTO v VALUES (?)", [[v] for v in values])
+    rows = con.execute("SELECT raw, tc_sscc_urn_key(raw), tc_epc_key(raw) FROM v").fetchall()
+    shortcuts = [(raw, fast, general) for raw, fast, general in rows if fast is not None]
+    assert len(shortcuts) > 500
+    assert all(fast == general for _, fast, general in shortcuts)
+    # Spellings the shortcut leaves alone still get their key, from the general parser.
+    assert any(fast is None and general is not None for _, fast, general in rows)
+
+
+def test_a_bad_byte_in_a_later_chunk_names_its_line(
+    tmp_path: Path, db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = [json.dumps(event(f"urn:uuid:u{i}", [i])).encode() for i in range(30)]
+    lines[22] = lines[22].replace(b"ObjectEvent", b"Object\xffEvent")
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    monkeypatch.setattr(events_module, "CHUNK_BYTES", 600)
+    with pytest.raises(UnreadableFile, match=r"events\.jsonl:23: not UTF-8"):
+        load(db, [path])
+    assert _query(db, "SELECT count(*) FROM events") == [(0,)]
+
+
+def test_reading_ahead_gives_every_line_once_and_stops_with_the_reader(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(f'{{"n": {i}}}\n' for i in range(1000)), encoding="utf-8")
+    seen = [
+        (first + k, line)
+        for first, lines in events_module.jsonl_chunks(path, 100)
+        for k, line in enumerate(lines)
+    ]
+    assert seen == [(i + 1, f'{{"n": {i}}}') for i in range(1000)]
+    chunks = events_module.jsonl_chunks(path, 100)
+    assert next(chunks)[0] == 1
+    chunks.close()  # the reader thread ends with the generator
+    assert not [t for t in threading.enumerate() if t.name == "tracecheck-read-ahead"]
+
+
+def test_a_load_leaves_no_working_tables_or_views_behind(tmp_path: Path, db: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_text(
+        "".join(json.dumps(event(f"urn:uuid:w{i}", [i])) + "\n" for i in range(50)),
+        encoding="utf-8",
+    )
+    con = connect(db)
+    try:
+        load(con, [path])
+        leftovers = con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'tc\\_%' ESCAPE '\\' "
+            "UNION ALL SELECT view_name FROM duckdb_views() "
+            "WHERE view_name LIKE 'tc\\_%' ESCAPE '\\'"
+        ).fetchall()
+        assert leftovers == []
+        assert con.execute("SELECT count(*) FROM events").fetchone() == (50,)
+    finally:
+        con.close()
