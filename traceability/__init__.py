@@ -14,6 +14,8 @@ __version__ = "0.1.0"
 # and the functions defined after them: ``traceability.reconcile`` is then the function,
 # while ``from traceability.reconcile import ...`` still reaches the module.
 from traceability.diff import Diff, diff  # noqa: E402
+from traceability.preflight import Preflight  # noqa: E402
+from traceability.preflight import preflight as _preflight  # noqa: E402
 from traceability.reconcile import reconcile as _reconcile  # noqa: E402
 from traceability.render import render as _render  # noqa: E402
 from traceability.rules import Rule, all_rules  # noqa: E402
@@ -24,7 +26,17 @@ if TYPE_CHECKING:
     from traceability.config import Config
     from traceability.model import Report
 
-__all__ = ["Diff", "Rule", "__version__", "diff", "reconcile", "render", "rules"]
+__all__ = [
+    "Diff",
+    "Preflight",
+    "Rule",
+    "__version__",
+    "diff",
+    "preflight",
+    "reconcile",
+    "render",
+    "rules",
+]
 
 
 def reconcile(
@@ -47,11 +59,32 @@ def reconcile(
     return _reconcile(db, period=period, rules=rules, config=config, as_of=as_of)
 
 
+def preflight(
+    db: str | Path,
+    shipment: str | Path,
+    *,
+    epcs: str | Path | None = None,
+    as_of: date | str | None = None,
+    config: Config | str | Path | None = None,
+) -> Preflight:
+    """Check a planned shipment before it leaves; the store is opened read-only.
+
+    Args:
+        db: the database file.
+        shipment: a consignments file of export lines sharing one ``shipment_ref``.
+        epcs: what will physically go: one EPC (SGTIN or SSCC) a line, or an EPCIS
+            document with the planned packing and shipping events.
+        as_of: the day the shipment leaves (default: the lines' ``declared_date``).
+        config: a :class:`~traceability.config.Config` or a TOML file of settings.
+    """
+    return _preflight(db, shipment, epcs=epcs, as_of=as_of, config=config)
+
+
 def rules() -> list[Rule]:
     """Every rule of the catalogue, read from the rule files."""
     return list(all_rules())
 
 
-def render(obj: Report | Diff, fmt: str) -> str:
-    """A report or a diff as text in one of the formats of ``traceability.render``."""
+def render(obj: Report | Diff | Preflight, fmt: str) -> str:
+    """A report, a diff or a preflight as text in a format of ``traceability.render``."""
     return _render(obj, fmt)

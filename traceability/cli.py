@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+import traceability
 from traceability import __version__, reconcile, render, rules
 from traceability.diff import diff, fails, load_report
 from traceability.errors import ExitCode, StrictLoadAborted, TracecheckError
@@ -20,6 +21,7 @@ from traceability.load import LoadResult, load
 from traceability.load.kinds import ALL_KINDS
 from traceability.model import Report, Severity
 from traceability.render import RENDERERS
+from traceability.render.to_preflight import render_preflight_table
 from traceability.render.to_table import render_table
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -138,11 +140,12 @@ def _print_rejections(result: LoadResult, *, err: bool = False) -> None:
 )
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 def load_command(db: Path, kind: str | None, strict: bool, paths: tuple[Path, ...]) -> None:
-    """Load files or folders of the input contract into the database.
+    """Load PATHS (files, folders) into the database.
 
-    The kind of each file is detected from its header (or EPCIS document type). Files
-    already loaded are skipped; records already stored count once. Rejected records are
-    listed with file, line and field, stored in the rejects table, and the rest loads.
+    PATHS are files of the input contract, or folders walked recursively. The kind of
+    each file is detected from its header (or EPCIS document type). Files already loaded
+    are skipped; records already stored count once. Rejected records are listed with
+    file, line and field, stored in the rejects table, and the rest loads.
 
     \b
     Example:
@@ -178,7 +181,7 @@ def load_command(db: Path, kind: str | None, strict: bool, paths: tuple[Path, ..
 )
 @click.option("--seed", default=0, show_default=True, help="Seed of the generated quarter.")
 def demo_command(folder: Path | None, seed: int) -> None:
-    """Generate a sample quarter with planted discrepancies, load it and reconcile it.
+    """Generate a sample quarter, load it and reconcile it.
 
     The report lists exactly the discrepancies planted in the sample: the main job of
     tracecheck, with no set-up.
@@ -310,10 +313,11 @@ def reconcile_command(
 def diff_command(
     old: Path, new: Path, fmt: str | None, output: Path | None, fail_on: str | None
 ) -> None:
-    """Compare two JSON reports: new, resolved, changed and unchanged findings.
+    """Compare two JSON reports: what is new, resolved or changed.
 
-    Findings are matched by fingerprint (rule and subject). A changed finding has other
-    quantities or another severity; --fail-on looks at new and changed findings only.
+    OLD and NEW are reports written by 'reconcile --format json'. Findings are matched by
+    fingerprint (rule and subject): each is new, resolved, changed (other quantities or
+    another severity) or unchanged. --fail-on looks at new and changed findings only.
 
     \b
     Example:
@@ -330,9 +334,73 @@ def diff_command(
         sys.exit(int(ExitCode.FINDINGS))
 
 
+@cli.command("preflight")
+@db_option
+@click.argument("shipment", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--epcs",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="What will physically go: one EPC (SGTIN or SSCC, URN or Digital Link) a line, or "
+    "an EPCIS document (.json, .jsonl, .xml) with the planned packing and shipping events.",
+)
+@click.option("--as-of", help="The day the shipment leaves (default: the lines' declared_date).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(sorted(RENDERERS)),
+    help="Output format (default: table on a terminal, json otherwise).",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the result to this file ('-' for standard output, the default).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML settings; [preflight] min_shelf_life_days, rules.",
+)
+def preflight_command(
+    db: Path,
+    shipment: Path,
+    epcs: Path | None,
+    as_of: str | None,
+    fmt: str | None,
+    output: Path | None,
+    config_path: Path | None,
+) -> None:
+    """Check a planned SHIPMENT before it leaves.
+
+    SHIPMENT is a consignments file (CSV, JSON Lines) whose export lines share one
+    shipment_ref. The catalogue's rules run as if the shipment had left, and only what
+    concerns it is reported: each blocking reason with its rule id, the entity and what
+    to do. The balance of each authorisation quoted is shown. Nothing is written to the
+    database. Exit 0: clear to ship; 1: blocked; 2: bad input.
+
+    \b
+    Example:
+      tracecheck preflight --db q1.duckdb shipment.csv --epcs scanned.txt
+      tracecheck preflight --db q1.duckdb shipment.csv --epcs packing.json --format md
+      tracecheck preflight --db q1.duckdb shipment.csv --as-of 2026-04-02 --config pf.toml
+    """
+    result = traceability.preflight(db, shipment, epcs=epcs, as_of=as_of, config=config_path)
+    to_terminal = (output is None or str(output) == "-") and sys.stdout.isatty()
+    fmt = fmt or ("table" if to_terminal else "json")
+    if fmt == "table" and to_terminal:
+        width = max(100, Console().width)
+        _write(render_preflight_table(result, width=width, color=True), output)
+    else:
+        _write(render(result, fmt), output)
+    if not result.clear:
+        sys.exit(int(ExitCode.FINDINGS))
+
+
 @cli.command("rules")
 def rules_command() -> None:
-    """List the reconciliation rules: id, default severity and what each checks.
+    """List the reconciliation rules and what each checks.
+
+    Each rule's id, group and default severity; docs/rules.md has the full reference.
 
     \b
     Example:

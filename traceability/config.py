@@ -15,6 +15,10 @@ Defaults are built in; a TOML file (``--config FILE``) overrides any of them::
     [rules]
     run = ["batch", "mirror-quantity-gap"]   # rule ids or groups; default: all
     skip = ["missing-filing"]
+
+    [preflight]            # tracecheck preflight
+    min_shelf_life_days = 180   # a lot must have this many days left on the ship date
+    rules = ["serial", "authorisations"]     # default: the preflight rule set
 """
 
 from __future__ import annotations
@@ -36,7 +40,15 @@ DEFAULT_TOLERANCES: dict[str, Decimal] = {
     "tol_mirror_pct": Decimal("2"),
 }
 DEFAULT_WINDOW_DAYS = 60
-_SECTIONS = {"tolerances", "severity", "rules"}
+_SECTIONS = {"tolerances", "severity", "rules", "preflight"}
+
+
+@dataclass(frozen=True)
+class PreflightSettings:
+    """Settings of ``tracecheck preflight``: minimum shelf life and the rules it runs."""
+
+    min_shelf_life_days: int = 0
+    rules: tuple[str, ...] = ()  # rule ids or groups; empty: the preflight rule set
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,7 @@ class Config:
     severity: Mapping[str, Severity] = field(default_factory=dict)
     run: tuple[str, ...] = ()
     skip: tuple[str, ...] = ()
+    preflight: PreflightSettings = field(default_factory=PreflightSettings)
 
     def parameters(self) -> dict[str, Decimal | int]:
         """The rule parameters these settings give (``$tol_units``, ``$window_days``, ...)."""
@@ -124,7 +137,24 @@ def from_mapping(data: Mapping[str, Any], *, source: str = "config") -> Config:
         severity=severity,
         run=_names(rules.get("run", []), f"{source}: rules.run"),
         skip=_names(rules.get("skip", []), f"{source}: rules.skip"),
+        preflight=_preflight(_table(data, "preflight", source), source),
     )
+
+
+def _preflight(data: Mapping[str, Any], source: str) -> PreflightSettings:
+    bad = sorted(set(data) - {"min_shelf_life_days", "rules"})
+    if bad:
+        raise InputError(
+            f"{source}: preflight.{bad[0]}: unknown key", hint="use min_shelf_life_days or rules"
+        )
+    days = data.get("min_shelf_life_days", 0)
+    if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+        raise InputError(
+            f"{source}: preflight.min_shelf_life_days: expected a whole number of days, "
+            f"got {days!r}"
+        )
+    rules = _names(data.get("rules", []), f"{source}: preflight.rules")
+    return PreflightSettings(min_shelf_life_days=days, rules=rules)
 
 
 def _table(data: Mapping[str, Any], name: str, source: str) -> Mapping[str, Any]:

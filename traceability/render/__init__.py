@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from traceability.diff import Diff, render_diff_json, render_diff_table
 from traceability.errors import InputError
@@ -13,6 +13,9 @@ from traceability.render.to_html import render_diff_html, render_html
 from traceability.render.to_json import render_json
 from traceability.render.to_md import render_diff_md, render_md
 from traceability.render.to_table import render_table
+
+if TYPE_CHECKING:
+    from traceability.preflight import Preflight
 
 Renderer = Callable[[Report], str]
 
@@ -33,13 +36,20 @@ DIFF_RENDERERS: dict[str, Callable[[Diff], str]] = {
 }
 
 
-def render(obj: Report | Diff, fmt: str) -> str:
-    """A report, or a diff of two reports, in one of the registered formats.
+def render(obj: Report | Diff | Preflight, fmt: str) -> str:
+    """A report, a diff of two reports or a preflight, in one of the registered formats.
 
     Raises:
         InputError: an unknown format.
     """
-    registry: dict[str, Any] = DIFF_RENDERERS if isinstance(obj, Diff) else RENDERERS
+    from traceability.preflight import Preflight
+    from traceability.render.to_preflight import PREFLIGHT_RENDERERS
+
+    registry: dict[str, Any] = RENDERERS
+    if isinstance(obj, Diff):
+        registry = DIFF_RENDERERS
+    elif isinstance(obj, Preflight):
+        registry = PREFLIGHT_RENDERERS
     try:
         renderer = registry[fmt]
     except KeyError:

@@ -1,0 +1,373 @@
+"""The exporter's preflight: check a planned shipment before it leaves.
+
+A planned shipment is a consignments file whose export lines share one ``shipment_ref``
+and, optionally, what will physically go: EPCs one a line (SGTIN or SSCC, URN or GS1
+Digital Link) or an EPCIS document with the planned packing and shipping events.
+
+Nothing here judges anything itself: the catalogue's own rules run, through the same
+runner as ``reconcile``, over a picture of the store in which the shipment has already
+left. That picture is built on an in-memory DuckDB connection:
+
+- the store is attached read-only (nothing is ever written to it);
+- the planned files are loaded by the ordinary loader into a second, in-memory catalog
+  (``tc_planned``), so they are checked and normalised exactly as a load would; EPCs given
+  as a list become one planned shipping event carrying the ``shipment_ref``, and the lines'
+  lots one planned shipping event with a quantity per lot;
+- the store's table names (``events``, ``epc_rows``, ``consignments``, ...) are defined on
+  the default catalog as the store's rows that concern the shipment plus the planned rows:
+  the events that name its serials and containers (down to what is packed in them, up to
+  every container that ever held them), the declaration lines of its lots, authorisations
+  and shipment, the manufacture declarations of its lots; the store's views are re-created
+  over them and every other table is passed through;
+- the rules then run and only the findings about the planned shipment are kept: those
+  whose evidence cites a planned line or planned event, or whose subject names the
+  shipment or one of its declarations.
+
+The minimum remaining shelf life is ``expired-shipped`` on expiry dates brought forward by
+that many days. The authorisation balance is ``authorisation-exceeded`` itself, run with a
+tolerance below zero so that it reports every authorisation's total: once with the planned
+lines and once without them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from traceability.config import Config, load_config
+from traceability.errors import UnreadableFile
+from traceability.model import Finding, Report
+from traceability.preflight.narrowed import EVENT_TABLES, narrow
+from traceability.preflight.planned import PLANNED, Plan, attach, load_plan, one
+from traceability.reconcile import decimal_text, message, parse_date, reconcile, run_rule
+from traceability.rules import all_rules, select
+from traceability.store import connect
+
+__all__ = ["PREFLIGHT_RULES", "REMEDIES", "Balance", "Preflight", "preflight"]
+
+PREFLIGHT_RULES = (
+    "unknown-lot",
+    "over-export",
+    "expired-shipped",
+    "serial-not-commissioned",
+    "serial-lot-mismatch",
+    "serial-after-decommission",
+    "serial-shipped-twice",
+    "serial-count-mismatch",
+    "authorisation-missing",
+    "authorisation-mismatch",
+    "authorisation-expired",
+    "authorisation-exceeded",
+)
+
+#: What to do about each rule's finding, filled from the finding (``{lot}``, ``{epc}``, ...).
+REMEDIES = {
+    "unknown-lot": "check the lot number against the packs; ship only lots a manufacture "
+    "declaration covers, or load the missing declaration",
+    "over-export": "take at least {difference} {unit} of this lot off the shipment (the "
+    "lot's make is used up), or correct the manufacture declaration if more was made",
+    "expired-shipped": "take this lot off the shipment and send one with enough shelf life",
+    "serial-not-commissioned": "pull this pack: no commissioning record covers it",
+    "serial-lot-mismatch": "pull this pack, or declare the lot it was commissioned in",
+    "serial-after-decommission": "pull this pack: it was decommissioned or destroyed",
+    "serial-shipped-twice": "pull this pack: it left before and was never received back (if "
+    "it came back, load its receiving event first)",
+    "serial-count-mismatch": "rescan the shipment, or declare the {observed} packs scanned "
+    "instead of {expected}",
+    "authorisation-missing": "quote a valid authorisation on each line of the declaration, "
+    "or obtain one before shipping",
+    "authorisation-mismatch": "quote an authorisation issued to the exporter for this "
+    "importer, country and product",
+    "authorisation-expired": "ship within the authorisation's validity, or have it renewed",
+    "authorisation-exceeded": "ship at most the {remaining} {unit} left under it, or obtain "
+    "an amended authorisation",
+}
+
+#: Tolerances below zero: ``authorisation-exceeded`` then reports every total it counts.
+_REPORT_EVERY_TOTAL = {
+    "tol_units": Decimal(-(10**20)),
+    "tol_mass_kg": Decimal(-(10**20)),
+    "tol_mass_pct": Decimal("-1000"),
+}
+
+
+@dataclass(frozen=True)
+class Balance:
+    """What is left of one authorisation the shipment quotes, in its unit of account."""
+
+    authorisation_ref: str
+    unit: str | None
+    authorised: str | None
+    used_before: str | None
+    this_shipment: str | None
+    remaining: str | None
+
+    def to_dict(self) -> dict[str, str | None]:
+        """The balance as the report's parameters hold it."""
+        return {
+            "authorisation_ref": self.authorisation_ref,
+            "unit": self.unit,
+            "authorised": self.authorised,
+            "used_before": self.used_before,
+            "this_shipment": self.this_shipment,
+            "remaining": self.remaining,
+        }
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """The verdict on a planned shipment: the report of what blocks it, and balances."""
+
+    shipment_ref: str
+    ship_date: date
+    report: Report
+    balances: tuple[Balance, ...]
+
+    @property
+    def clear(self) -> bool:
+        """Clear to ship: nothing blocks it."""
+        return not self.report.findings
+
+    @property
+    def blockers(self) -> tuple[Finding, ...]:
+        """Every reason the shipment would be flagged, each with its rule and remedy."""
+        return self.report.findings
+
+
+def preflight(
+    db: str | Path,
+    shipment: str | Path,
+    *,
+    epcs: str | Path | None = None,
+    as_of: date | str | None = None,
+    config: Config | str | Path | None = None,
+) -> Preflight:
+    """Check a planned shipment against the store, which is opened read-only.
+
+    Args:
+        db: the database file.
+        shipment: a consignments file (CSV, JSON Lines, Parquet) of export lines sharing
+            one ``shipment_ref``.
+        epcs: what will physically go: a text file with one EPC (SGTIN or SSCC, URN or
+            Digital Link) a line, or an EPCIS document (``.json``, ``.jsonl``, ``.xml``)
+            with the planned packing and shipping events.
+        as_of: the day the shipment leaves (default: the lines' ``declared_date``).
+        config: settings, or a TOML file of them (``[preflight] min_shelf_life_days``).
+
+    Raises:
+        InputError: a planned file that cannot be read, holds rejected records, or is not
+            one shipment's export lines; a bad date or config.
+        StoreError: the database cannot be opened.
+    """
+    settings = _settings(config)
+    chosen = select(list(settings.preflight.rules or PREFLIGHT_RULES))
+    shipment = Path(shipment)
+    epc_path = Path(epcs) if epcs is not None else None
+    for path in (shipment, epc_path):
+        if path is not None and not path.is_file():
+            raise UnreadableFile(f"{path}: no such file")
+    leaves = parse_date(as_of) if as_of is not None else None
+    connect(db, read_only=True).close()  # the store's own checks: version, owner, lock
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")
+        attach(con, Path(db))
+        plan = load_plan(con, shipment, epc_path, leaves)
+        shift = settings.preflight.min_shelf_life_days
+        narrow(con, plan, shift)
+        report = reconcile(con, rules=[r.id for r in chosen], config=settings, as_of=plan.ship_date)
+        found = _about_shipment(con, plan, report.findings, shift)
+        balances = _balances(con, plan, settings)
+        return _verdict(plan, report, found, balances, shift)
+    finally:
+        con.close()
+
+
+def _settings(config: Config | str | Path | None) -> Config:
+    if config is None:
+        return Config()
+    if isinstance(config, Config):
+        return config
+    return load_config(config)
+
+
+def _about_shipment(
+    con: duckdb.DuckDBPyConnection, plan: Plan, findings: Iterable[Finding], shift: int
+) -> list[Finding]:
+    """The findings about the planned shipment.
+
+    Those whose evidence cites a planned line or event, or whose subject names the
+    shipment or one of its declarations. An ``expired-shipped`` finding judged with a
+    minimum shelf life gets the lot's true expiry in its detail.
+    """
+    planned = {("consignment", k) for k in plan.lines} | {("event", k) for k in plan.events}
+    declarations = {k.rsplit("/", 1)[0] for k in plan.lines}
+    kept = []
+    for f in findings:
+        if not (
+            any((e.kind, e.key) in planned for e in f.evidence)
+            or f.subject.get("shipment_ref") == plan.shipment_ref
+            or f.subject.get("declaration_id") in declarations
+        ):
+            continue
+        if f.rule == "expired-shipped" and shift:
+            f = replace(f, detail=_shelf_life(con, f, plan.ship_date, shift))
+        kept.append(f)
+    return kept
+
+
+def _shelf_life(con: duckdb.DuckDBPyConnection, f: Finding, day: date, shift: int) -> str:
+    """The detail of an ``expired-shipped`` finding judged with the minimum shelf life.
+
+    The rule ran on expiry dates brought forward by ``shift`` days; the records it cites
+    as giving the expiry (the lot's declaration, commissioning events) give it back.
+    """
+    events = [e.key for e in f.evidence if e.kind == "event"]
+    expiry = one(
+        con,
+        "SELECT min(d) + ? FROM (SELECT expiry_date AS d FROM current_batches "
+        "WHERE gtin = ? AND lot = ? UNION ALL SELECT expiry FROM live_events "
+        "WHERE event_key IN (SELECT unnest(?)) AND biz_step = 'commissioning')",
+        [shift, f.subject.get("gtin"), f.subject.get("lot"), events],
+    )
+    if expiry is None:
+        return f"less remaining shelf life than the minimum of {shift} days"
+    if expiry < day:
+        return f"expired on {expiry.isoformat()}, before the ship date {day.isoformat()}"
+    left = (expiry - day).days
+    return (
+        f"expires on {expiry.isoformat()}, {left} day(s) after the ship date "
+        f"{day.isoformat()}; the minimum remaining shelf life is {shift} days"
+    )
+
+
+def _balances(con: duckdb.DuckDBPyConnection, plan: Plan, settings: Config) -> tuple[Balance, ...]:
+    """The balance of each authorisation the planned lines quote.
+
+    ``authorisation-exceeded`` with a tolerance below zero reports every authorisation's
+    total: right after the main run (with the planned lines, on its base views), then once
+    more on the store as it stands (without them; the events, which it does not read, are
+    set aside so that the base views are rebuilt quickly).
+    """
+    refs = [
+        r[0]
+        for r in con.execute(
+            f"SELECT DISTINCT c.authorisation_ref FROM {PLANNED}.main.consignments c "
+            "JOIN authorisations a USING (authorisation_ref) ORDER BY 1"
+        ).fetchall()
+    ]
+    if not refs:
+        return ()
+    rule = next(r for r in all_rules() if r.id == "authorisation-exceeded")
+    every = settings.with_overrides(tolerances={**settings.tolerances, **_REPORT_EVERY_TOTAL})
+    params: dict[str, Any] = {**every.parameters(), "as_of": plan.ship_date}
+    params |= {"period_start": None, "period_end": None}
+    after = _totals(run_rule(con, rule, params, severity=rule.severity, period=None))
+    con.execute(
+        "CREATE OR REPLACE TABLE consignments AS SELECT * FROM stored_consignments c "
+        f"WHERE (c.declaration_id, coalesce(c.line, '1')) NOT IN (SELECT (declaration_id, "
+        f"coalesce(line, '1')) FROM {PLANNED}.main.consignments)"
+    )
+    for table in EVENT_TABLES:
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {table} LIMIT 0")
+    before = _totals(reconcile(con, rules=[rule.id], config=every, as_of=plan.ship_date).findings)
+    out = []
+    for ref in refs:
+        known = after.get(ref) or before.get(ref)
+        allowed, unit = (known[0], known[2]) if known else (None, None)
+        used_after = after[ref][1] if ref in after else Decimal(0)
+        used_before = before[ref][1] if ref in before else Decimal(0)
+        if allowed is None:  # no line counted against it: as written
+            row = con.execute(
+                "SELECT max_quantity, uom FROM authorisations WHERE authorisation_ref = ? "
+                "ORDER BY load_id DESC, source_line DESC LIMIT 1",
+                [ref],
+            ).fetchone()
+            allowed, unit = (row[0], row[1]) if row else (None, None)
+        out.append(
+            Balance(
+                ref,
+                unit,
+                decimal_text(allowed),
+                decimal_text(used_before),
+                decimal_text(used_after - used_before),
+                decimal_text(None if allowed is None else allowed - used_after),
+            )
+        )
+    return tuple(out)
+
+
+def _totals(found: Iterable[Finding]) -> dict[str, tuple[Decimal, Decimal, str | None]]:
+    """Authorised and used quantity, and unit, per authorisation_ref."""
+    return {
+        f.subject["authorisation_ref"]: (Decimal(f.expected), Decimal(f.observed), f.unit)
+        for f in found
+        if f.expected is not None and f.observed is not None
+    }
+
+
+def _remedy(f: Finding, balances: Mapping[str, Balance]) -> str:
+    """What to do about a finding, in words, from its subject and figures."""
+    facts = _Facts({**f.subject, "unit": f.unit or ""})
+    for name in ("expected", "observed", "difference"):
+        facts[name] = getattr(f, name) or "0"
+    balance = balances.get(f.subject.get("authorisation_ref", ""))
+    if balance is not None and balance.authorised is not None:
+        left = Decimal(balance.authorised) - Decimal(balance.used_before or 0)
+        facts["remaining"] = decimal_text(max(left, Decimal(0))) or "0"
+    try:
+        return REMEDIES[f.rule].format_map(facts)
+    except (KeyError, ValueError):
+        return "resolve this finding before the shipment leaves"
+
+
+class _Facts(dict[str, str]):
+    """A finding's facts for a remedy's text; a fact it does not have reads '(none)'."""
+
+    def __missing__(self, key: str) -> str:
+        return "(none)"
+
+
+def _verdict(
+    plan: Plan,
+    report: Report,
+    found: Sequence[Finding],
+    balances: tuple[Balance, ...],
+    shift: int,
+) -> Preflight:
+    by_ref = {b.authorisation_ref: b for b in balances}
+    rules = {r.id: r for r in all_rules()}
+    blockers = []
+    for f in found:
+        todo = f"to clear: {_remedy(f, by_ref)}"
+        detail = f"{f.detail}; {todo}" if f.detail else todo
+        text = message(
+            rules[f.rule], f.subject, f.expected, f.observed, f.difference, f.unit, detail
+        )
+        blockers.append(replace(f, detail=detail, message=text))
+    counts: dict[str, int] = {}
+    for f in blockers:
+        counts[f.rule] = counts.get(f.rule, 0) + 1
+    runs = tuple(
+        replace(r, findings=counts.get(r.rule, 0)) if r.status == "ran" else r
+        for r in report.rules_run
+    )
+    parameters = {
+        **report.parameters,
+        "shipment_ref": plan.shipment_ref,
+        "ship_date": plan.ship_date.isoformat(),
+        "verdict": "blocked" if blockers else "clear",
+        "min_shelf_life_days": shift,
+        "authorisations": [b.to_dict() for b in balances],
+    }
+    checked = replace(
+        report, inputs=plan.inputs, parameters=parameters, rules_run=runs, findings=tuple(blockers)
+    )
+    return Preflight(plan.shipment_ref, plan.ship_date, checked, balances)

@@ -1,0 +1,106 @@
+"""A preflight in every report format: the verdict and balances, then its report.
+
+The blocking reasons are findings of an ordinary report, so each format is the report's
+own renderer. The table and Markdown views put the verdict (clear to ship, or blocked with
+how many reasons) and the balance of each authorisation quoted above them; JSON, CSV and
+HTML carry the same facts in the report's parameters (``verdict``, ``shipment_ref``,
+``ship_date``, ``authorisations``).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from traceability.render.to_csv import render_csv
+from traceability.render.to_html import render_html
+from traceability.render.to_json import render_json
+from traceability.render.to_md import md_text, render_md, table
+from traceability.render.to_table import WIDTH, render_table
+
+if TYPE_CHECKING:
+    from traceability.preflight import Preflight
+
+BALANCE_COLUMNS = ("authorisation", "unit", "authorised", "used before", "this shipment", "left")
+
+
+def verdict_line(result: Preflight) -> str:
+    """One line: the shipment, its day, and whether it may leave."""
+    head = f"Shipment {result.shipment_ref} leaving {result.ship_date.isoformat()}: "
+    if result.clear:
+        return head + "CLEAR TO SHIP."
+    n = len(result.blockers)
+    return head + f"BLOCKED by {n} reason{'s' if n != 1 else ''} (each with what to do)."
+
+
+def _balance_rows(result: Preflight) -> list[tuple[str, ...]]:
+    return [
+        (
+            b.authorisation_ref,
+            b.unit or "",
+            b.authorised or "",
+            b.used_before or "",
+            b.this_shipment or "",
+            b.remaining or "",
+        )
+        for b in result.balances
+    ]
+
+
+def render_preflight_table(result: Preflight, *, width: int = WIDTH, color: bool = False) -> str:
+    """The verdict, the balances as a small table, then the report's table."""
+    out = io.StringIO()
+    console = Console(
+        file=out,
+        width=width,
+        color_system="standard" if color else None,
+        force_terminal=color,
+        highlight=False,
+    )
+    style = "bold green" if result.clear else "bold red"
+    console.print(Text(verdict_line(result), style=style), soft_wrap=True)
+    if result.balances:
+        balances = Table(title="Authorisations quoted", title_justify="left", box=box.SIMPLE_HEAD)
+        for i, name in enumerate(BALANCE_COLUMNS):
+            balances.add_column(name, justify="left" if i < 2 else "right", no_wrap=True)
+        for row in _balance_rows(result):
+            balances.add_row(*(Text(c) for c in row))
+        console.print(balances)
+    return out.getvalue() + render_table(result.report, width=width, color=color)
+
+
+def render_preflight_md(result: Preflight) -> str:
+    """A title with the verdict, the balances, then the report's sections."""
+    parts = [
+        f"# Preflight of shipment {md_text(result.shipment_ref)}",
+        f"**{md_text(verdict_line(result))}**",
+    ]
+    if result.balances:
+        rows = [[md_text(c) for c in row] for row in _balance_rows(result)]
+        parts.append(table(BALANCE_COLUMNS, rows, BALANCE_COLUMNS[2:]))
+    report = render_md(result.report).split("\n", 1)[1].lstrip("\n")  # its own title aside
+    return "\n\n".join(parts) + "\n\n" + report
+
+
+def _report_only(render: Callable[..., str]) -> Callable[[Preflight], str]:
+    def view(result: Preflight) -> str:
+        text: str = render(result.report)
+        return text
+
+    view.__doc__ = f"The preflight's report as {render.__name__} writes it."
+    return view
+
+
+PREFLIGHT_RENDERERS: dict[str, Callable[[Preflight], str]] = {
+    "json": _report_only(render_json),
+    "table": render_preflight_table,
+    "csv": _report_only(render_csv),
+    "md": render_preflight_md,
+    "html": _report_only(render_html),
+}
