@@ -209,6 +209,17 @@ def test_a_tolerance_from_the_config_reaches_the_rules(small_db: Path) -> None:
     assert {f.rule for f in report.findings} == {"export-without-import"}
 
 
+def test_a_tolerance_written_with_an_exponent_means_the_same(
+    small_db: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("[tolerances]\ntol_units = 5e1\n", encoding="utf-8")
+    config = load_config(path)
+    assert config.tolerances["tol_units"] == Decimal(50)
+    report = traceability.reconcile(small_db, config=config, rules=["batch", "mirror"])
+    assert {f.rule for f in report.findings} == {"export-without-import"}
+
+
 def test_an_open_connection_is_used_as_it_is(small_db: Path) -> None:
     con = connect(small_db, read_only=True)
     try:

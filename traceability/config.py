@@ -80,7 +80,9 @@ def _decimal(value: Any, where: str) -> Decimal:
         raise InputError(f"{where}: expected a number, got {value!r}") from None
     if not number.is_finite() or number < 0:
         raise InputError(f"{where}: expected a number of 0 or more, got {value!r}")
-    return number
+    # Written out in full: 5e1 reaches DuckDB as a decimal parameter in plain notation
+    # (an exponent form such as Decimal('5E+1') would be read wrongly there).
+    return Decimal(format(number, "f"))
 
 
 def _names(value: Any, where: str) -> tuple[str, ...]:
