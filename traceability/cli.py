@@ -56,6 +56,27 @@ def db_option(f: F) -> F:
     )(f)
 
 
+def format_options(what: str) -> Callable[[F], F]:
+    """The --format and --output options of a command that writes a report, diff or result."""
+
+    def add(command: F) -> F:
+        command = click.option(
+            "--output",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help=f"Write the {what} to this file ('-' for standard output, the default).",
+        )(command)
+        return click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(sorted(RENDERERS)),
+            help="Report format (default: table on a terminal, json otherwise)."
+            if what == "report"
+            else "Output format (default: table on a terminal, json otherwise).",
+        )(command)
+
+    return add
+
+
 @click.group(cls=Tracecheck, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tracecheck")
 def cli() -> None:
@@ -237,17 +258,7 @@ def _exit_for(report: Report, fail_on: str | None) -> None:
     help="Run only this rule id or group (batch, mirror, serial, filings, authorisations); "
     "repeatable.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(sorted(RENDERERS)),
-    help="Report format (default: table on a terminal, json otherwise).",
-)
-@click.option(
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the report to this file ('-' for standard output, the default).",
-)
+@format_options("report")
 @click.option(
     "--fail-on",
     type=click.Choice([s.value for s in Severity]),
@@ -294,17 +305,7 @@ def reconcile_command(
 @cli.command("diff")
 @click.argument("old", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("new", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(sorted(RENDERERS)),
-    help="Output format (default: table on a terminal, json otherwise).",
-)
-@click.option(
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the diff to this file ('-' for standard output, the default).",
-)
+@format_options("diff")
 @click.option(
     "--fail-on",
     type=click.Choice([s.value for s in Severity]),
@@ -344,17 +345,7 @@ def diff_command(
     "an EPCIS document (.json, .jsonl, .xml) with the planned packing and shipping events.",
 )
 @click.option("--as-of", help="The day the shipment leaves (default: the lines' declared_date).")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(sorted(RENDERERS)),
-    help="Output format (default: table on a terminal, json otherwise).",
-)
-@click.option(
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the result to this file ('-' for standard output, the default).",
-)
+@format_options("result")
 @click.option(
     "--config",
     "config_path",
