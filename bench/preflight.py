@@ -16,7 +16,7 @@ Target: under 1 s for the 10,000-pack shipment against 1M events on 2 cores.
 
     python bench/preflight.py                                  # 1M events, 300k lines
     python bench/preflight.py --events 50000 --declarations 15000 --keep
-    python bench/preflight.py --reuse /tmp/tracecheck-preflight-xxxx   # a kept folder
+    python bench/preflight.py --reuse KEPT_FOLDER   # the folder a --keep run printed
 """
 
 from __future__ import annotations

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rich import box
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -22,7 +21,7 @@ from traceability.render.to_csv import render_csv
 from traceability.render.to_html import render_html
 from traceability.render.to_json import render_json
 from traceability.render.to_md import md_text, render_md, table
-from traceability.render.to_table import WIDTH, render_table
+from traceability.render.to_table import WIDTH, render_table, text_console
 
 if TYPE_CHECKING:
     from traceability.preflight import Preflight
@@ -56,13 +55,7 @@ def _balance_rows(result: Preflight) -> list[tuple[str, ...]]:
 def render_preflight_table(result: Preflight, *, width: int = WIDTH, color: bool = False) -> str:
     """The verdict, the balances as a small table, then the report's table."""
     out = io.StringIO()
-    console = Console(
-        file=out,
-        width=width,
-        color_system="standard" if color else None,
-        force_terminal=color,
-        highlight=False,
-    )
+    console = text_console(out, width=width, color=color)
     style = "bold green" if result.clear else "bold red"
     console.print(Text(verdict_line(result), style=style), soft_wrap=True)
     if result.balances:

@@ -63,16 +63,21 @@ def _fit(cells: list[tuple[Text, ...]], i: int, cap: int = 60) -> int:
     return max(1, min(cap, longest))
 
 
-def render_table(report: Report, *, width: int = WIDTH, color: bool = False) -> str:
-    """The findings as tables, one per severity present, then the summary line."""
-    out = io.StringIO()
-    console = Console(
+def text_console(out: io.StringIO, *, width: int, color: bool) -> Console:
+    """A rich console writing into ``out``: fixed width, ANSI colours only when asked."""
+    return Console(
         file=out,
         width=width,
         color_system="standard" if color else None,
         force_terminal=color,
         highlight=False,
     )
+
+
+def render_table(report: Report, *, width: int = WIDTH, color: bool = False) -> str:
+    """The findings as tables, one per severity present, then the summary line."""
+    out = io.StringIO()
+    console = text_console(out, width=width, color=color)
     for severity in Severity:
         rows = [f for f in report.findings if f.severity is severity]
         if not rows:
