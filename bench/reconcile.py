@@ -265,7 +265,7 @@ def step_reconcile(store: str, limit: str) -> dict[str, Any]:
 
     con, start = _open(store, limit), time.perf_counter()
     try:
-        report = reconcile(con)
+        report = reconcile(con, workers=THREADS)
     except Exception as exc:  # out of memory, above all: report it with the time it took
         return {"seconds": time.perf_counter() - start, "error": failed(exc)}
     seconds = time.perf_counter() - start

@@ -46,6 +46,7 @@ def reconcile(
     rules: Sequence[str] | None = None,
     config: Config | str | Path | None = None,
     as_of: date | str | None = None,
+    workers: int | None = None,
 ) -> Report:
     """Run the reconciliation rules over a store and return the report.
 
@@ -55,8 +56,9 @@ def reconcile(
         rules: rule ids or group names (default: all, or the config's selection).
         config: a :class:`~traceability.config.Config` or a TOML file of settings.
         as_of: the date time windows are judged on (default: latest date in the data).
+        workers: rules run at once (default: 2 for a path, 1 for a connection).
     """
-    return _reconcile(db, period=period, rules=rules, config=config, as_of=as_of)
+    return _reconcile(db, period=period, rules=rules, config=config, as_of=as_of, workers=workers)
 
 
 def preflight(

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +24,7 @@ import duckdb
 from traceability.config import Config, load_config
 from traceability.errors import InputError, TracecheckError
 from traceability.model import Evidence, Finding, InputFile, Report, RuleRun, Severity
-from traceability.rules import Rule, UnknownRule, all_rules, run_base, select
+from traceability.rules import Rule, UnknownRule, all_rules, run_base, select, shared_cursor
 
 SUBJECT_KEYS = (
     "gtin",
@@ -40,6 +42,9 @@ SUBJECT_KEYS = (
 OUTPUT_COLUMNS = ("period", "expected", "observed", "difference", "unit", "detail", "evidence")
 UNIT_WORDS = {"H87": "units", "KGM": "kg", "LTR": "L", "DAY": "days"}
 _PERIOD = re.compile(r"^(\d{4})(?:-Q([1-4]))?$")
+
+
+DEFAULT_WORKERS = 2
 
 
 class RuleFailed(TracecheckError):
@@ -291,6 +296,7 @@ def reconcile(
     rules: Sequence[str] | None = None,
     config: Config | str | Path | None = None,
     as_of: date | str | None = None,
+    workers: int | None = None,
 ) -> Report:
     """Run the rules over a store and return the report.
 
@@ -301,6 +307,9 @@ def reconcile(
         rules: rule ids or group names to run (default: the config's, else all).
         config: settings, or a TOML file of them (default: the built-in settings).
         as_of: the date time windows are judged on (default: the latest date in the data).
+        workers: how many rules run at once, each on a cursor of its own (default: 2 when
+            ``db`` is a path; 1 for a connection, whose temporary tables a cursor would not
+            see). With more than one, the base views go to an attached in-memory catalog.
 
     Raises:
         InputError: a bad period, date, config or rule name.
@@ -315,15 +324,69 @@ def reconcile(
     span = parse_period(period) if period else None
     chosen = _selected(rules, settings)
     as_of_date = parse_date(as_of) if as_of is not None else None
+    if workers is not None and workers < 1:
+        raise InputError(f"workers must be at least 1, not {workers}")
     if isinstance(db, duckdb.DuckDBPyConnection):
-        return _run(db, chosen, settings, period, span, as_of_date)
+        return _run(db, chosen, settings, period, span, as_of_date, workers or 1)
     from traceability.store import connect
 
     con = connect(db, read_only=True)
     try:
-        return _run(con, chosen, settings, period, span, as_of_date)
+        return _run(con, chosen, settings, period, span, as_of_date, workers or DEFAULT_WORKERS)
     finally:
         con.close()
+
+
+def _run_one(
+    con: duckdb.DuckDBPyConnection,
+    rule: Rule,
+    settings: Config,
+    params: Mapping[str, Any],
+    span: tuple[date, date] | None,
+) -> tuple[RuleRun, list[Finding]]:
+    if not all(_has_rows(con, t) for t in rule.needs):
+        return RuleRun(rule.id, "no-data"), []
+    level = settings.severity.get(rule.id, rule.severity)
+    found = run_rule(con, rule, params, severity=level, period=span)
+    return RuleRun(rule.id, "ran", len(found)), found
+
+
+def _run_rules(
+    con: duckdb.DuckDBPyConnection,
+    chosen: tuple[Rule, ...],
+    settings: Config,
+    params: Mapping[str, Any],
+    span: tuple[date, date] | None,
+    workers: int,
+) -> list[tuple[RuleRun, list[Finding]]]:
+    """Each rule's run and findings, in the order given; ``workers`` rules at a time."""
+    if workers <= 1 or len(chosen) <= 1:
+        return [_run_one(con, rule, settings, params, span) for rule in chosen]
+    cursors = [shared_cursor(con) for _ in range(min(workers, len(chosen)))]
+    free: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
+    for cursor in cursors:
+        free.put(cursor)
+
+    def task(rule: Rule) -> tuple[RuleRun, list[Finding]]:
+        cursor = free.get()
+        try:
+            return _run_one(cursor, rule, settings, params, span)
+        finally:
+            free.put(cursor)
+
+    # the rules that read events take longest: start them first
+    order = sorted(chosen, key=lambda r: "events" not in r.needs)
+    try:
+        with ThreadPoolExecutor(len(cursors), thread_name_prefix="rule") as pool:
+            done = dict(zip((r.id for r in order), pool.map(task, order), strict=True))
+    except BaseException:
+        for cursor in cursors:
+            cursor.interrupt()
+        raise
+    finally:
+        for cursor in cursors:
+            cursor.close()
+    return [done[r.id] for r in chosen]
 
 
 def _run(
@@ -333,8 +396,9 @@ def _run(
     period: str | None,
     span: tuple[date, date] | None,
     as_of: date | None,
+    workers: int,
 ) -> Report:
-    run_base(con)
+    run_base(con, shared=workers > 1)
     when = as_of or latest_date(con)
     params: dict[str, Any] = {
         **settings.parameters(),
@@ -344,13 +408,8 @@ def _run(
     }
     runs: list[RuleRun] = []
     findings: list[Finding] = []
-    for rule in chosen:
-        if not all(_has_rows(con, t) for t in rule.needs):
-            runs.append(RuleRun(rule.id, "no-data"))
-            continue
-        level = settings.severity.get(rule.id, rule.severity)
-        found = run_rule(con, rule, params, severity=level, period=span)
-        runs.append(RuleRun(rule.id, "ran", len(found)))
+    for run, found in _run_rules(con, tuple(chosen), settings, params, span, workers):
+        runs.append(run)
         findings.extend(found)
     findings.sort(key=sort_key)
     from traceability import __version__

@@ -162,14 +162,29 @@ def base_statements() -> list[tuple[str, bool]]:
     return out
 
 
-def run_base(con: duckdb.DuckDBPyConnection) -> None:
+WORK_CATALOG = "tracecheck_work"
+_TEMP_CREATE = re.compile(r"\bCREATE OR REPLACE TEMP (TABLE|VIEW)\b")
+
+
+def run_base(con: duckdb.DuckDBPyConnection, *, shared: bool = False) -> None:
     """Create the base views and tables on a connection, repeating what is marked so.
+
+    Args:
+        con: an open store.
+        shared: create them in an in-memory catalog attached to the database, which every
+            cursor of the connection can read (see :func:`shared_cursor`), instead of the
+            connection's own temporary schema. The connection's default catalog becomes
+            that catalog, with the store's behind it on the search path.
 
     Raises:
         BaseFailed: a repeated statement still adds rows after MAX_REPEATS runs (the
             aggregation data holds a cycle, or is nested deeper than that).
     """
+    if shared:
+        _use_work_catalog(con)
     for statement, repeat in base_statements():
+        if shared:
+            statement = _TEMP_CREATE.sub(r"CREATE OR REPLACE \1", statement)
         if not repeat:
             con.execute(statement)
             continue
@@ -182,6 +197,43 @@ def run_base(con: duckdb.DuckDBPyConnection) -> None:
                 f"packing nested deeper than {MAX_REPEATS} levels: the aggregation events "
                 "hold a cycle (a container packed, directly or not, inside itself)"
             )
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _use_work_catalog(con: duckdb.DuckDBPyConnection) -> None:
+    row = con.execute("SELECT current_database()").fetchone()
+    home = str(row[0]) if row else "memory"
+    if home == WORK_CATALOG:  # already set up on this connection
+        return
+    attached = {
+        str(r[0]) for r in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()
+    }
+    if WORK_CATALOG not in attached:
+        con.execute(f"ATTACH ':memory:' AS {WORK_CATALOG} (READ_WRITE)")
+    path = f"{WORK_CATALOG}.main,{_quote(home)}.main"
+    con.execute(f"USE {WORK_CATALOG}")
+    con.execute("SET search_path = " + "'" + path.replace("'", "''") + "'")
+
+
+def shared_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A new cursor of ``con`` that reads the base built by ``run_base(con, shared=True)``.
+
+    A cursor is a connection of its own to the same database: it can run a query while
+    another cursor runs one, from another thread. It gets the connection's time zone and
+    search path.
+    """
+    settings = con.execute(
+        "SELECT current_setting('TimeZone'), current_setting('search_path')"
+    ).fetchone()
+    cursor = con.cursor()
+    if settings:
+        zone, path = (str(v) for v in settings)
+        cursor.execute("SET TimeZone = '" + zone.replace("'", "''") + "'")
+        cursor.execute("SET search_path = '" + path.replace("'", "''") + "'")
+    return cursor
 
 
 def select(ids: list[str] | tuple[str, ...] | None) -> tuple[Rule, ...]:

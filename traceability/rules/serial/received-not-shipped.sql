@@ -46,24 +46,30 @@ WITH receipt_events AS (
                     AND s.party IN (SELECT h.party FROM shippers h))
        OR (NOT EXISTS (SELECT 1 FROM senders s WHERE s.event_row = r.event_row)
            AND EXISTS (SELECT 1 FROM shipping_events))
-), marks AS (
-    SELECT s.id_gtin, s.id_serial, s.event_time AS received_at,
-           CAST(NULL AS TIMESTAMPTZ) AS shipped_at, CAST(NULL AS DATE) AS shipped_on
+), received AS (
+    SELECT s.id_gtin, s.id_serial, s.event_time
     FROM serial_moves s
     WHERE s.epc_kind = 'sgtin' AND s.biz_step = 'receiving'
       AND s.event_row IN (SELECT j.event_row FROM judged j)
-    UNION ALL
-    SELECT s.id_gtin, s.id_serial, NULL, s.event_time, s.local_date
+), shipped AS (
+    SELECT s.id_gtin, s.id_serial, s.event_time, s.local_date
     FROM serial_moves s
     WHERE s.epc_kind = 'sgtin' AND s.biz_step = 'shipping'
+), early AS (
+    -- serials received with no shipping of theirs at or before the receipt: one join over
+    -- every serial, no grouping
+    SELECT DISTINCT r.id_gtin, r.id_serial
+    FROM received r
+    LEFT JOIN shipped s
+      ON s.id_gtin = r.id_gtin AND s.id_serial = r.id_serial AND s.event_time <= r.event_time
+    WHERE s.id_gtin IS NULL
 ), suspects AS (
-    -- one pass over every serial: received before its first shipping, or never shipped
-    SELECT m.id_gtin, m.id_serial, min(m.shipped_at) AS first_at,
-           min(m.shipped_on) AS first_date
-    FROM marks m
-    GROUP BY m.id_gtin, m.id_serial
-    HAVING min(m.received_at) < min(m.shipped_at)
-        OR (min(m.received_at) IS NOT NULL AND min(m.shipped_at) IS NULL)
+    -- received before their first shipping, or never shipped
+    SELECT r.id_gtin, r.id_serial, min(s.event_time) AS first_at,
+           min(s.local_date) AS first_date
+    FROM early r
+    LEFT JOIN shipped s ON s.id_gtin = r.id_gtin AND s.id_serial = r.id_serial
+    GROUP BY r.id_gtin, r.id_serial
 ), unsent AS (
     SELECT DISTINCT s.id_gtin, s.id_serial, s.event_row, x.event_key, s.event_time,
            s.local_date, x.source, k.first_date

@@ -24,15 +24,19 @@ WITH lines AS (
     FROM lines l
     GROUP BY l.shipment_ref, l.gtin
     HAVING bool_and(l.uom = 'H87')
+), refs AS (
+    -- a number for each counted shipment_ref: the per-serial work below groups on numbers
+    SELECT r.shipment_ref, row_number() OVER (ORDER BY r.shipment_ref) AS ref_id
+    FROM (SELECT DISTINCT c.shipment_ref FROM counted c) r
 ), ships AS (
-    SELECT DISTINCT r.ref AS shipment_ref, e.event_row, e.event_time, e.local_date
+    SELECT DISTINCT f.ref_id, r.ref AS shipment_ref, e.event_row, e.event_time, e.local_date
     FROM live_rows e
     JOIN event_refs r ON r.event_row = e.event_row
+    JOIN refs f ON f.shipment_ref = r.ref
     WHERE e.biz_step = 'shipping'
-      AND r.ref IN (SELECT c.shipment_ref FROM counted c)
 ), ship_rows AS (
     -- the packs each shipment moved (not an SGTIN that holds packs: a case)
-    SELECT sh.shipment_ref, s.id_gtin, s.id_serial
+    SELECT sh.ref_id, s.id_gtin, s.id_serial
     FROM ships sh
     JOIN serial_moves s ON s.event_row = sh.event_row
     LEFT JOIN expanded_containers y
@@ -45,20 +49,25 @@ WITH lines AS (
     WHERE e.biz_step = 'commissioning' AND i.epc_kind = 'sgtin'
 ), shipped AS (
     -- each serial once per shipment, in the lot it was commissioned in
-    SELECT r.shipment_ref, g.gtin, r.id_gtin, r.id_serial, min(c.lot) AS lot
+    SELECT r.ref_id, r.id_gtin, r.id_serial, min(c.lot) AS lot
     FROM ship_rows r
-    JOIN epc_gtins g ON g.gtin_id = r.id_gtin
     LEFT JOIN commissioned c ON c.id_gtin = r.id_gtin AND c.id_serial = r.id_serial
-    GROUP BY r.shipment_ref, g.gtin, r.id_gtin, r.id_serial
-), observed AS (
-    SELECT s.shipment_ref, s.gtin, CASE WHEN c.lotless THEN NULL ELSE s.lot END AS lot,
-           count(*) AS serials,
+    GROUP BY r.ref_id, r.id_gtin, r.id_serial
+), per_lot AS (
+    SELECT s.ref_id, s.id_gtin, s.lot, count(*) AS serials,
            count(*) FILTER (WHERE s.lot IS NULL) AS lot_unknown
     FROM shipped s
-    LEFT JOIN counted c ON c.shipment_ref = s.shipment_ref AND c.gtin = s.gtin
+    GROUP BY s.ref_id, s.id_gtin, s.lot
+), observed AS (
+    SELECT f.shipment_ref, g.gtin, CASE WHEN c.lotless THEN NULL ELSE p.lot END AS lot,
+           sum(p.serials) AS serials, sum(p.lot_unknown) AS lot_unknown
+    FROM per_lot p
+    JOIN refs f ON f.ref_id = p.ref_id
+    JOIN epc_gtins g ON g.gtin_id = p.id_gtin
+    LEFT JOIN counted c ON c.shipment_ref = f.shipment_ref AND c.gtin = g.gtin
     WHERE c.lotless IS NOT NULL
        OR NOT EXISTS (SELECT 1 FROM lines l
-                      WHERE l.shipment_ref = s.shipment_ref AND l.gtin = s.gtin)
+                      WHERE l.shipment_ref = f.shipment_ref AND l.gtin = g.gtin)
     GROUP BY 1, 2, 3
 ), declared AS (
     SELECT l.shipment_ref, l.gtin, CASE WHEN c.lotless THEN NULL ELSE l.lot END AS lot,

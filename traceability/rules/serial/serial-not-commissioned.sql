@@ -9,29 +9,35 @@
 --            a counterfeit or a pack made outside the declared production, carried along
 --            with genuine goods.
 -- evidence:  the moves of the serial that no earlier commissioning covers
-WITH marks AS (
-    SELECT i.id_gtin, i.id_serial, e.event_time AS commissioned_at,
-           CAST(NULL AS TIMESTAMPTZ) AS moved_at
+WITH commissioned AS (
+    SELECT i.id_gtin, i.id_serial, e.event_time
     FROM live_rows e
     JOIN epc_items i ON i.event_row = e.event_row
     WHERE e.biz_step = 'commissioning' AND i.epc_kind = 'sgtin'
-    UNION ALL
+), direct_moves AS (
     -- moves named directly: an item moved inside a container was packed into it earlier by
     -- an aggregation, itself a move here, so the rows of expanded_serials cannot make a
     -- serial's first move earlier (they are listed below, for the suspects)
-    SELECT s.id_gtin, s.id_serial, NULL, s.event_time
+    SELECT s.id_gtin, s.id_serial, s.event_time
     FROM serial_moves s
     WHERE s.epc_kind = 'sgtin' AND s.list IS NOT NULL
       AND (s.biz_step IN ('shipping', 'receiving')
            OR (s.event_type = 'AggregationEvent' AND s.action = 'ADD'
                AND s.list = 'childEPCs'))
+), early AS (
+    -- serials with a move that no commissioning of theirs precedes (or equals in time):
+    -- one join over every serial, no grouping
+    SELECT DISTINCT m.id_gtin, m.id_serial
+    FROM direct_moves m
+    LEFT JOIN commissioned c
+      ON c.id_gtin = m.id_gtin AND c.id_serial = m.id_serial AND c.event_time <= m.event_time
+    WHERE c.id_gtin IS NULL
 ), per_serial AS (
-    -- one pass over every serial: the first commissioning and the first move
-    SELECT m.id_gtin, m.id_serial, min(m.commissioned_at) AS first_at
-    FROM marks m
-    GROUP BY m.id_gtin, m.id_serial
-    HAVING min(m.moved_at) < min(m.commissioned_at)
-        OR (min(m.moved_at) IS NOT NULL AND min(m.commissioned_at) IS NULL)
+    -- with their first commissioning, if any
+    SELECT r.id_gtin, r.id_serial, min(c.event_time) AS first_at
+    FROM early r
+    LEFT JOIN commissioned c ON c.id_gtin = r.id_gtin AND c.id_serial = r.id_serial
+    GROUP BY r.id_gtin, r.id_serial
 ), moves AS (
     SELECT DISTINCT s.id_gtin, s.id_serial, s.event_row, coalesce(s.biz_step, 'packing') AS step,
            s.event_time, s.local_date, p.first_at

@@ -59,10 +59,10 @@ WITH ships AS (
     WHERE p.role = 'destination'
       AND coalesce(p.gln, p.value_key) IN (SELECT v.party FROM receivers v)
 ), sent AS (
-    -- each serial each judged shipping event sent, with the shipment it went under (a
-    -- serial may repeat: every later step counts each serial once)
-    SELECT s.event_row, s.event_time, s.deadline, x.id_gtin, x.id_serial,
-           r.ref AS shipment_ref, coalesce('#' || r.ref, '') AS ref_key
+    -- each serial each judged shipping event sent, with the shipment it went under and a
+    -- number of its own (a serial may repeat: every later step counts each serial once)
+    SELECT row_number() OVER () AS sent_id, s.event_row, s.event_time, s.deadline,
+           x.id_gtin, x.id_serial, r.ref AS shipment_ref, coalesce('#' || r.ref, '') AS ref_key
     FROM ships s
     JOIN serial_moves x ON x.event_row = s.event_row AND x.epc_kind = 'sgtin'
     LEFT JOIN ship_ref r ON r.event_row = s.event_row AND r.nth = 1
@@ -72,14 +72,15 @@ WITH ships AS (
     FROM serial_moves x
     WHERE x.biz_step = 'receiving' AND x.epc_kind = 'sgtin'
       AND x.event_row IN (SELECT r.event_row FROM receipts r)
-), hits AS (
-    SELECT t.event_row AS ship_row, r.event_row AS recv_row, t.ref_key, t.id_gtin,
-           t.id_serial, r.local_date, t.deadline
+), matched AS (
+    -- each serial sent, with every receipt of it at or after the shipping time (or none)
+    SELECT t.sent_id, t.event_row AS ship_row, t.deadline, r.event_row AS recv_row,
+           r.local_date
     FROM sent t
-    JOIN received r ON r.id_gtin = t.id_gtin AND r.id_serial = t.id_serial
+    LEFT JOIN received r ON r.id_gtin = t.id_gtin AND r.id_serial = t.id_serial
      AND r.event_time >= t.event_time
 ), event_pairs AS (
-    SELECT DISTINCT h.ship_row, h.recv_row FROM hits h
+    SELECT DISTINCT m.ship_row, m.recv_row FROM matched m WHERE m.recv_row IS NOT NULL
 ), good_pairs AS (
     -- received where it was sent: by a receiver the shipping event names as destination,
     -- or by a receiving event that names no receiver at all
@@ -88,25 +89,46 @@ WITH ships AS (
     WHERE p.recv_row NOT IN (SELECT v.event_row FROM receivers v)
        OR EXISTS (SELECT 1 FROM destinations d JOIN receivers v ON v.party = d.party
                   WHERE d.event_row = p.ship_row AND v.event_row = p.recv_row)
-), arrivals AS (
-    SELECT h.*
-    FROM hits h
-    JOIN good_pairs g ON g.ship_row = h.ship_row AND g.recv_row = h.recv_row
-), unreceived AS (
-    -- judged per shipment (per serial where the shipping event quotes no transaction):
-    -- no arrival in time after any shipping of the serial under the same shipment
-    SELECT t.*
+), outcome AS (
+    -- per serial sent: did it arrive where it was sent within the window, and when did it
+    -- arrive there at all
+    SELECT m.sent_id,
+           bool_or(g.ship_row IS NOT NULL AND m.local_date <= m.deadline) AS in_time,
+           min(m.local_date) FILTER (WHERE g.ship_row IS NOT NULL) AS arrived_on
+    FROM matched m
+    LEFT JOIN good_pairs g ON g.ship_row = m.ship_row AND g.recv_row = m.recv_row
+    GROUP BY m.sent_id
+), resent AS (
+    -- serials sent more than once under the same shipment (by a hash of the key: a
+    -- collision only adds a candidate; the comparisons below are exact)
+    SELECT hash(t.ref_key, t.id_gtin, t.id_serial) AS h
     FROM sent t
-    WHERE NOT EXISTS (
-        SELECT 1 FROM arrivals a
-        WHERE a.ref_key = t.ref_key AND a.id_gtin = t.id_gtin
-          AND a.id_serial = t.id_serial AND a.local_date <= a.deadline)
+    GROUP BY h
+    HAVING count(*) > 1
+), unsent AS (
+    -- the serials sent that did not arrive in time where they were sent, with their key
+    SELECT t.*, o.arrived_on
+    FROM sent t JOIN outcome o ON o.sent_id = t.sent_id
+    WHERE NOT o.in_time
+), arrived AS (
+    -- ... of which those that another shipping under the same shipment saw arrive in time
+    SELECT DISTINCT u.ref_key, u.id_gtin, u.id_serial
+    FROM unsent u
+    JOIN sent t ON t.ref_key = u.ref_key AND t.id_gtin = u.id_gtin
+     AND t.id_serial = u.id_serial AND t.sent_id <> u.sent_id
+    JOIN outcome o ON o.sent_id = t.sent_id AND o.in_time
+    WHERE hash(u.ref_key, u.id_gtin, u.id_serial) IN (SELECT r.h FROM resent r)
+      AND hash(t.ref_key, t.id_gtin, t.id_serial) IN (SELECT r.h FROM resent r)
 ), missing AS (
+    -- judged per shipment (per serial where the shipping event quotes no transaction): a
+    -- serial is missing when no shipping of it under the same shipment saw it arrive where
+    -- it was sent within the window
     SELECT u.shipment_ref, u.id_gtin, u.id_serial, max(u.deadline) AS deadline,
-           min(a.local_date) AS late_receipt
-    FROM unreceived u
-    LEFT JOIN arrivals a ON a.ship_row = u.event_row AND a.id_gtin = u.id_gtin
-     AND a.id_serial = u.id_serial
+           min(u.arrived_on) AS late_receipt
+    FROM unsent u
+    WHERE NOT EXISTS (SELECT 1 FROM arrived a
+                      WHERE a.ref_key = u.ref_key AND a.id_gtin = u.id_gtin
+                        AND a.id_serial = u.id_serial)
     GROUP BY u.shipment_ref, u.id_gtin, u.id_serial
 ), named AS (
     SELECT m.*,
@@ -152,10 +174,10 @@ WITH ships AS (
     FROM sent_events t
     JOIN items i ON i.shipment_ref = t.shipment_ref
     UNION
-    SELECT DISTINCT u.shipment_ref, i.epc, u.event_row, u.event_time
-    FROM unreceived u
-    JOIN items i ON i.shipment_ref IS NULL AND u.shipment_ref IS NULL
-     AND i.id_gtin = u.id_gtin AND i.id_serial = u.id_serial
+    SELECT DISTINCT t.shipment_ref, i.epc, t.event_row, t.event_time
+    FROM sent t
+    JOIN items i ON i.shipment_ref IS NULL AND t.shipment_ref IS NULL
+     AND i.id_gtin = t.id_gtin AND i.id_serial = t.id_serial
 ), evidence AS (
     SELECT s.shipment_ref, s.epc, min(e.local_date) AS shipped_on,
            list(struct_pack(kind := 'event', key := x.event_key, source := x.source)
