@@ -160,6 +160,30 @@ def test_two_runs_give_the_same_bytes_apart_from_generated_at(small_db: Path) ->
     assert texts[0] == texts[1]
 
 
+def test_rules_run_at_once_give_the_same_report_as_one_at_a_time(tmp_path: Path) -> None:
+    # the demo quarter: events with SSCC hierarchies and planted findings of every group
+    data = Path(__file__).resolve().parents[1] / "fixtures" / "demo-quarter" / "data"
+    db = tmp_path / "demo.duckdb"
+    assert not load(db, [data]).rejections
+    texts = []
+    for workers in (1, None, 3):
+        report = traceability.reconcile(db, workers=workers).to_dict()
+        report["generated_at"] = "pinned"
+        texts.append(json.dumps(report, sort_keys=True))
+    assert json.loads(texts[0])["findings"], "the demo quarter has planted findings"
+    assert texts[0] == texts[1] == texts[2]
+    with connect(db, read_only=True) as con:  # the shared catalog lived in memory only
+        names = {
+            r[0] for r in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()
+        }
+    assert "tracecheck_work" not in names
+
+
+def test_workers_below_one_is_bad_input(small_db: Path) -> None:
+    with pytest.raises(InputError, match="workers"):
+        traceability.reconcile(small_db, workers=0)
+
+
 def test_period_keeps_only_findings_of_that_quarter(small_db: Path) -> None:
     q1 = traceability.reconcile(small_db, period="2026-Q1", as_of="2026-04-10")
     q2 = traceability.reconcile(small_db, period="2026-Q2", as_of="2026-04-10")
