@@ -27,6 +27,10 @@ WITH ships AS (
                ORDER BY CASE WHEN r.ref IN (SELECT c.shipment_ref FROM consignments c)
                              THEN 0 ELSE 1 END, r.ref) AS nth
     FROM event_refs r
+), ref_ids AS (
+    -- a number for each shipment_ref shipped under (0: none); serials are judged on it
+    SELECT r.ref, row_number() OVER (ORDER BY r.ref) AS ref_id
+    FROM (SELECT DISTINCT s.ref FROM ship_ref s WHERE s.nth = 1) r
 ), receipts AS (
     SELECT e.event_row, e.event_time, e.local_date
     FROM live_rows e
@@ -62,10 +66,11 @@ WITH ships AS (
     -- each serial each judged shipping event sent, with the shipment it went under and a
     -- number of its own (a serial may repeat: every later step counts each serial once)
     SELECT row_number() OVER () AS sent_id, s.event_row, s.event_time, s.deadline,
-           x.id_gtin, x.id_serial, r.ref AS shipment_ref, coalesce('#' || r.ref, '') AS ref_key
+           x.id_gtin, x.id_serial, coalesce(f.ref_id, 0) AS ref_id
     FROM ships s
     JOIN serial_moves x ON x.event_row = s.event_row AND x.epc_kind = 'sgtin'
     LEFT JOIN ship_ref r ON r.event_row = s.event_row AND r.nth = 1
+    LEFT JOIN ref_ids f ON f.ref = r.ref
     WHERE s.event_row IN (SELECT d.event_row FROM destinations d)
 ), received AS (
     SELECT x.event_row, x.event_time, x.local_date, x.id_gtin, x.id_serial
@@ -101,7 +106,7 @@ WITH ships AS (
 ), resent AS (
     -- serials sent more than once under the same shipment (by a hash of the key: a
     -- collision only adds a candidate; the comparisons below are exact)
-    SELECT hash(t.ref_key, t.id_gtin, t.id_serial) AS h
+    SELECT hash(t.ref_id, t.id_gtin, t.id_serial) AS h
     FROM sent t
     GROUP BY h
     HAVING count(*) > 1
@@ -112,24 +117,25 @@ WITH ships AS (
     WHERE NOT o.in_time
 ), arrived AS (
     -- ... of which those that another shipping under the same shipment saw arrive in time
-    SELECT DISTINCT u.ref_key, u.id_gtin, u.id_serial
+    SELECT DISTINCT u.ref_id, u.id_gtin, u.id_serial
     FROM unsent u
-    JOIN sent t ON t.ref_key = u.ref_key AND t.id_gtin = u.id_gtin
+    JOIN sent t ON t.ref_id = u.ref_id AND t.id_gtin = u.id_gtin
      AND t.id_serial = u.id_serial AND t.sent_id <> u.sent_id
     JOIN outcome o ON o.sent_id = t.sent_id AND o.in_time
-    WHERE hash(u.ref_key, u.id_gtin, u.id_serial) IN (SELECT r.h FROM resent r)
-      AND hash(t.ref_key, t.id_gtin, t.id_serial) IN (SELECT r.h FROM resent r)
+    WHERE hash(u.ref_id, u.id_gtin, u.id_serial) IN (SELECT r.h FROM resent r)
+      AND hash(t.ref_id, t.id_gtin, t.id_serial) IN (SELECT r.h FROM resent r)
 ), missing AS (
     -- judged per shipment (per serial where the shipping event quotes no transaction): a
     -- serial is missing when no shipping of it under the same shipment saw it arrive where
     -- it was sent within the window
-    SELECT u.shipment_ref, u.id_gtin, u.id_serial, max(u.deadline) AS deadline,
+    SELECT f.ref AS shipment_ref, u.id_gtin, u.id_serial, max(u.deadline) AS deadline,
            min(u.arrived_on) AS late_receipt
     FROM unsent u
+    LEFT JOIN ref_ids f ON f.ref_id = u.ref_id
     WHERE NOT EXISTS (SELECT 1 FROM arrived a
-                      WHERE a.ref_key = u.ref_key AND a.id_gtin = u.id_gtin
+                      WHERE a.ref_id = u.ref_id AND a.id_gtin = u.id_gtin
                         AND a.id_serial = u.id_serial)
-    GROUP BY u.shipment_ref, u.id_gtin, u.id_serial
+    GROUP BY u.ref_id, f.ref, u.id_gtin, u.id_serial
 ), named AS (
     SELECT m.*,
            coalesce(k.epc_key,
@@ -145,10 +151,11 @@ WITH ships AS (
                               ORDER BY n.epc_key) AS nth
     FROM named n
 ), shipped_counts AS (
-    SELECT t.shipment_ref, count(DISTINCT (t.id_gtin, t.id_serial)) AS shipped
+    SELECT f.ref AS shipment_ref, count(DISTINCT (t.id_gtin, t.id_serial)) AS shipped
     FROM sent t
-    WHERE t.shipment_ref IN (SELECT i.shipment_ref FROM items i)
-    GROUP BY t.shipment_ref
+    JOIN ref_ids f ON f.ref_id = t.ref_id
+    WHERE f.ref IN (SELECT i.shipment_ref FROM items i)
+    GROUP BY f.ref
 ), summary AS (
     SELECT i.shipment_ref, i.epc,
            count(*) AS missing,
@@ -168,15 +175,17 @@ WITH ships AS (
     LEFT JOIN shipped_counts c ON c.shipment_ref = s.shipment_ref AND s.epc IS NULL
 ), sent_events AS (
     -- the judged shipping events that sent serials, with their shipment
-    SELECT DISTINCT t.event_row, t.event_time, t.shipment_ref FROM sent t
+    SELECT DISTINCT t.event_row, t.event_time, f.ref AS shipment_ref
+    FROM sent t
+    LEFT JOIN ref_ids f ON f.ref_id = t.ref_id
 ), shipments AS (
     SELECT DISTINCT t.shipment_ref, i.epc, t.event_row, t.event_time
     FROM sent_events t
     JOIN items i ON i.shipment_ref = t.shipment_ref
     UNION
-    SELECT DISTINCT t.shipment_ref, i.epc, t.event_row, t.event_time
+    SELECT DISTINCT CAST(NULL AS VARCHAR), i.epc, t.event_row, t.event_time
     FROM sent t
-    JOIN items i ON i.shipment_ref IS NULL AND t.shipment_ref IS NULL
+    JOIN items i ON i.shipment_ref IS NULL AND t.ref_id = 0
      AND i.id_gtin = t.id_gtin AND i.id_serial = t.id_serial
 ), evidence AS (
     SELECT s.shipment_ref, s.epc, min(e.local_date) AS shipped_on,
