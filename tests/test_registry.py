@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -85,6 +86,33 @@ def test_every_header_has_all_keys_and_the_id_is_the_file_stem(rule: Rule) -> No
     assert all(fields[k] for k in HEADER_KEYS)
     assert fields["id"] == rule.id
     assert "estimate-exceeded" != rule.id or rule.group == "authorisations"
+
+
+def _unordered_aggregates(sql: str) -> list[str]:
+    """The string_agg / list / array_agg calls of ``sql`` with no ORDER BY inside them."""
+    out = []
+    for m in re.finditer(r"\b(string_agg|list|array_agg)\(", sql):
+        end, depth = m.end(), 1
+        while depth:
+            depth += {"(": 1, ")": -1}.get(sql[end], 0)
+            end += 1
+        if "ORDER BY" not in sql[m.end() : end]:
+            out.append(sql[m.start() : end].splitlines()[0])
+    return out
+
+
+def test_the_unordered_aggregate_check_sees_a_missing_order_by() -> None:
+    assert _unordered_aggregates("SELECT string_agg(DISTINCT a, ', ') FROM t") == [
+        "string_agg(DISTINCT a, ', ')"
+    ]
+    assert _unordered_aggregates("SELECT list(f(a) ORDER BY a) FROM t") == []
+
+
+@pytest.mark.parametrize("rule", all_rules(), ids=lambda r: r.id)
+def test_every_text_or_list_a_rule_aggregates_has_an_order(rule: Rule) -> None:
+    # without ORDER BY the order of the parts depends on how the engine split the work,
+    # so the same data would give findings with other messages or evidence order
+    assert _unordered_aggregates(rule.sql) == []
 
 
 @pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])

@@ -35,20 +35,23 @@ WITH consignment_versions AS (
     FROM lines l
     JOIN auths a ON a.authorisation_ref = l.authorisation_ref AND a.version_rank = 1
     WHERE l.declared_date < a.valid_from OR l.declared_date > a.valid_to
+), problems AS (
+    SELECT o.*,
+        direction || ' dated ' || CAST(declared_date AS VARCHAR) || ', '
+        || CASE WHEN declared_date > valid_to
+            THEN CAST(declared_date - valid_to AS VARCHAR)
+                 || CASE WHEN declared_date - valid_to = 1 THEN ' day' ELSE ' days' END
+                 || ' after it expired on ' || CAST(valid_to AS VARCHAR)
+            ELSE CAST(valid_from - declared_date AS VARCHAR)
+                 || CASE WHEN valid_from - declared_date = 1 THEN ' day' ELSE ' days' END
+                 || ' before it became valid on ' || CAST(valid_from AS VARCHAR)
+        END AS problem
+    FROM outside o
 ), findings AS (
     SELECT
         authorisation_ref, declaration_id, min(period) AS period,
-        string_agg(DISTINCT
-            direction || ' dated ' || CAST(declared_date AS VARCHAR) || ', '
-            || CASE WHEN declared_date > valid_to
-                THEN CAST(declared_date - valid_to AS VARCHAR)
-                     || CASE WHEN declared_date - valid_to = 1 THEN ' day' ELSE ' days' END
-                     || ' after it expired on ' || CAST(valid_to AS VARCHAR)
-                ELSE CAST(valid_from - declared_date AS VARCHAR)
-                     || CASE WHEN valid_from - declared_date = 1 THEN ' day' ELSE ' days' END
-                     || ' before it became valid on ' || CAST(valid_from AS VARCHAR)
-            END, '; ') AS problems
-    FROM outside
+        string_agg(DISTINCT problem, '; ' ORDER BY problem) AS problems
+    FROM problems
     GROUP BY authorisation_ref, declaration_id
 ), evidence AS (
     SELECT DISTINCT authorisation_ref, declaration_id, 'authorisation' AS kind,

@@ -160,7 +160,7 @@ WITH returns AS (
             CASE WHEN uom <> unit THEN
                 regexp_replace(CAST(quantity AS VARCHAR), '\.?0+$', '') || ' ' || uom || ' = '
                 || regexp_replace(CAST(qty AS VARCHAR), '\.?0+$', '') || ' ' || unit
-            END, ', ') AS conversion
+            END, ', ' ORDER BY filing_id, uom, quantity) AS conversion
     FROM returns
     WHERE flow IN ('manufacture', 'import', 'export', 'destruction')
     GROUP BY filer, period, label_kind, label, flow, cc

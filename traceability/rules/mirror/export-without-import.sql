@@ -17,9 +17,10 @@ WITH lines AS (
         shipment_ref,
         max(declared_date) AS shipped_on,
         min(declared_date) AS first_on,
-        string_agg(DISTINCT declarant, ', ') AS exporters,
-        string_agg(DISTINCT counterparty, ', ') AS importers,
-        string_agg(DISTINCT origin_country || ' → ' || destination_country, ', ') AS route
+        string_agg(DISTINCT declarant, ', ' ORDER BY declarant) AS exporters,
+        string_agg(DISTINCT counterparty, ', ' ORDER BY counterparty) AS importers,
+        string_agg(DISTINCT origin_country || ' → ' || destination_country, ', '
+                   ORDER BY origin_country || ' → ' || destination_country) AS route
     FROM lines
     GROUP BY shipment_ref
     HAVING count(*) FILTER (WHERE direction = 'import') = 0
