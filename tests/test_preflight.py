@@ -151,6 +151,47 @@ def test_command_exits_0_when_clear_and_1_when_blocked(store: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("shipment", "epcs", "rule", "subject"),
+    [
+        ("clean-21.csv", "packed-elsewhere-epcs.txt", "serial-shipped-twice", "P1-0005"),
+        ("received-case.csv", "received-case-epcs.txt", "serial-shipped-twice", "P1-0053"),
+        ("net-of-destroyed.csv", None, "over-export", "PCM2601"),
+    ],
+)
+def test_command_blocks_stock_packed_elsewhere_received_or_destroyed(
+    store: Path, shipment: str, epcs: str | None, rule: str, subject: str
+) -> None:
+    args = ["preflight", "--db", str(store), str(PLANNED / shipment), "--format", "json"]
+    out = _invoke(args + (["--epcs", str(PLANNED / epcs)] if epcs else []))
+    assert out.exit_code == 1, out.output
+    data = json.loads(out.stdout)
+    assert data["parameters"]["verdict"] == "blocked"
+    assert any(f["rule"] == rule and subject in json.dumps(f["subject"]) for f in data["findings"])
+
+
+def test_a_pack_packed_elsewhere_names_its_container_and_packing(store: Path) -> None:
+    result = preflight(store, PLANNED / "clean-21.csv", epcs=PLANNED / "packed-elsewhere-epcs.txt")
+    (blocker,) = result.blockers
+    assert blocker.detail is not None
+    assert blocker.detail.startswith(
+        "packed in https://id.gs1.org/00/189012340000000011 on 2026-01-13 and not unpacked"
+    )
+    assert "record this pack's unpacking" in blocker.detail
+    assert [(e.key, e.source) for e in blocker.evidence] == [
+        ("planned-shipping:AWB-NEXT-1", None),
+        ("urn:uuid:7f3c0e2a-0000-4000-8000-000000000003", "events.jsonl:3"),
+    ]
+
+
+def test_the_headroom_counts_destroyed_serials_and_quantities(store: Path) -> None:
+    result = preflight(store, PLANNED / "net-of-destroyed.csv")
+    (blocker,) = result.blockers
+    # made 30, of which 1 serial and a quantity of 2 destroyed; 25 + 3 exported
+    assert (blocker.expected, blocker.observed, blocker.difference) == ("27", "28", "1")
+    assert blocker.detail is not None and "net of 3 H87 destroyed" in blocker.detail
+
+
+@pytest.mark.parametrize(
     ("shipment", "epcs", "where"),
     [
         ("two-shipments.csv", None, "two-shipments.csv: shipment_ref"),

@@ -24,7 +24,10 @@ left. That picture is built on an in-memory DuckDB connection:
   shipment or one of its declarations.
 
 The minimum remaining shelf life is ``expired-shipped`` on expiry dates brought forward by
-that many days. The authorisation balance is ``authorisation-exceeded`` itself, run with a
+that many days; a lot's headroom is ``over-export`` on its make net of its destroyed stock;
+a planned pack still packed in a container that does not leave with it is the
+``serial-shipped-twice`` that container's leaving will give (see ``stock``). The
+authorisation balance is ``authorisation-exceeded`` itself, run with a
 tolerance below zero so that it reports every authorisation's total: once with the planned
 lines and once without them.
 """
@@ -43,9 +46,24 @@ import duckdb
 from traceability.config import Config, load_config
 from traceability.errors import UnreadableFile
 from traceability.model import Finding, Report
-from traceability.preflight.narrowed import EVENT_TABLES, narrow
-from traceability.preflight.planned import PLANNED, Plan, attach, load_plan, one
-from traceability.reconcile import decimal_text, message, parse_date, reconcile, run_rule
+from traceability.preflight.balances import Balance
+from traceability.preflight.balances import balances as balances_of
+from traceability.preflight.narrowed import narrow
+from traceability.preflight.planned import Plan, attach, load_plan, one
+from traceability.preflight.stock import (
+    PACKED_ELSEWHERE,
+    merge,
+    net_of_destruction,
+    packed_elsewhere,
+)
+from traceability.reconcile import (
+    decimal_text,
+    message,
+    parse_date,
+    reconcile,
+    run_rule,
+    sort_key,
+)
 from traceability.rules import all_rules, select
 from traceability.store import connect
 
@@ -89,35 +107,11 @@ REMEDIES = {
     "an amended authorisation",
 }
 
-#: Tolerances below zero: ``authorisation-exceeded`` then reports every total it counts.
-_REPORT_EVERY_TOTAL = {
-    "tol_units": Decimal(-(10**20)),
-    "tol_mass_kg": Decimal(-(10**20)),
-    "tol_mass_pct": Decimal("-1000"),
-}
-
-
-@dataclass(frozen=True)
-class Balance:
-    """What is left of one authorisation the shipment quotes, in its unit of account."""
-
-    authorisation_ref: str
-    unit: str | None
-    authorised: str | None
-    used_before: str | None
-    this_shipment: str | None
-    remaining: str | None
-
-    def to_dict(self) -> dict[str, str | None]:
-        """The balance as the report's parameters hold it."""
-        return {
-            "authorisation_ref": self.authorisation_ref,
-            "unit": self.unit,
-            "authorised": self.authorised,
-            "used_before": self.used_before,
-            "this_shipment": self.this_shipment,
-            "remaining": self.remaining,
-        }
+#: What to do about a pack packed in a container that does not leave with it.
+PACKED_REMEDY = (
+    "ship the container whole, or record this pack's unpacking from it (a DELETE "
+    "aggregation) before it leaves"
+)
 
 
 @dataclass(frozen=True)
@@ -178,16 +172,42 @@ def preflight(
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET enable_progress_bar = false")
+        con.execute("SET threads = 1")  # small narrowed tables: a second thread costs more
         attach(con, Path(db))
         plan = load_plan(con, shipment, epc_path, leaves)
         shift = settings.preflight.min_shelf_life_days
         narrow(con, plan, shift)
         report = reconcile(con, rules=[r.id for r in chosen], config=settings, as_of=plan.ship_date)
-        found = _about_shipment(con, plan, report.findings, shift)
-        balances = _balances(con, plan, settings)
+        destroyed = net_of_destruction(con)
+        if destroyed:  # the lots' make is now net of it: over-export judges again
+            report = _again(con, report, "over-export", settings, plan.ship_date)
+        found = _about_shipment(con, plan, report.findings, shift, destroyed)
+        twice = [r for r in chosen if r.id == "serial-shipped-twice"]
+        if twice:
+            level = settings.severity.get(twice[0].id, twice[0].severity)
+            found = merge(found, packed_elsewhere(con, plan, twice[0], level))
+        balances = balances_of(con, plan, settings)
         return _verdict(plan, report, found, balances, shift)
     finally:
         con.close()
+
+
+def _again(
+    con: duckdb.DuckDBPyConnection, report: Report, rule_id: str, settings: Config, day: date
+) -> Report:
+    """The report with one rule that ran run again (on the base views already built)."""
+    if not any(r.rule == rule_id and r.status == "ran" for r in report.rules_run):
+        return report
+    rule = next(r for r in all_rules() if r.id == rule_id)
+    params: dict[str, Any] = {**settings.parameters(), "as_of": day}
+    params |= {"period_start": None, "period_end": None}
+    level = settings.severity.get(rule_id, rule.severity)
+    found = run_rule(con, rule, params, severity=level, period=None)
+    findings = sorted([*(f for f in report.findings if f.rule != rule_id), *found], key=sort_key)
+    runs = tuple(
+        replace(r, findings=len(found)) if r.rule == rule_id else r for r in report.rules_run
+    )
+    return replace(report, rules_run=runs, findings=tuple(findings))
 
 
 def _settings(config: Config | str | Path | None) -> Config:
@@ -199,13 +219,18 @@ def _settings(config: Config | str | Path | None) -> Config:
 
 
 def _about_shipment(
-    con: duckdb.DuckDBPyConnection, plan: Plan, findings: Iterable[Finding], shift: int
+    con: duckdb.DuckDBPyConnection,
+    plan: Plan,
+    findings: Iterable[Finding],
+    shift: int,
+    destroyed: Mapping[tuple[str, str], str],
 ) -> list[Finding]:
     """The findings about the planned shipment.
 
     Those whose evidence cites a planned line or event, or whose subject names the
     shipment or one of its declarations. An ``expired-shipped`` finding judged with a
-    minimum shelf life gets the lot's true expiry in its detail.
+    minimum shelf life gets the lot's true expiry in its detail, an ``over-export`` finding
+    on a lot with destroyed stock what was taken off its make.
     """
     planned = {("consignment", k) for k in plan.lines} | {("event", k) for k in plan.events}
     declarations = {k.rsplit("/", 1)[0] for k in plan.lines}
@@ -219,6 +244,10 @@ def _about_shipment(
             continue
         if f.rule == "expired-shipped" and shift:
             f = replace(f, detail=_shelf_life(con, f, plan.ship_date, shift))
+        lot = (f.subject.get("gtin", ""), f.subject.get("lot", ""))
+        if f.rule == "over-export" and lot in destroyed:
+            net = f"the make counted is net of {destroyed[lot]} destroyed"
+            f = replace(f, detail=f"{f.detail}; {net}" if f.detail else net)
         kept.append(f)
     return kept
 
@@ -248,71 +277,6 @@ def _shelf_life(con: duckdb.DuckDBPyConnection, f: Finding, day: date, shift: in
     )
 
 
-def _balances(con: duckdb.DuckDBPyConnection, plan: Plan, settings: Config) -> tuple[Balance, ...]:
-    """The balance of each authorisation the planned lines quote.
-
-    ``authorisation-exceeded`` with a tolerance below zero reports every authorisation's
-    total: right after the main run (with the planned lines, on its base views), then once
-    more on the store as it stands (without them; the events, which it does not read, are
-    set aside so that the base views are rebuilt quickly).
-    """
-    refs = [
-        r[0]
-        for r in con.execute(
-            f"SELECT DISTINCT c.authorisation_ref FROM {PLANNED}.main.consignments c "
-            "JOIN authorisations a USING (authorisation_ref) ORDER BY 1"
-        ).fetchall()
-    ]
-    if not refs:
-        return ()
-    rule = next(r for r in all_rules() if r.id == "authorisation-exceeded")
-    every = settings.with_overrides(tolerances={**settings.tolerances, **_REPORT_EVERY_TOTAL})
-    params: dict[str, Any] = {**every.parameters(), "as_of": plan.ship_date}
-    params |= {"period_start": None, "period_end": None}
-    after = _totals(run_rule(con, rule, params, severity=rule.severity, period=None))
-    con.execute(
-        "CREATE OR REPLACE TABLE consignments AS SELECT * FROM stored_consignments c "
-        f"WHERE (c.declaration_id, coalesce(c.line, '1')) NOT IN (SELECT (declaration_id, "
-        f"coalesce(line, '1')) FROM {PLANNED}.main.consignments)"
-    )
-    for table in EVENT_TABLES:
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {table} LIMIT 0")
-    before = _totals(reconcile(con, rules=[rule.id], config=every, as_of=plan.ship_date).findings)
-    out = []
-    for ref in refs:
-        known = after.get(ref) or before.get(ref)
-        allowed, unit = (known[0], known[2]) if known else (None, None)
-        used_after = after[ref][1] if ref in after else Decimal(0)
-        used_before = before[ref][1] if ref in before else Decimal(0)
-        if allowed is None:  # no line counted against it: as written
-            row = con.execute(
-                "SELECT max_quantity, uom FROM authorisations WHERE authorisation_ref = ? "
-                "ORDER BY load_id DESC, source_line DESC LIMIT 1",
-                [ref],
-            ).fetchone()
-            allowed, unit = (row[0], row[1]) if row else (None, None)
-        out.append(
-            Balance(
-                ref,
-                unit,
-                decimal_text(allowed),
-                decimal_text(used_before),
-                decimal_text(used_after - used_before),
-                decimal_text(None if allowed is None else allowed - used_after),
-            )
-        )
-    return tuple(out)
-
-
-def _totals(found: Iterable[Finding]) -> dict[str, tuple[Decimal, Decimal, str | None]]:
-    """Authorised and used quantity, and unit, per authorisation_ref."""
-    return {
-        f.subject["authorisation_ref"]: (Decimal(f.expected), Decimal(f.observed), f.unit)
-        for f in found
-        if f.expected is not None and f.observed is not None
-    }
-
-
 def _remedy(f: Finding, balances: Mapping[str, Balance]) -> str:
     """What to do about a finding, in words, from its subject and figures."""
     facts = _Facts({**f.subject, "unit": f.unit or ""})
@@ -323,9 +287,13 @@ def _remedy(f: Finding, balances: Mapping[str, Balance]) -> str:
         left = Decimal(balance.authorised) - Decimal(balance.used_before or 0)
         facts["remaining"] = decimal_text(max(left, Decimal(0))) or "0"
     try:
-        return REMEDIES[f.rule].format_map(facts)
+        todo = REMEDIES[f.rule].format_map(facts)
     except (KeyError, ValueError):
         return "resolve this finding before the shipment leaves"
+    if f.rule == "serial-shipped-twice" and PACKED_ELSEWHERE in (f.detail or ""):
+        shipped_before = "not received in between" in (f.detail or "")
+        return f"{todo}; and {PACKED_REMEDY}" if shipped_before else PACKED_REMEDY
+    return todo
 
 
 class _Facts(dict[str, str]):

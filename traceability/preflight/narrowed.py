@@ -3,9 +3,11 @@
 The store's table names are defined on the default in-memory catalog: the stored rows that
 bear on the shipment and the planned rows. Events: those that name its serials and
 containers, down to what is packed in them and up to every container that ever held them,
-their other versions, every void_shipping event and those already carrying the shipment's
-ref. Declaration lines: every version of each line of the shipment's lots, authorisations,
-shipment and declarations. Manufacture declarations of the lots concerned, the
+and likewise the packs of its products and the containers that were destroyed (for its lots'
+headroom), the events destroying a quantity of its lots, the other versions of all these,
+every void_shipping event and those already carrying the shipment's ref. Declaration
+lines: every version of each line of the shipment's lots, authorisations, shipment and
+declarations. Manufacture declarations of the lots concerned, the
 authorisations quoted. The store's views are re-created over these tables; every other
 table of the store is passed through as it is.
 """
@@ -139,19 +141,27 @@ def _recreate_views(con: duckdb.DuckDBPyConnection) -> set[str]:
 def _event_rows(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
     """``pf_events``: the stored events that bear on the planned shipment's EPCs.
 
-    Down: everything ever packed (to any depth) in a planned container. Then every event
+    The EPCs are the planned ones and the packs of the planned products (and containers) that
+    a stored destroying event names. Down: everything ever packed (to any depth) in one of
+    those containers. Then every event
     naming one of those EPCs, directly or as an aggregation's parent; and up: every
     container one of them was ever packed in, with the events naming it, to any depth.
-    Then the other stored versions of those events, every void_shipping event, and the
+    Then the stored events with a quantity of a planned lot (destroying a quantity of it),
+    the other stored versions of all those events, every void_shipping event, and the
     events that already carry the shipment's ref.
     """
     s, p = f"{STORE}.main", f"{PLANNED}.main"
+    destroying = f"{s}.events d WHERE d.biz_step = 'destroying'"
     con.execute(
         f"""
         CREATE TEMP TABLE pf_keys AS
         SELECT DISTINCT key, {_SGTIN_PARTS} FROM (
             SELECT epc_key AS key FROM {p}.event_epcs WHERE epc_kind IN ('sgtin', 'sscc')
             UNION SELECT parent_key FROM {p}.events WHERE parent_key IS NOT NULL
+            UNION SELECT c.epc_key FROM {s}.event_epcs c
+            WHERE c.event_row IN (SELECT d.event_row FROM {destroying})
+              AND (c.epc_kind = 'sscc' OR c.gtin IN (SELECT gtin FROM {p}.consignments))
+            UNION SELECT d.parent_key FROM {destroying}
         ) WHERE key IS NOT NULL
         """
     )
@@ -221,7 +231,10 @@ def _event_rows(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
         INSERT INTO pf_events
         SELECT e.event_row FROM {s}.events e
         WHERE e.event_key IN (SELECT x.event_key FROM {s}.events x
-                              WHERE x.event_row IN (SELECT event_row FROM pf_events))
+                              WHERE x.event_row IN (SELECT event_row FROM pf_events
+                                  UNION SELECT q.event_row FROM {s}.event_quantities q
+                                  WHERE (q.gtin, q.lot) IN (SELECT (c.gtin, c.lot)
+                                                            FROM {p}.consignments c)))
            OR e.biz_step = 'void_shipping'
            OR e.event_row IN (SELECT b.event_row FROM {s}.event_biz_transactions b
                               WHERE b.ref = ?)

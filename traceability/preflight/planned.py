@@ -4,7 +4,10 @@ The consignments file goes through the ordinary loader (checked and normalised a
 would, its rejections refused as a whole), and so does an EPCIS document of planned
 packing and shipping events. EPCs listed one a line become one planned shipping event
 carrying the shipment's ref, and the lines' lots one planned shipping event with a
-quantity per lot; their rows are written straight into the catalog's event tables.
+quantity per lot; their rows are written straight into the catalog's event tables. A planned
+shipping event names the lines' declarant as the party that ships (its source's owning party)
+and their counterparty as the one it goes to, where the lines name one each; a planned
+shipping event of an EPCIS document that names no shipping party gets the declarant.
 """
 
 from __future__ import annotations
@@ -206,7 +209,7 @@ def _new_event(
     """Store a planned shipping event (its rows follow); its event_row.
 
     It is dated the last moment of ``day`` anywhere (23:59:59.999 at -12:00), after every
-    event of that local date.
+    event of that local date, and names the lines' parties (see :func:`_name_parties`).
     """
     load_id = int(one(con, "SELECT nextval('load_ids')"))
     row = load_id * 10_000_000_000 + 1  # the loader's numbering: load_id, then record
@@ -223,7 +226,30 @@ def _new_event(
     )
     if ref is not None:
         con.execute("INSERT INTO event_biz_transactions VALUES (?, 'bol', ?, ?)", [row, ref, ref])
+    _name_parties(con, row)
     return row
+
+
+def _name_parties(con: duckdb.DuckDBPyConnection, row: int) -> None:
+    """The lines' declarant as the shipping event's source owning party, and their
+    counterparty as its destination's, each where the lines name one and the event none.
+
+    ``serial-shipped-twice`` then knows who ships: a pack received by someone else since it
+    last left has not come back to the shipper.
+    """
+    for role, column in (("source", "declarant"), ("destination", "counterparty")):
+        con.execute(
+            f"""
+            INSERT INTO event_parties
+            SELECT ?, ?, 'owning_party', min({column}), '{DL_ROOT}/414/' || min({column}),
+                   min({column})
+            FROM consignments
+            HAVING count(DISTINCT {column}) = 1 AND min({column}) IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM event_parties p WHERE p.event_row = ?
+                   AND p.role = ? AND p.type IN ('owning_party', 'possessing_party'))
+            """,
+            [row, role, row, role],
+        )
 
 
 def _epc_event(
@@ -307,6 +333,7 @@ def _claim_shipping(con: duckdb.DuckDBPyConnection, path: Path, ref: str) -> lis
             hint="give the planned shipping event, or list the EPCs one a line",
         )
     for row, line, refs in ships:
+        _name_parties(con, row)
         if not refs:
             con.execute(
                 "INSERT INTO event_biz_transactions VALUES (?, 'bol', ?, ?)", [row, ref, ref]

@@ -5,7 +5,10 @@
 -- checks:    A serial (SGTIN) is shipped by two live shipping events, in event-time order,
 --            with no receiving event of it in between (serials inside an SSCC count, as
 --            packed at each event's time). Error-declared and voided shipping events do not
---            count.
+--            count. A receipt counts only if it is by the party that ships the serial next,
+--            where both events name one (the owning, else possessing, party of the receipt's
+--            destination and of the shipping's source): a pack its importer received has not
+--            come back to the exporter who ships it again.
 -- why:       One pack cannot leave twice without arriving somewhere in between. A second
 --            shipment of a pack still in transit means its identity was copied, or the
 --            first shipment never really went where it was declared to go.
@@ -20,16 +23,27 @@ WITH shipped AS (
     FROM shipped h
     GROUP BY h.id_gtin, h.id_serial
     HAVING min(h.event_row) <> max(h.event_row)
+), owners AS (
+    -- who ships (source) and who receives (destination): the owning, else possessing party
+    SELECT p.event_row, p.role,
+           coalesce(min(coalesce(p.gln, p.value_key)) FILTER (WHERE p.type = 'owning_party'),
+                    min(coalesce(p.gln, p.value_key)) FILTER (WHERE p.type = 'possessing_party'))
+               AS party
+    FROM event_parties p
+    WHERE p.type IN ('owning_party', 'possessing_party')
+    GROUP BY p.event_row, p.role
 ), ships AS (
     SELECT DISTINCT h.id_gtin, h.id_serial, h.event_row, x.event_key, h.event_time,
-           h.local_date, x.source
+           h.local_date, x.source, o.party AS ship_party
     FROM shipped h
     JOIN repeated r ON r.id_gtin = h.id_gtin AND r.id_serial = h.id_serial
     JOIN event_sources x ON x.event_row = h.event_row
+    LEFT JOIN owners o ON o.event_row = h.event_row AND o.role = 'source'
 ), receipts AS (
-    SELECT DISTINCT s.id_gtin, s.id_serial, s.event_time
+    SELECT DISTINCT s.id_gtin, s.id_serial, s.event_time, o.party
     FROM serial_moves s
     JOIN repeated r ON r.id_gtin = s.id_gtin AND r.id_serial = s.id_serial
+    LEFT JOIN owners o ON o.event_row = s.event_row AND o.role = 'destination'
     WHERE s.epc_kind = 'sgtin' AND s.biz_step = 'receiving'
 ), successive AS (
     SELECT sh.*,
@@ -37,7 +51,8 @@ WITH shipped AS (
            lead(sh.event_key) OVER w AS next_key,
            lead(sh.event_time) OVER w AS next_time,
            lead(sh.local_date) OVER w AS next_date,
-           lead(sh.source) OVER w AS next_source
+           lead(sh.source) OVER w AS next_source,
+           lead(sh.ship_party) OVER w AS next_party
     FROM ships sh
     WINDOW w AS (PARTITION BY sh.id_gtin, sh.id_serial ORDER BY sh.event_time, sh.event_key)
 ), twice AS (
@@ -47,7 +62,8 @@ WITH shipped AS (
       AND NOT EXISTS (
           SELECT 1 FROM receipts r
           WHERE r.id_gtin = p.id_gtin AND r.id_serial = p.id_serial
-            AND r.event_time >= p.event_time AND r.event_time <= p.next_time)
+            AND r.event_time >= p.event_time AND r.event_time <= p.next_time
+            AND (r.party IS NULL OR p.next_party IS NULL OR r.party = p.next_party))
 ), refs AS (
     SELECT r.event_row, string_agg(DISTINCT r.ref, '/' ORDER BY r.ref) AS refs
     FROM event_refs r
