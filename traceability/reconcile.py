@@ -374,8 +374,9 @@ def _run_rules(
         finally:
             free.put(cursor)
 
-    # the rules that read events take longest: start them first
-    order = sorted(chosen, key=lambda r: "events" not in r.needs)
+    # the rules that read events take longest, the longer files among them the longest of
+    # all (a rough measure, but starting them first keeps both workers busy to the end)
+    order = sorted(chosen, key=lambda r: ("events" not in r.needs, -len(r.sql)))
     try:
         with ThreadPoolExecutor(len(cursors), thread_name_prefix="rule") as pool:
             done = dict(zip((r.id for r in order), pool.map(task, order), strict=True))
