@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 
@@ -28,3 +31,19 @@ def load_average() -> str:
     """The system load average over 1, 5 and 15 minutes (other work on a shared machine)."""
     one, five, fifteen = os.getloadavg()
     return f"{one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min)"
+
+
+def run(script: str, *args: str) -> tuple[float, float, str]:
+    """Run a script in a fresh process; (seconds, its own peak RSS in MiB, stdout)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, *args], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark step failed with exit code {proc.returncode}")
+    return seconds, usage.ru_maxrss / 1024, out.strip()

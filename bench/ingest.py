@@ -19,14 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _common import load_average, machine
+from _common import load_average, machine, run
 
 RAW = """
 import duckdb, sys
@@ -47,22 +44,6 @@ r = load(sys.argv[1], [sys.argv[2]], memory_limit=sys.argv[3])
 f = r.files[0]
 print(f.accepted, f.rejected)
 """
-
-
-def run(script: str, *args: str) -> tuple[float, float, str]:
-    """Run a script in a fresh process; (seconds, its own peak RSS in MiB, stdout)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script, *args], stdout=subprocess.PIPE, text=True
-    )
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"benchmark step failed with exit code {proc.returncode}")
-    return seconds, usage.ru_maxrss / 1024, out.strip()
 
 
 def main() -> None:

@@ -78,7 +78,11 @@ def test_a_1_2_document_loads_with_its_wrappers_unwrapped(tmp_path: Path) -> Non
     (payload,) = _rows(con, "SELECT payload FROM event_payloads")[0]
     kept = json.loads(payload)
     assert kept["ex:temperature"] == "4.50"  # the user extension, with its prefix declared
-    assert kept["@context"] == {"ex": "https://ns.example.com/epcis/"}
+    # The user extension's prefix, and cbvmda bound to the namespace the XML gave it.
+    assert kept["@context"] == {
+        "cbvmda": "urn:epcglobal:cbv:mda",
+        "ex": "https://ns.example.com/epcis/",
+    }
     con.close()
 
 
@@ -149,10 +153,16 @@ def test_entities_are_never_resolved(tmp_path: Path) -> None:
         + TAIL
     )
     con = connect(tmp_path / "s.duckdb")
-    load(con, [_write(tmp_path / "xxe.xml", text)])
+    path = _write(tmp_path / "xxe.xml", text)
+    refused = False
+    try:
+        load(con, [path])
+    except UnreadableFile as exc:  # a DOCTYPE declaring entities may refuse the file
+        assert str(exc).startswith(str(path)) and "TOP-SECRET" not in str(exc)
+        refused = True
     stored = _rows(con, "SELECT payload FROM event_payloads")
     stored += _rows(con, "SELECT raw FROM rejects")
-    assert stored and not any("TOP-SECRET" in str(row) for row in stored)
+    assert (refused or stored) and not any("TOP-SECRET" in str(row) for row in stored)
     con.close()
 
 
@@ -204,3 +214,109 @@ def test_a_version_1_store_gains_the_notes_and_payload_tables(tmp_path: Path) ->
     version = _rows(con, "SELECT value FROM tracecheck_meta WHERE key = 'store_version'")
     con.close()
     assert {"load_notes", "event_payloads"} <= tables and version == [(str(STORE_VERSION),)]
+
+
+HEAD_20 = (
+    '<epcis:EPCISDocument xmlns:epcis="urn:epcglobal:epcis:xsd:2" schemaVersion="2.0" '
+    'creationDate="2026-02-01T00:00:00Z"><EPCISBody><EventList>'
+)
+SHIP_OUT_OF_ORDER = """
+<ObjectEvent>
+  <action>OBSERVE</action>
+  <eventTime>2026-01-12T10:15:00+05:30</eventTime>
+  <eventTimeZoneOffset>+05:30</eventTimeZoneOffset>
+  <epcList><epc>urn:epc:id:sgtin:8901234.000001.S000001</epc></epcList>
+  <bizStep>shipping</bizStep>
+</ObjectEvent>
+"""
+SHIP_IN_ORDER = SHIP_OUT_OF_ORDER.replace("<action>OBSERVE</action>", "").replace(
+    "</epcList>", "</epcList><action>OBSERVE</action>"
+)
+XSD_FOLDER = Path(__file__).resolve().parents[2] / "shared/conformance/gs1-epcis-2.0.1-schema/xsd"
+
+
+def test_fields_out_of_the_xsd_sequence_reject_a_2_0_event_and_warn_in_1_2(
+    tmp_path: Path,
+) -> None:
+    doc_20 = _write(tmp_path / "a.xml", HEAD_20 + SHIP_OUT_OF_ORDER + SHIP_IN_ORDER + TAIL)
+    head = HEAD_12.replace('schemaVersion="1.2"', 'schemaVersion="2.0"')
+    doc_12 = _write(tmp_path / "b.xml", head + SHIP_OUT_OF_ORDER + TAIL)
+    result = load(tmp_path / "s.duckdb", [doc_20, doc_12])
+    assert [(r.source, r.line, r.code) for r in result.rejections] == [
+        (str(doc_20), 1, "xml-element-order")
+    ]
+    assert "eventTime (line 4) comes after action" in result.rejections[0].message
+    assert [f.accepted for f in result.files] == [1, 1]
+    warned = [(n.source, n.code) for n in result.notes if n.level == "warning"]
+    assert (str(doc_12), "xml-element-order") in warned
+
+
+@pytest.mark.skipif(not XSD_FOLDER.is_dir(), reason="no official XSDs next to the repository")
+def test_the_official_xsd_adds_warnings_with_lines_when_its_folder_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A 2.0-only field in a 1.2 document: readable, so a warning, not a rejection.
+    sensor = "<sensorElementList><sensorElement><sensorReport type='gs1:Temperature' " + (
+        "value='4'/></sensorElement></sensorElementList>"
+    )
+    text = HEAD_12 + COMMISSION_12.replace("<ex:temperature>", sensor + "<ex:temperature>") + TAIL
+    path = _write(tmp_path / "a.xml", text)
+    monkeypatch.setenv("TRACECHECK_EPCIS_XSD", str(XSD_FOLDER))
+    result = load(tmp_path / "s.duckdb", [path])
+    assert result.files[0].accepted == 1 and not result.rejections
+    xsd = [n for n in result.notes if n.code == "xsd"]
+    assert xsd and "sensorElementList" in xsd[0].message and "line 26" in xsd[0].message
+    assert xsd[0].location == "event 1 (line 2) sensorElementList"
+    # A valid document gets none.
+    clean = _write(tmp_path / "b.xml", HEAD_20 + SHIP_IN_ORDER + TAIL)
+    assert not [n for n in load(tmp_path / "t.duckdb", [clean]).notes if n.code == "xsd"]
+    monkeypatch.setenv("TRACECHECK_EPCIS_XSD", str(tmp_path))
+    with pytest.raises(UnreadableFile, match="no EPCglobal-epcis-2_0.xsd"):
+        load(tmp_path / "u.duckdb", [clean])
+
+
+def test_json_lines_events_get_the_document_checks(tmp_path: Path) -> None:
+    lines = [
+        event("urn:uuid:j1", [1]),
+        event("urn:uuid:j2", [2], biz_step="transforming"),
+        {**event("urn:uuid:j3", []), "epcList": None},
+        event("urn:uuid:j4", [4], certificationInfo={"x": 1}),
+        event("urn:uuid:j5", [5], action="OBSERVE", biz_step="shipping", ilmd={"lotNumber": "L"}),
+        event("urn:uuid:j6", [6], ilmd={"lotNumber": "L1"}, note="kept as it is"),
+    ]
+    del lines[2]["epcList"]
+    write_jsonl(tmp_path / "e.jsonl", lines)
+    result = load(tmp_path / "s.duckdb", [tmp_path / "e.jsonl"])
+    assert [(r.line, r.code) for r in result.rejections] == [
+        (2, "unknown-vocabulary"),
+        (3, "no-objects"),
+        (4, "bad-certification-info"),
+    ]
+    assert result.files[0].accepted == 3
+    assert [(n.record, n.code) for n in result.notes] == [(5, "ilmd-without-add")]
+
+
+def test_load_notes_are_counted_listed_and_readable_from_the_store(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from traceability.cli import cli
+    from traceability.load import read_notes
+
+    master = _write(
+        tmp_path / "md.xml",
+        '<epcismd:EPCISMasterDataDocument xmlns:epcismd="urn:epcglobal:epcis-masterdata:xsd:1"'
+        ' schemaVersion="1.2" creationDate="2026-01-01T00:00:00Z"/>',
+    )
+    head = HEAD_12.replace('schemaVersion="1.2"', 'schemaVersion="2.0"')
+    body = "".join(SHIP_OUT_OF_ORDER.replace("S000001", f"S{n:06d}") for n in range(1, 8))
+    shipped = _write(tmp_path / "ship.xml", head + body + TAIL)
+    db = tmp_path / "s.duckdb"
+    out = CliRunner().invoke(cli, ["load", "--db", str(db), str(master), str(shipped)])
+    assert out.exit_code == 0, out.output
+    header = next(line for line in out.output.splitlines() if "file" in line and "kind" in line)
+    assert header.split()[-2:] == ["notes", "┃"]
+    assert "md.xml: note: an EPCIS master-data document: skipped" in out.output
+    assert out.output.count("ship.xml: event ") == 5  # the first five of seven
+    assert "ship.xml: ... and 2 more (all are in the load_notes table)" in out.output
+    assert [n.code for n in read_notes(db, str(shipped))] == ["xml-element-order"] * 7
+    assert len(read_notes(db)) == 8

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -26,6 +27,7 @@ from traceability.render.to_table import render_table
 
 F = TypeVar("F", bound=Callable[..., Any])
 MAX_REJECTS_SHOWN = 20
+MAX_NOTES_SHOWN = 5  # per file
 
 
 class Tracecheck(click.Group):
@@ -38,11 +40,25 @@ class Tracecheck(click.Group):
             result: LoadResult | None = getattr(exc, "result", None)
             if result is not None:
                 _print_rejections(result, err=True)
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {_plain(str(exc))}", err=True)
             ctx.exit(int(exc.exit_code))
         except TracecheckError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {_plain(str(exc))}", err=True)
             ctx.exit(int(exc.exit_code))
+
+
+def _plain(text: str) -> str:
+    r"""Text that may come from a file (a name, a column, a value) made safe to print.
+
+    Control characters and line breaks are shown escaped, so nothing a file holds can
+    recolour the terminal, move its cursor or add a line to the output.
+
+    >>> print(_plain("a\x1b[31mb\nc"))
+    a\x1b[31mb\nc
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def db_option(f: F) -> F:
@@ -101,47 +117,76 @@ def _console() -> Console:
 def _shown(path: str, base: Path | None) -> str:
     if base is not None:
         try:
-            return str(Path(path).relative_to(base))
+            return _plain(str(Path(path).relative_to(base)))
         except ValueError:
             pass
-    return path
+    return _plain(path)
 
 
 def _print_summary(result: LoadResult, console: Console, base: Path | None = None) -> None:
     table = Table(title="Load summary", title_justify="left")
-    for name in ("file", "kind", "records", "accepted", "duplicates", "conflicts", "rejected"):
+    columns = ["file", "kind", "records", "accepted", "duplicates", "conflicts", "rejected"]
+    noted = any(f.notes for f in result.files)  # the notes column, when there are notes
+    for name in columns + ["notes"] * noted:
         left = name in ("file", "kind")
         table.add_column(name, justify="left" if left else "right", no_wrap=not left)
     for f in result.files:
         if f.status == "already-loaded":
-            table.add_row(_shown(f.path, base), f.kind, "-", "skipped", "-", "-", "-")
+            table.add_row(
+                escape(_shown(f.path, base)), f.kind, "-", "skipped", "-", "-", "-", *["-"] * noted
+            )
             continue
         table.add_row(
-            _shown(f.path, base),
+            escape(_shown(f.path, base)),
             f.kind,
             str(f.records),
             str(f.accepted),
             str(f.duplicates),
             str(f.conflicts),
             str(f.rejected),
+            *[str(f.notes)] * noted,
         )
     console.print(table)
+    _print_notes(result, console, base)
     for f in result.files:
         if f.status == "already-loaded":
-            console.print(f"{_shown(f.path, base)}: already loaded (same SHA-256), skipped")
+            console.print(
+                f"{_shown(f.path, base)}: already loaded (same SHA-256), skipped", markup=False
+            )
         if f.extra_columns:
-            console.print(f"{f.path}: extra columns kept: {', '.join(f.extra_columns)}")
+            extra = _plain(", ".join(f.extra_columns))
+            console.print(f"{_plain(f.path)}: extra columns kept: {extra}", markup=False)
         if f.conflicts:
             console.print(
-                f"{f.path}: {f.conflicts} record(s) share a key with a stored record but differ; "
-                "both are kept and the reconciliation reports them"
+                f"{_plain(f.path)}: {f.conflicts} record(s) share a key with a stored record but "
+                "differ; both are kept and the reconciliation reports them",
+                markup=False,
+            )
+
+
+def _print_notes(result: LoadResult, console: Console, base: Path | None) -> None:
+    """The first notes of each file (documents skipped, schema deviations, ...)."""
+    for f in result.files:
+        notes = [n for n in result.notes if n.source == f.path][:MAX_NOTES_SHOWN]
+        for n in notes:
+            where = f"{_shown(f.path, base)}: {n.location}" if n.location else _shown(f.path, base)
+            console.print(
+                f"{where}: {n.level}: {n.message}", markup=False, highlight=False, soft_wrap=True
+            )
+        if f.notes > len(notes):
+            console.print(
+                f"{_shown(f.path, base)}: ... and {f.notes - len(notes)} more "
+                "(all are in the load_notes table)",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
             )
 
 
 def _print_rejections(result: LoadResult, *, err: bool = False) -> None:
     shown = result.rejections[:MAX_REJECTS_SHOWN]
     for r in shown:
-        click.echo(str(r), err=err)
+        click.echo(_plain(str(r)), err=err)
     more = len(result.rejections) - len(shown)
     if more > 0:
         click.echo(f"... and {more} more (all are in the rejects table)", err=err)

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import InvalidOperation
 from pathlib import Path
 
 import duckdb
@@ -14,8 +15,8 @@ import duckdb
 from traceability import __version__
 from traceability.errors import StoreError, StrictLoadAborted, UnknownKind, UnreadableFile
 from traceability.load import events as ev
-from traceability.load import read
-from traceability.load.identifiers_sql import SQL_MACROS
+from traceability.load import limits, read
+from traceability.load.identifiers_sql import EPC_MACROS, SQL_MACROS
 from traceability.load.kinds import ALL_KINDS, EVENT_KIND, TABULAR_KINDS, kind_spec
 from traceability.load.tabular import load_tabular
 from traceability.store import connect, transaction
@@ -48,6 +49,26 @@ class Rejection:
         return f"{where}: {self.message}"
 
 
+@dataclass(frozen=True)
+class LoadNote:
+    """A note or warning about a loaded file (a document skipped, a schema deviation, ...)."""
+
+    source: str
+    record: int | None
+    location: str | None
+    level: str  # "note" or "warning"
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.source}: {self.location}" if self.location else self.source
+        return f"{where}: {self.level}: {self.message}"
+
+
+#: Notes kept in a LoadResult per file (all of them are in the ``load_notes`` table).
+MAX_NOTES_PER_FILE = 100
+
+
 @dataclass
 class FileResult:
     """What happened to one file."""
@@ -64,6 +85,7 @@ class FileResult:
     rejected: int = 0
     extra_columns: tuple[str, ...] = ()
     load_id: int | None = None
+    notes: int = 0  # notes and warnings about the file, in ``load_notes``
 
 
 @dataclass
@@ -72,6 +94,8 @@ class LoadResult:
 
     files: list[FileResult] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    #: The first MAX_NOTES_PER_FILE notes of each file, in file order (see read_notes).
+    notes: list[LoadNote] = field(default_factory=list)
 
     @property
     def rejected(self) -> int:
@@ -111,12 +135,20 @@ def sha256_of(path: Path) -> str:
 
 
 def _first_json_line(path: Path) -> dict[str, object] | None:
+    most = limits.current().max_line_bytes
     with path.open("rb") as f:
-        for raw in f:
+        number = 0
+        while raw := f.readline(most + 1):
+            number += 1
+            if len(raw) > most and not raw.endswith(b"\n"):
+                raise UnreadableFile(
+                    f"{path}:{number}: the line is longer than {most:,} bytes",
+                    hint=limits.current().hint("max_line_bytes"),
+                )
             if raw.strip():
                 try:
                     obj = json.loads(raw.decode("utf-8-sig", errors="replace"))
-                except json.JSONDecodeError:
+                except (ValueError, ArithmeticError, RecursionError):  # the loader says why
                     return None
                 return obj if isinstance(obj, dict) else None
     return None
@@ -131,9 +163,14 @@ def _best_kind(path: Path, columns: Iterable[str]) -> str:
         if required <= have and all(set(g) & have for g in spec.one_of_required):
             candidates.append((len(required), kind))
     if not candidates:
+        names = sorted(have)
+        listed = ", ".join(
+            n if len(n) <= 200 and n.isprintable() else limits.shown(n, 200) for n in names[:20]
+        )
+        if len(names) > 20:
+            listed += f" and {len(names) - 20:,} more"
         raise UnknownKind(
-            f"{path}: cannot tell what kind of file this is from its columns "
-            f"({', '.join(sorted(have)) or 'none'})",
+            f"{path}: cannot tell what kind of file this is from its columns ({listed or 'none'})",
             hint=f"give --kind, one of {', '.join(ALL_KINDS)}",
         )
     candidates.sort(reverse=True)
@@ -225,6 +262,7 @@ def load(
                     progress(str(path), index, len(plan))
                 result.files.append(_load_one(con, path, file_kind, fmt))
             result.rejections = _rejections(con, [f.load_id for f in result.files if f.load_id])
+            _add_notes(con, result)
             if strict and result.rejected:
                 raise StrictLoadAborted(
                     f"{result.rejected} record(s) rejected under --strict; nothing was loaded"
@@ -242,15 +280,15 @@ def _create_macros(con: duckdb.DuckDBPyConnection) -> None:
     """Create the loader's SQL macros on a connection, once (they are TEMP: per connection).
 
     Creating them costs a quarter of a second, which matters to a caller that loads a few
-    lines many times on one connection (preflight).
+    lines many times on one connection (preflight); the EPC parsers, most of that, are
+    left to a load of events (``events.create_epc_macros``).
     """
-    row = con.execute(
-        "SELECT count(*) FROM duckdb_functions() WHERE function_name = 'tc_cbv' "
-        "AND function_type = 'macro'"
-    ).fetchone()
-    if row and row[0]:
+    try:  # a probe costs far less than a look through duckdb_functions()
+        con.execute("SELECT tc_cbv(NULL)")
         return
-    for macro in (*SQL_MACROS, ev.CBV_MACRO):
+    except duckdb.CatalogException:
+        pass
+    for macro in (*(m for m in SQL_MACROS if m not in EPC_MACROS), ev.CBV_MACRO):
         con.execute(macro)
 
 
@@ -266,6 +304,28 @@ def _load_one(con: duckdb.DuckDBPyConnection, path: Path, kind: str, fmt: str) -
     assert row is not None
     load_id = int(row[0])
     result = FileResult(source, kind, fmt, digest, "loaded", load_id=load_id)
+    try:
+        return _load_records(con, path, kind, fmt, result)
+    except RecursionError:
+        raise UnreadableFile(
+            f"{path}: holds {'XML' if fmt == 'xml' else 'JSON'} {read.TOO_DEEP}",
+            hint="no EPCIS event or declaration nests more than a few levels",
+        ) from None
+    except UnicodeEncodeError:  # text can hold anything but a lone UTF-16 surrogate
+        raise UnreadableFile(f"{path}: {read.LONE_SURROGATE}") from None
+    except (InvalidOperation, ValueError) as exc:
+        if isinstance(exc, ValueError) and "integer string conversion" not in str(exc):
+            raise
+        raise UnreadableFile(f"{path}: {read.HUGE_NUMBER}") from None
+
+
+def _load_records(
+    con: duckdb.DuckDBPyConnection, path: Path, kind: str, fmt: str, result: FileResult
+) -> FileResult:
+    """Read, check and store one file's records, then its row in ``loads``."""
+    source, digest = result.path, result.sha256
+    assert result.load_id is not None
+    load_id = result.load_id
     if kind == EVENT_KIND:
         try:
             out = ev.load_events(con, path, document=fmt == "json", load_id=load_id, source=source)
@@ -310,6 +370,50 @@ def _load_one(con: duckdb.DuckDBPyConnection, path: Path, kind: str, fmt: str) -
         ],
     )
     return result
+
+
+_NOTE_COLUMNS = "source_file, record, location, level, code, message"
+
+
+def _add_notes(con: duckdb.DuckDBPyConnection, result: LoadResult) -> None:
+    """Count each file's notes and keep the first of them in ``result``."""
+    load_ids = [f.load_id for f in result.files if f.load_id]
+    if not load_ids:
+        return
+    counts = dict(
+        con.execute(
+            "SELECT load_id, count(*) FROM load_notes WHERE list_contains(?, load_id) "
+            "GROUP BY load_id",
+            [load_ids],
+        ).fetchall()
+    )
+    for f in result.files:
+        f.notes = int(counts.get(f.load_id, 0))
+    rows = con.execute(
+        f"SELECT {_NOTE_COLUMNS} FROM (SELECT *, row_number() OVER (PARTITION BY load_id "
+        "ORDER BY record NULLS FIRST) AS n FROM load_notes WHERE list_contains(?, load_id)) "
+        "WHERE n <= ? ORDER BY load_id, n",
+        [load_ids, MAX_NOTES_PER_FILE],
+    ).fetchall()
+    result.notes = [LoadNote(*r) for r in rows]
+
+
+def read_notes(
+    db: str | Path | duckdb.DuckDBPyConnection, source: str | None = None
+) -> list[LoadNote]:
+    """All the notes and warnings stored by loads (of one file, if ``source`` is given)."""
+    own = not isinstance(db, duckdb.DuckDBPyConnection)
+    con = db if isinstance(db, duckdb.DuckDBPyConnection) else connect(db, read_only=True)
+    try:
+        rows = con.execute(
+            f"SELECT {_NOTE_COLUMNS} FROM load_notes WHERE ? IS NULL OR source_file = ? "
+            "ORDER BY load_id, record NULLS FIRST",
+            [source, source],
+        ).fetchall()
+    finally:
+        if own:
+            con.close()
+    return [LoadNote(*r) for r in rows]
 
 
 def _rejections(con: duckdb.DuckDBPyConnection, load_ids: list[int]) -> list[Rejection]:

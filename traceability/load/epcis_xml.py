@@ -23,17 +23,24 @@ Conversion follows the EPCIS 2.0 XML ↔ JSON-LD mapping:
   its standard ``cbvmda:`` prefix. Extension values are text, as in the standard mapping.
 
 Problems that make an event meaningless (an element that is neither standard nor in a
-namespace of its own, an entity reference) reject that event; deviations that do not
-(elements out of the schema's order, 2.0 fields in a 1.2 document, stray text in a
-wrapper) are warnings. Master-data documents and capture-job reports are recognised and
-skipped; a query definition or anything that is not EPCIS is refused as a file.
+namespace of its own, an entity reference) reject that event, as do standard elements out
+of the XSD's sequence in a document of the EPCIS 2.0 namespace (the sequence is part of
+that binding); deviations that do not (the same order in a 1.2-namespace document, 2.0
+fields in a 1.2 document, stray text in a wrapper) are warnings. With the official XSDs
+given (``TRACECHECK_EPCIS_XSD``), each event is also validated against them, for
+warnings only (see :class:`XsdCheck`). Master-data documents and capture-job reports are
+recognised and skipped; a query definition or anything that is not EPCIS is refused as a
+file.
 """
 
 from __future__ import annotations
 
+import copy
+import os
 import re
 from collections.abc import Iterator
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import IO, Any
 
@@ -78,6 +85,8 @@ _SIMPLE = frozenset(
     | {"transformationID", "certificationInfo"}
 )
 _PARTY_LISTS = {"sourceList": "source", "destinationList": "destination"}
+#: Position of each standard field in the EPCIS 2.0 XSD sequence, by event type.
+_RANKS = {t: {name: i for i, name in enumerate(order)} for t, order in FIELD_ORDER.items()}
 _WRAPPERS = ("extension", "baseExtension")
 
 
@@ -100,9 +109,10 @@ def _text(el: Any) -> str:
 class _EventReader:
     """Converts one event element; collects its problems, warnings and namespaces."""
 
-    def __init__(self, item: Item, version: str) -> None:
+    def __init__(self, item: Item, version: str, binding: str = "") -> None:
         self.item = item
         self.version = version
+        self.binding = binding  # "2.0" for a document in the EPCIS 2.0 namespace
         self.context: dict[str, str] = {}
         self.by_namespace: dict[str, str] = {}
         self.order: list[tuple[str, int | None]] = []
@@ -123,6 +133,12 @@ class _EventReader:
         namespace, local = _split(tag)
         if not namespace:
             return local
+        if namespace == _CBVMDA_XML:
+            # cbvmda: as the loader reads ILMD, bound to the namespace as the XML wrote it
+            # (the JSON-LD context's is urn:epcglobal:cbv:mda:, and the event hash tells
+            # the two apart, as the reference vectors do).
+            self.context["cbvmda"] = _CBVMDA_XML
+            return f"cbvmda:{local}"
         prefix = _STANDARD_BY_NAMESPACE.get(namespace) or self.by_namespace.get(namespace)
         if prefix is None:
             base = hint if hint and re.fullmatch(r"[A-Za-z_][\w.-]*", hint) else "ns"
@@ -381,19 +397,29 @@ class _EventReader:
         return out
 
     def check_order(self, event_type: str) -> None:
-        order = FIELD_ORDER.get(event_type)
-        if order is None:
+        """The standard fields in the sequence of the EPCIS 2.0 XSD.
+
+        In a document of the EPCIS 2.0 namespace the sequence is part of the binding, and
+        an event out of it is rejected; in a 1.2-namespace document that says
+        ``schemaVersion="2.0"`` (which follows neither XSD) it is a warning.
+        """
+        rank = _RANKS.get(event_type)
+        if rank is None:
             return
-        rank = {name: i for i, name in enumerate(order)}
-        for (before, _), (name, line) in zip(self.order, self.order[1:], strict=False):
-            if rank.get(name, 0) < rank.get(before, 0):
-                self.warn(
-                    name,
-                    "xml-element-order",
-                    f"{name} (line {line}) comes after {before}; the EPCIS 2.0 XML schema "
-                    f"puts it before",
+        last, last_name = -1, ""
+        for name, line in self.order:
+            position = rank.get(name, last)
+            if position < last:
+                message = (
+                    f"{name} (line {line}) comes after {last_name}; the EPCIS 2.0 XML schema "
+                    f"puts it before"
                 )
+                if self.binding == "2.0":
+                    self.problem(name, "xml-element-order", message)
+                else:
+                    self.warn(name, "xml-element-order", message)
                 return
+            last, last_name = position, name
 
 
 def _add(out: dict[str, Any], key: str, value: Any) -> None:
@@ -437,10 +463,53 @@ def _open(path: Path) -> tuple[IO[bytes], Any]:
     return f, parser
 
 
+#: libxml2's own limits (``huge_tree`` off), as its messages name them, and what they mean.
+_XML_LIMITS = (
+    ("amplification", "entities that expand without bound (a 'billion laughs' document)"),
+    ("entity reference loop", "entities that expand into one another"),
+    ("depth", "elements nested more than 256 levels deep"),
+    ("text node", "more than 10,000,000 bytes of text in one element"),
+    ("XML_PARSE_HUGE", "a name, attribute or value beyond the XML reader's size limits"),
+)
+
+
 def _syntax_error(path: Path, exc: etree.XMLSyntaxError) -> UnreadableFile:
     line = exc.lineno or (exc.position[0] if exc.position else None)
     where = f"{path}:{line}" if line else str(path)
-    return UnreadableFile(f"{where}: not well-formed XML: {exc.msg}")
+    message = " ".join((exc.msg or "").split())  # libxml2's messages can hold line breaks
+    for needle, meaning in _XML_LIMITS:
+        if needle.lower() in message.lower():
+            return UnreadableFile(
+                f"{where}: refused: {meaning}",
+                hint="a fixed limit of the XML reader, far beyond any EPCIS document",
+            )
+    return UnreadableFile(f"{where}: not well-formed XML: {message}")
+
+
+def _refuse_dtd(path: Path, f: IO[bytes], root: Any) -> None:
+    """Refuse a document whose DOCTYPE declares entities or names an external DTD.
+
+    EPCIS documents are described by XML Schemas, never by a DTD: a DTD in a document
+    sent to tracecheck can only try to make it read files or URLs (external entities,
+    an external DTD) or exhaust its memory (entities that expand into one another). The
+    parser reads none of it; the document is refused, saying why. A bare
+    ``<!DOCTYPE name>`` declares nothing and is accepted.
+    """
+    info = root.getroottree().docinfo
+    dtd = info.internalDTD
+    entities = [str(e.name) for e in dtd.iterentities()] if dtd is not None else []
+    if info.system_url or info.public_id:
+        reason = f"names an external DTD ({info.system_url or info.public_id})"[:200]
+    elif entities:
+        more = f" and {len(entities) - 5} more" if len(entities) > 5 else ""
+        reason = f"declares entities ({', '.join(entities[:5])}{more})"
+    else:
+        return
+    f.close()
+    raise UnreadableFile(
+        f"{path}: refused: the DOCTYPE {reason}; tracecheck reads no DTD and expands no entity",
+        hint="EPCIS documents need no DOCTYPE: remove it",
+    )
 
 
 def read_xml(path: Path) -> Document:
@@ -459,8 +528,9 @@ def read_xml(path: Path) -> Document:
     except StopIteration:
         f.close()
         raise UnreadableFile(f"{path}: empty XML file") from None
+    _refuse_dtd(path, f, root)
     namespace, local = _split(root.tag)
-    version = EPCIS_NAMESPACES.get(namespace, "")
+    version = binding = EPCIS_NAMESPACES.get(namespace, "")
     if root.get("schemaVersion", "").startswith(("1.", "2.")) and version:
         version = "2.0" if root.get("schemaVersion", "").startswith("2") else "1.2"
     if namespace in MASTER_DATA_NAMESPACES or local == "EPCISMasterDataDocument":
@@ -475,13 +545,22 @@ def read_xml(path: Path) -> Document:
         f.close()
         raise UnreadableFile(f"{path}: not an EPCIS document (the root element is <{local}>)")
     notes: list[Note] = []
-    return Document("events", version, None, _events(path, f, parser, root, version, notes), notes)
+    xsd = None if local in EVENT_TYPES else xsd_check(binding)
+    items = _events(path, f, parser, root, (version, binding), notes, xsd)
+    return Document("events", version, None, items, notes)
 
 
 def _events(
-    path: Path, f: IO[bytes], parser: Any, root: Any, version: str, notes: list[Note]
+    path: Path,
+    f: IO[bytes],
+    parser: Any,
+    root: Any,
+    versions: tuple[str, str],
+    notes: list[Note],
+    xsd: XsdCheck | None,
 ) -> Iterator[Item]:
     record = 0
+    version, binding = versions
     bare = _split(root.tag)[1] in EVENT_TYPES
     try:
         for action, el in parser:
@@ -502,7 +581,9 @@ def _events(
                 if local != "extension":
                     record += 1
                     item = Item(record, {}, line=el.sourceline)
-                    item.event = _EventReader(item, version).event(el)
+                    if xsd is not None:
+                        item.warnings.extend(xsd.check(el))
+                    item.event = _EventReader(item, version, binding).event(el)
                     yield item
                 _drop(el, parent)
             elif local in ("EPCISMasterData", "VocabularyList") and "Header" in _ancestors(el):
@@ -541,6 +622,102 @@ def _ancestors(el: Any) -> str:
         names.append(_split(parent.tag)[1])
         parent = parent.getparent()
     return " ".join(names)
+
+
+# --------------------------------------------------------------------------------------
+# Validation against the official XSDs, when they are given
+# --------------------------------------------------------------------------------------
+
+#: Environment variable naming a folder that holds the official EPCIS XSDs, if any.
+XSD_VARIABLE = "TRACECHECK_EPCIS_XSD"
+_XSD_FILES = {"1.2": "EPCglobal-epcis-1_2.xsd", "2.0": "EPCglobal-epcis-2_0.xsd"}
+_MAX_XSD_WARNINGS = 5  # per event
+_XSD_ELEMENT = re.compile(r"Element '(?:\{[^}]*\})?([^']+)'")
+
+
+class XsdCheck:
+    """Validates one event at a time against the EPCIS XSD of a document's namespace.
+
+    A whole document cannot be validated in bounded memory, so each event is copied
+    into a small document of its own (``EPCISDocument``/``EPCISBody``/``EventList``,
+    with the 1.2 ``extension`` wrappers it sat in) and that is validated; the copy keeps
+    the line numbers of the file. The header is not validated. Every deviation is a
+    warning: what makes an event unreadable is rejected by the reader's own checks,
+    whether or not the schemas are given, so a load gives the same events either way.
+    """
+
+    def __init__(self, schema: Any, version: str) -> None:
+        self.schema = schema
+        self.version = version
+        namespace = "urn:epcglobal:epcis:xsd:" + ("2" if version == "2.0" else "1")
+        self.document = etree.Element(
+            f"{{{namespace}}}EPCISDocument",
+            schemaVersion=version,
+            creationDate="2000-01-01T00:00:00Z",
+            nsmap={"epcis": namespace},
+        )
+        self.body = etree.SubElement(self.document, "EPCISBody")
+
+    def check(self, event: Any) -> list[Issue]:
+        """The deviations of one event element from the XSD, as warnings."""
+        # The prefixes in scope at the event are declared again: values such as
+        # xsi:type="xsd:integer" name them, and a copy keeps only those its names use.
+        scope = {prefix: ns for prefix, ns in event.nsmap.items() if prefix}
+        holder = events = etree.SubElement(self.body, "EventList", nsmap=scope)
+        wrappers = 0
+        parent = event.getparent()
+        while parent is not None and _split(parent.tag)[1] == "extension":
+            wrappers += 1
+            parent = parent.getparent()
+        for _ in range(wrappers):
+            holder = etree.SubElement(holder, "extension")
+        holder.append(copy.deepcopy(event))
+        try:
+            if self.schema.validate(self.document):
+                return []
+            out = []
+            for entry in list(self.schema.error_log)[:_MAX_XSD_WARNINGS]:
+                m = _XSD_ELEMENT.search(entry.message)
+                field = m[1] if m else None
+                out.append(
+                    Issue(
+                        field,
+                        "xsd",
+                        f"line {entry.line}: {entry.message.strip()[:300]} "
+                        f"(EPCIS {self.version} XSD)",
+                    )
+                )
+            return out
+        finally:
+            self.body.remove(events)
+
+
+def xsd_check(binding: str) -> XsdCheck | None:
+    """The XSD check for documents of an EPCIS namespace, if ``TRACECHECK_EPCIS_XSD`` is set.
+
+    Raises:
+        UnreadableFile: the folder holds no such XSD, or it cannot be read as a schema.
+    """
+    folder = os.environ.get(XSD_VARIABLE)
+    if not folder or binding not in _XSD_FILES:
+        return None
+    return XsdCheck(_schema(folder, binding), binding)
+
+
+@cache
+def _schema(folder: str, version: str) -> Any:
+    name = _XSD_FILES[version]
+    found = sorted(Path(folder).rglob(name))
+    if not found:
+        raise UnreadableFile(
+            f"{folder}: no {name} in this folder (from {XSD_VARIABLE})",
+            hint="point it at the folder of the official EPCIS XSDs",
+        )
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    try:
+        return etree.XMLSchema(etree.parse(str(found[0]), parser))
+    except (OSError, etree.XMLSyntaxError, etree.XMLSchemaParseError) as exc:
+        raise UnreadableFile(f"{found[0]}: cannot be read as an XML schema ({exc})") from None
 
 
 def looks_like_xml(path: Path) -> bool:

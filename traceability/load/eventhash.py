@@ -34,13 +34,23 @@ the event it corrects) and comments are left out. Empty values and lists add not
 
 Timestamps are normalised in the standard time fields only (``eventTime`` and the
 sensor ``time``/``startTime``/``endTime``), as in the reference implementation; numbers
-are normalised everywhere, including numeric text (XML has no other kind), and are
-written in plain notation without exponent, exactly (no binary rounding).
+are normalised everywhere, including numeric text (XML has no other kind): each is read
+as the nearest binary double, as the reference implementation does (so digits beyond a
+double's 15-17 significant ones do not count), and written in plain notation without
+exponent.
+
+Two further rules follow the reference vectors. A field inside a standard structure that
+is neither standard there nor namespaced is moved, under the path of its structures, to
+the sorted tail of the event. An extension name is expanded with the namespace the
+document gives it: an XML document's ``urn:epcglobal:cbv:mda`` (the CBV master-data
+namespace of the XML binding) is not the JSON-LD context's ``urn:epcglobal:cbv:mda:``,
+so ILMD written in that namespace hashes differently from its JSON-LD rendition.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -234,6 +244,26 @@ _SORTED_STANDARD: Final[Mapping[str, _Spec]] = {
 # --------------------------------------------------------------------------------------
 
 
+def _double_text(number: Decimal) -> str:
+    """A number as the reference vectors write it: its nearest binary double, in plain text.
+
+    The reference implementation reads every number (and numeric text) as a double, so
+    digits beyond a double's precision are rounded (a 24-digit ``stringValue`` in the
+    vectors); a number beyond a double's range is written exactly.
+
+    >>> _double_text(Decimal("111100001111000011110000"))
+    '111100001111000003641344'
+    >>> _double_text(Decimal("12.40"))
+    '12.4'
+    """
+    double = float(number)
+    if not math.isfinite(double):
+        return _number_text(number)
+    if double == int(double):
+        return str(int(double))
+    return _number_text(Decimal(repr(double)))
+
+
 def _number_text(number: Decimal) -> str:
     """Plain decimal text without exponent, trailing zeros or sign of zero; exact.
 
@@ -308,12 +338,16 @@ def _offset_minutes(value: Any) -> int:
 class _Renderer:
     """Pre-hash substrings for one event, given its namespace prefixes."""
 
-    __slots__ = ("ignore", "offset", "prefixes")
+    __slots__ = ("ignore", "offset", "prefixes", "stack", "strays")
 
     def __init__(self, prefixes: Mapping[str, str], ignore: Collection[str], offset: int) -> None:
         self.prefixes = prefixes
         self.ignore = frozenset(ignore) | {self.key(name) for name in ignore}
         self.offset = offset
+        # The standard structures being rendered, as (name, identity), and the fields
+        # found in them that are neither standard there nor namespaced (see ``obj``).
+        self.stack: list[tuple[str, int]] = []
+        self.strays: list[tuple[tuple[tuple[str, int], ...], str]] = []
 
     def key(self, name: str) -> str:
         """Expand ``prefix:local`` to ``{namespace}local`` when the prefix is known."""
@@ -337,12 +371,10 @@ class _Renderer:
             text = value.strip()
         elif isinstance(value, bool):
             return "true" if value else "false"
-        elif isinstance(value, int):
-            return str(value)
-        elif isinstance(value, Decimal):
-            return _number_text(value)
+        elif isinstance(value, int | Decimal):
+            return _double_text(Decimal(value))
         elif isinstance(value, float):
-            return _number_text(Decimal(repr(value)))
+            return _double_text(Decimal(repr(value)))
         elif value is None:
             return ""
         else:
@@ -354,7 +386,7 @@ class _Renderer:
         if leaf.verbatim:
             return text
         if _NUMBER.fullmatch(text):
-            return _number_text(Decimal(text))
+            return _double_text(Decimal(text))
         if ":" not in text:
             return leaf.vocab + text if leaf.vocab else text
         if text.startswith("urn:epcglobal:cbv:"):
@@ -380,6 +412,9 @@ class _Renderer:
             items = value if isinstance(value, list | tuple) else [value]
             child, child_spec = spec.child, spec.spec
             children: list[str] = []
+            nested = isinstance(child_spec, _Obj) and bool(child_spec.fields)
+            if nested:
+                self.stack.append((name, id(value)))
             for item in items:
                 if isinstance(item, str) and isinstance(child_spec, _Leaf):
                     # Fast path for EPC lists: a plain string member.
@@ -388,12 +423,16 @@ class _Renderer:
                         children.append(child + "=" + text)
                 else:
                     children.extend(self.field(child, item, child_spec))
+            if nested:
+                self.stack.pop()
             if not children:
                 return []
             children.sort()
             return [name + "".join(children)]
         if isinstance(spec, _Obj) and isinstance(value, Mapping):
+            self.stack.append((name, id(value)))
             text = self.obj(value, spec)
+            self.stack.pop()
             return [name + text] if text else []
         if isinstance(value, Mapping):
             return self.extension(name, value)
@@ -401,18 +440,28 @@ class _Renderer:
         return [name + "=" + text] if text else []
 
     def obj(self, value: Mapping[str, Any], spec: _Obj) -> str:
-        """Standard children in order, then extensions sorted, concatenated."""
+        """Standard children in order, then extensions sorted, concatenated.
+
+        In a standard structure (not ILMD, whose members are all the user's), a field that
+        is neither standard there nor namespaced (``bizRules`` on a sensor report, where
+        only the sensor metadata has it) is no extension of that structure: it goes, with
+        the path of the structures around it, to the end of the event (see ``event``).
+        """
         parts: list[str] = []
         for name, child_spec in spec.fields:
             child = value.get(name)
             if child is not None and name not in self.ignore:
                 parts.extend(self.field(name, child, child_spec))
-        extensions = [
-            s
-            for name, child in value.items()
-            if name not in spec.names
-            for s in self.extension(name, child)
-        ]
+        extensions: list[str] = []
+        for name, child in value.items():
+            if name in spec.names:
+                continue
+            found = self.extension(name, child)
+            if spec.fields and found and ":" not in name and not name.startswith(("{", "@")):
+                path = tuple(self.stack)
+                self.strays.extend((path, text) for text in found)
+            else:
+                extensions.extend(found)
         extensions.sort()
         parts.extend(extensions)
         return "".join(parts)
@@ -450,9 +499,29 @@ class _Renderer:
                 rest.extend(self.extension(name, value))
             elif name not in self.ignore and value is not None:
                 rest.extend(self.field(name, value, sorted_spec))
+        rest.extend(_stray_texts(self.strays))
         rest.sort()
         parts.extend(rest)
         return "".join(parts)
+
+
+def _stray_texts(strays: Sequence[tuple[tuple[tuple[str, int], ...], str]]) -> list[str]:
+    """The stray fields of an event, each under the structures that hold it, as a tree:
+    one substring per outermost structure, its parts sorted at each level."""
+    tree: dict[Any, Any] = {}
+    for path, text in strays:
+        node = tree
+        for step in path:
+            node = node.setdefault(step, {})
+        node.setdefault(None, []).append(text)
+
+    def render(node: dict[Any, Any]) -> list[str]:
+        out = list(node.get(None, []))
+        out += [step[0] + "".join(render(child)) for step, child in node.items() if step]
+        out.sort()
+        return out
+
+    return render(tree)
 
 
 def _add_prefixes(prefixes: dict[str, str], context: Any) -> None:

@@ -26,11 +26,18 @@ import pyarrow as pa
 from jsonschema.exceptions import best_match
 
 from traceability.errors import UnreadableFile
-from traceability.load import event_versions
-from traceability.load.epcis_documents import Recorder, read_document
+from traceability.load import event_versions, limits
+from traceability.load.epcis_documents import (
+    Recorder,
+    check_lines,
+    jsonl_check_candidates,
+    read_document,
+    write_notes,
+)
 from traceability.load.epcis_xml import looks_like_xml
 from traceability.load.eventhash import event_hash
 from traceability.load.identifiers import normalise_uom, parse_epc
+from traceability.load.identifiers_sql import EPC_MACROS
 from traceability.load.kinds import validator
 
 EPC_LISTS = ("epcList", "childEPCs", "inputEPCList", "outputEPCList")
@@ -159,20 +166,26 @@ def jsonl_chunks(path: Path, chunk_bytes: int | None = None) -> Iterator[tuple[i
 def _jsonl_chunks(path: Path, size: int) -> Iterator[tuple[int, list[str]]]:
     first = 1
     rest = b""
+    limit = limits.current()
     with path.open("rb") as f:
         while True:
             block = f.read(size)
             data = rest + block if rest else block
             if not block:
                 if data:
-                    yield first, _staged(first, [_decode(path, first, data)])
+                    last = [_decode(path, first, data)]
+                    limits.check_lines(path, first, last, limit)
+                    yield first, _staged(first, last)
                 return
             cut = data.rfind(b"\n")
             if cut < 0:
                 rest = data
+                if len(rest) > limit.max_line_bytes:
+                    limits.refuse_line(path, first, limit)
                 continue
             rest = data[cut + 1 :]
             lines = _decode(path, first, data[:cut]).split("\n")
+            limits.check_lines(path, first, lines, limit)
             if first == 1 and lines and lines[0].startswith("\ufeff"):
                 lines[0] = lines[0][1:]
             yield first, _staged(first, lines)
@@ -428,6 +441,17 @@ GROUP BY rec
 """
 
 
+def create_epc_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the SQL EPC parsers on a connection, unless it has them already."""
+    try:
+        con.execute("SELECT tc_epc_key(NULL)")
+        return
+    except duckdb.CatalogException:
+        pass
+    for macro in EPC_MACROS:
+        con.execute(macro)
+
+
 def _epc_pass(con: duckdb.DuckDBPyConnection, source: str) -> None:
     """Resolve every EPC and identifier of the staged events to its canonical key.
 
@@ -438,6 +462,7 @@ def _epc_pass(con: duckdb.DuckDBPyConnection, source: str) -> None:
     points, locations, parents, parties, with their keys), and marks events holding an
     invalid identifier as ``bad-epc`` with the first offending value.
     """
+    create_epc_macros(con)
     names = ", ".join(f"'{n}'" for n in EPC_LISTS)
     lists = ", ".join(f"o.{n}" for n in EPC_LISTS)
     _keep(
@@ -650,7 +675,9 @@ def load_events(
     total = EventOutcome(0, 0, 0, 0, 0)
     for first, lines in chunks:
         try:
-            out = _load_chunk(con, _stage(con, first, lines), context, load_id, source)
+            out = _load_chunk(
+                con, _stage(con, first, lines), context, load_id, source, lines=recorder is None
+            )
         finally:
             con.unregister("tc_lines")
         conflicts = event_versions.after_chunk(con, load_id, source, first, lines)
@@ -663,10 +690,21 @@ def load_events(
 
 
 def _load_chunk(
-    con: duckdb.DuckDBPyConnection, staged: str, context: Any, load_id: int, source: str
+    con: duckdb.DuckDBPyConnection,
+    staged: str,
+    context: Any,
+    load_id: int,
+    source: str,
+    *,
+    lines: bool = False,
 ) -> EventOutcome:
     _parse(con, staged)
     problems, quantities = _python_pass(con, context)
+    if lines:  # JSON Lines: the checks a document's events get (see jsonl_check_candidates)
+        found, notes = check_lines(_run(con, jsonl_check_candidates()).fetchall())
+        taken = {rec for rec, code, _ in problems if code}
+        problems += [p for p in found if p[0] not in taken]
+        write_notes(con, load_id, source, notes)
     if problems:
         fixes = {rec: p for rec, p, _ in problems}  # the last word on each event counts
         _amend(

@@ -26,7 +26,7 @@ from traceability.load.identifiers import (
     UrnScheme,
 )
 
-__all__ = ["SQL_MACROS"]
+__all__ = ["EPC_MACROS", "SQL_MACROS"]
 
 # DuckDB does not share a repeated expression
 # inside a CASE branch, so a value needed more than once is bound once with a one-element
@@ -379,3 +379,9 @@ def _sql_macros() -> tuple[str, ...]:
 #: and tc__fast(raw) (the shortcut's groups); tc_sscc_urn_key(raw), the key of an SSCC
 #: written as a plain URN and NULL for anything else (a shortcut for tc_epc_key).
 SQL_MACROS: tuple[str, ...] = _sql_macros()
+
+#: The EPC parsers among them (tc__epc, tc__fast, tc_sscc_urn_key, tc_epc_*): only a load of
+#: events uses them, and creating them is most of the cost, so that load creates them.
+EPC_MACROS: tuple[str, ...] = tuple(
+    m for m in SQL_MACROS if m.split("MACRO ", 1)[1].startswith(("tc__", "tc_epc_", "tc_sscc_"))
+)

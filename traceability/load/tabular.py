@@ -17,7 +17,8 @@ import duckdb
 from traceability.errors import UnreadableFile
 from traceability.load.identifiers import check_digit, normalise_uom
 from traceability.load.kinds import Column, KindSpec
-from traceability.load.read import LINE, RawTable
+from traceability.load.limits import shown
+from traceability.load.read import LINE, RawTable, column
 
 DECIMAL_RE = r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 MAX_SCALE = 12
@@ -112,7 +113,7 @@ def message(column: str, code: str, value: str | None, logical: str = "") -> str
     >>> message("gtin", "bad-check-digit", "08901234000013", "gtin")
     "gtin: '08901234000013' has a wrong check digit (with this payload it would end in 4)"
     """
-    v = repr(value)
+    v = shown(value, 80) if isinstance(value, str) else repr(value)
     if code == "bad-check-digit" and value:
         digits = value.strip()
         return (
@@ -162,8 +163,10 @@ def map_header(path: Path, spec: KindSpec, header: list[str]) -> tuple[dict[str,
     names = {n.lower(): n for n in spec.names}
     for h in header:
         key = h.strip().lower()
-        if key in seen:
-            raise UnreadableFile(f"{path}: column '{h}' appears twice in the header")
+        if "\x00" in h:
+            raise UnreadableFile(f"{path}: the column name {shown(h)} holds a NUL character")
+        if key in seen and key:
+            raise UnreadableFile(f"{path}: column {shown(h)} appears twice in the header")
         seen.add(key)
         if key in names:
             mapping[names[key]] = h
@@ -209,21 +212,28 @@ def _load_registered(
     load_id: int,
     source: str,
 ) -> TabularOutcome:
+    # The file's columns are read by position (read.column), so no name from a file is
+    # ever an SQL identifier; names reach the SQL only as quoted string literals.
+    at = {h: q(column(i)) for i, h in enumerate(table.header)}
     cols = []
     for c in spec.columns:
         if c.name in mapping:
-            expr = f"NULLIF(trim({q(mapping[c.name])}), '')"
+            expr = f"NULLIF(trim({at[mapping[c.name]]}), '')"
             if c.default is not None:
                 expr = f"coalesce({expr}, {lit(c.default)})"
         else:
             expr = lit(c.default) if c.default is not None else "NULL::VARCHAR"
         cols.append(f"{expr} AS {q(c.name)}")
     extra_json = (
-        "json_object(" + ", ".join(f"{lit(e)}, {q(e)}" for e in extras) + ")"
+        "json_object(" + ", ".join(f"{lit(e)}, {at[e]}" for e in extras) + ")"
         if extras
         else "NULL::JSON"
     )
-    raw_json = "json_object(" + ", ".join(f"{lit(h)}, {q(h)}" for h in table.header) + ")"
+    raw_json = (
+        "json_object("
+        + ", ".join(f"{lit(h)}, {q(column(i))}" for i, h in enumerate(table.header))
+        + ")"
+    )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE tc_txt AS SELECT {LINE}, {', '.join(cols)}, "
         f"{extra_json} AS extra, {raw_json} AS raw FROM tc_raw"
