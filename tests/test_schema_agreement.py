@@ -84,4 +84,7 @@ def test_sql_checks_and_json_schema_flag_the_same_fields(
                 by_line.setdefault(r.line, set()).add(r.field)
         for line, row in enumerate(rows, start=2):
             record = {k: v for k, v in row.items() if v != ""}
+            if not record:  # a line of separators only carries nothing: it is skipped
+                assert line not in by_line
+                continue
             assert by_line.get(line, set()) == _jsonschema_fields(kind, record), (kind, record)
