@@ -192,15 +192,50 @@ def _inputs(con: duckdb.DuckDBPyConnection) -> tuple[InputFile, ...]:
     return tuple(InputFile(str(p), str(h), str(k), int(n), int(r)) for p, h, k, n, r in rows)
 
 
-def _evidence(value: Any) -> tuple[Evidence, ...]:
+def _evidence(value: Any) -> set[Evidence]:
+    """A rule's evidence list as distinct items (make_finding puts them in order)."""
     if not value:
-        return ()
-    items = {
+        return set()
+    return {
         Evidence(str(e["kind"]), str(e["key"]), None if e["source"] is None else str(e["source"]))
         for e in value
         if e is not None
     }
+
+
+def evidence_order(items: Iterable[Evidence]) -> tuple[Evidence, ...]:
+    """Evidence in the report's order: by kind, key, then source."""
     return tuple(sorted(items, key=lambda e: (e.kind, e.key, e.source or "")))
+
+
+def make_finding(
+    rule: Rule,
+    severity: Severity,
+    period: str | None,
+    subject: dict[str, str],
+    measures: tuple[str | None, str | None, str | None, str | None],
+    detail: str | None,
+    evidence: Iterable[Evidence],
+) -> Finding:
+    """A finding of ``rule`` about ``subject``: its fingerprint and message made here.
+
+    ``measures`` is (expected, observed, difference, unit), exact decimal strings or None.
+    """
+    expected, observed, difference, unit = measures
+    return Finding(
+        fingerprint=fingerprint(rule.id, subject),
+        rule=rule.id,
+        severity=severity,
+        period=period,
+        subject=subject,
+        expected=expected,
+        observed=observed,
+        difference=difference,
+        unit=unit,
+        message=message(rule, subject, expected, observed, difference, unit, detail),
+        detail=detail,
+        evidence=evidence_order(evidence),
+    )
 
 
 def run_rule(
@@ -248,21 +283,10 @@ def run_rule(
                 raise RuleFailed(
                     f"rule {rule.id}: unknown severity {row['severity']!r} in its output"
                 ) from None
+        measures = (expected, observed, difference, unit)
+        evidence = _evidence(row["evidence"])
         findings.append(
-            Finding(
-                fingerprint=fingerprint(rule.id, subject),
-                rule=rule.id,
-                severity=level,
-                period=row.get("period"),
-                subject=subject,
-                expected=expected,
-                observed=observed,
-                difference=difference,
-                unit=unit,
-                message=message(rule, subject, expected, observed, difference, unit, detail),
-                detail=detail,
-                evidence=_evidence(row["evidence"]),
-            )
+            make_finding(rule, level, row.get("period"), subject, measures, detail, evidence)
         )
     return findings
 

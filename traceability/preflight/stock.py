@@ -28,7 +28,7 @@ import duckdb
 
 from traceability.model import Evidence, Finding, Severity
 from traceability.preflight.planned import PLANNED, Plan
-from traceability.reconcile import decimal_text, fingerprint, message, sort_key
+from traceability.reconcile import decimal_text, make_finding, sort_key
 from traceability.rules import Rule
 
 __all__ = ["PACKED_ELSEWHERE", "merge", "net_of_destruction", "packed_elsewhere"]
@@ -182,22 +182,8 @@ def packed_elsewhere(
     for epc, (period, said, proof) in facts.items():
         subject = {"epc": str(epc)}
         detail = "; ".join(said)
-        out.append(
-            Finding(
-                fingerprint=fingerprint(rule.id, subject),
-                rule=rule.id,
-                severity=severity,
-                period=period,
-                subject=subject,
-                expected=None,
-                observed=None,
-                difference=None,
-                unit=None,
-                message=message(rule, subject, None, None, None, None, detail),
-                detail=detail,
-                evidence=tuple(sorted(proof, key=lambda e: (e.kind, e.key, e.source or ""))),
-            )
-        )
+        none = (None, None, None, None)
+        out.append(make_finding(rule, severity, period, subject, none, detail, proof))
     return out
 
 
