@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import zipfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -540,6 +541,15 @@ def test_same_seed_gives_identical_bytes_and_another_seed_differs(tmp_path: Path
     assert first == again
     other = files(tmp_path / "c", 8)
     assert other["events.jsonl"] != first["events.jsonl"]
+
+
+def test_workbook_members_carry_one_fixed_timestamp(clean: Sample) -> None:
+    # The equality above only fails when the two runs straddle a second; this fails always.
+    for path in clean.files:
+        if path.suffix == ".xlsx":
+            with zipfile.ZipFile(path) as archive:
+                stamps = {(info.filename, info.date_time) for info in archive.infolist()}
+            assert {stamp for _, stamp in stamps} == {(2026, 4, 1, 0, 0, 0)}, stamps
 
 
 def test_every_table_has_exactly_the_contract_columns(clean: Sample) -> None:

@@ -71,6 +71,18 @@ class _FixedTimeZip(zipfile.ZipFile):
             zinfo_or_arcname = info
         super().writestr(zinfo_or_arcname, data, compress_type, compresslevel)
 
+    def write(
+        self,
+        filename: Any,
+        arcname: Any = None,
+        compress_type: int | None = None,
+        compresslevel: int | None = None,
+    ) -> None:
+        # openpyxl writes each worksheet to a temporary file and adds it with write(),
+        # which would stamp it with that file's modification time.
+        name = str(arcname) if arcname is not None else Path(filename).name
+        self.writestr(name, Path(filename).read_bytes(), compress_type, compresslevel)
+
 
 def write_xlsx(
     path: Path, title: str, columns: Sequence[str], rows: Iterable[Sequence[str]]
