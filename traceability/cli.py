@@ -17,7 +17,7 @@ from rich.table import Table
 import traceability
 from traceability import __version__, reconcile, render, rules
 from traceability.diff import diff, fails, load_report
-from traceability.errors import ExitCode, StrictLoadAborted, TracecheckError
+from traceability.errors import ExitCode, InputError, StrictLoadAborted, TracecheckError
 from traceability.load import LoadResult, load
 from traceability.load.kinds import ALL_KINDS
 from traceability.model import Report, Severity
@@ -294,7 +294,28 @@ def _exit_for(report: Report, fail_on: str | None) -> None:
 
 
 @cli.command("reconcile")
-@db_option
+@click.option(
+    "--db",
+    envvar="TRACECHECK_DB",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="DuckDB database file (or set TRACECHECK_DB); the duckdb engine reads it.",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="Run the rules in DuckDB (over --db) or on Apache Spark (over --data).",
+)
+@click.option(
+    "--data",
+    help="The spark engine's input: a folder of Parquet tables written by 'tracecheck "
+    "export' (a local path, or any URI Spark reads: hdfs://, s3a://, ...).",
+)
+@click.option(
+    "--master",
+    help="Spark master for --engine spark (default: $TRACECHECK_SPARK_MASTER, else local[2]).",
+)
 @click.option("--period", help="Only findings of this quarter (2026-Q1) or year (2026).")
 @click.option(
     "--rule",
@@ -317,7 +338,10 @@ def _exit_for(report: Report, fail_on: str | None) -> None:
 )
 @click.option("--as-of", help="Judge time windows on this date (default: latest date in the data).")
 def reconcile_command(
-    db: Path,
+    db: Path | None,
+    engine: str,
+    data: str | None,
+    master: str | None,
     period: str | None,
     rule_ids: tuple[str, ...],
     fmt: str | None,
@@ -333,10 +357,33 @@ def reconcile_command(
       tracecheck reconcile --db q1.duckdb
       tracecheck reconcile --db q1.duckdb --period 2026-Q1 --format json --output q1.json
       tracecheck reconcile --db q1.duckdb --rule mirror --fail-on high
+      tracecheck export --db q1.duckdb --to q1-parquet
+      tracecheck reconcile --engine spark --data q1-parquet --format json
     """
-    report = reconcile(
-        db, period=period, rules=list(rule_ids) or None, config=config_path, as_of=as_of
-    )
+    selection = list(rule_ids) or None
+    if engine == "spark":
+        if not data:
+            raise InputError(
+                "--engine spark reads --data, a folder written by 'tracecheck export'",
+                hint="tracecheck export --db STORE --to FOLDER, then --data FOLDER",
+            )
+        from traceability.spark import reconcile_spark
+
+        report = reconcile_spark(
+            data,
+            period=period,
+            rules=selection,
+            config=config_path,
+            as_of=as_of,
+            master=master,
+            progress=_spark_progress,
+        )
+    else:
+        if db is None:
+            raise InputError("--db is required (or set TRACECHECK_DB)")
+        if data or master:
+            raise InputError("--data and --master go with --engine spark")
+        report = reconcile(db, period=period, rules=selection, config=config_path, as_of=as_of)
     to_terminal = (output is None or str(output) == "-") and sys.stdout.isatty()
     fmt = fmt or ("table" if to_terminal else "json")
     if fmt == "table" and to_terminal:
@@ -345,6 +392,46 @@ def reconcile_command(
     else:
         _write(render(report, fmt), output)
     _exit_for(report, fail_on)
+
+
+def _spark_progress(step: str) -> None:
+    if sys.stderr.isatty():
+        click.echo(f"spark: {step}", err=True)
+
+
+@cli.command("export")
+@db_option
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The folder to write (new or empty).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an earlier export in that folder.")
+def export_command(db: Path, target: Path, overwrite: bool) -> None:
+    """Write the store as Parquet tables, partitioned by period, for another engine.
+
+    One folder per table and a manifest; events, their EPC rows and details, and the
+    declarations are split by calendar quarter (tc_period=2026-Q1), so a cluster reads a
+    quarter at a time. 'tracecheck reconcile --engine spark --data FOLDER' reads it; copy
+    the folder to HDFS or object storage to run it on a cluster.
+
+    \b
+    Example:
+      tracecheck export --db q1.duckdb --to q1-parquet
+      tracecheck reconcile --engine spark --data q1-parquet
+    """
+    from traceability.export import export
+
+    result = export(db, target, overwrite=overwrite)
+    table = Table(title=f"Exported to {_plain(str(result.folder))}", title_justify="left")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    table.add_column("split by period")
+    for t in result.tables:
+        table.add_row(t.name, f"{t.rows:,}", "yes" if t.partitioned else "")
+    _console().print(table)
 
 
 @cli.command("diff")

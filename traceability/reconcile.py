@@ -258,6 +258,22 @@ def run_rule(
     except duckdb.Error as exc:
         first = str(exc).splitlines()[0]
         raise RuleFailed(f"rule {rule.id} failed: {first}") from None
+    return findings_from_rows(rule, names, rows, severity=severity, period=period)
+
+
+def findings_from_rows(
+    rule: Rule,
+    names: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    severity: Severity,
+    period: tuple[date, date] | None,
+) -> list[Finding]:
+    """The findings of a rule's output rows (whatever engine ran it).
+
+    A row is a sequence of values in the order of ``names``; an evidence item is anything
+    indexable by ``kind``, ``key`` and ``source`` (a DuckDB struct or a Spark Row).
+    """
     absent = [
         c for c in ("expected", "observed", "difference", "unit", "evidence") if c not in names
     ]
@@ -303,7 +319,16 @@ def sort_key(f: Finding) -> tuple[Any, ...]:
     )
 
 
-def _selected(names: Sequence[str] | None, config: Config) -> tuple[Rule, ...]:
+def settings_from(config: Config | str | Path | None) -> Config:
+    """The settings: built in (None), given, or read from a TOML file."""
+    if config is None:
+        return Config()
+    if isinstance(config, Config):
+        return config
+    return load_config(config)
+
+
+def selected_rules(names: Sequence[str] | None, config: Config) -> tuple[Rule, ...]:
     chosen = select(list(names) if names else list(config.run) or None)
     select(list(config.skip))  # unknown names in skip are errors too
     unknown = sorted(set(config.severity) - {r.id for r in all_rules()})
@@ -339,14 +364,9 @@ def reconcile(
         InputError: a bad period, date, config or rule name.
         RuleFailed: a rule's SQL failed.
     """
-    if config is None:
-        settings = Config()
-    elif isinstance(config, Config):
-        settings = config
-    else:
-        settings = load_config(config)
+    settings = settings_from(config)
     span = parse_period(period) if period else None
-    chosen = _selected(rules, settings)
+    chosen = selected_rules(rules, settings)
     as_of_date = parse_date(as_of) if as_of is not None else None
     if workers is not None and workers < 1:
         raise InputError(f"workers must be at least 1, not {workers}")
@@ -414,6 +434,52 @@ def _run_rules(
     return [done[r.id] for r in chosen]
 
 
+def rule_parameters(
+    settings: Config, span: tuple[date, date] | None, as_of: date | None
+) -> dict[str, Any]:
+    """The values a rule's ``$name`` parameters are bound to."""
+    return {
+        **settings.parameters(),
+        "as_of": as_of,
+        "period_start": span[0] if span else None,
+        "period_end": span[1] if span else None,
+    }
+
+
+def build_report(
+    results: Iterable[tuple[RuleRun, list[Finding]]],
+    settings: Config,
+    period: str | None,
+    as_of: date | None,
+    inputs: tuple[InputFile, ...],
+) -> Report:
+    """The report of the rules' runs and findings (whatever engine ran them)."""
+    runs: list[RuleRun] = []
+    findings: list[Finding] = []
+    for run, found in results:
+        runs.append(run)
+        findings.extend(found)
+    findings.sort(key=sort_key)
+    from traceability import __version__
+
+    parameters: dict[str, Any] = {
+        "period": period,
+        "as_of": as_of.isoformat() if as_of else None,
+        "tolerances": {k: decimal_text(v) for k, v in settings.tolerances.items()},
+        "window_days": settings.window_days,
+    }
+    if settings.severity:
+        parameters["severity"] = {k: v.value for k, v in sorted(settings.severity.items())}
+    return Report(
+        tool_version=__version__,
+        generated_at=datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        inputs=inputs,
+        parameters=parameters,
+        rules_run=tuple(runs),
+        findings=tuple(findings),
+    )
+
+
 def _run(
     con: duckdb.DuckDBPyConnection,
     chosen: Iterable[Rule],
@@ -425,33 +491,6 @@ def _run(
 ) -> Report:
     run_base(con, shared=workers > 1)
     when = as_of or latest_date(con)
-    params: dict[str, Any] = {
-        **settings.parameters(),
-        "as_of": when,
-        "period_start": span[0] if span else None,
-        "period_end": span[1] if span else None,
-    }
-    runs: list[RuleRun] = []
-    findings: list[Finding] = []
-    for run, found in _run_rules(con, tuple(chosen), settings, params, span, workers):
-        runs.append(run)
-        findings.extend(found)
-    findings.sort(key=sort_key)
-    from traceability import __version__
-
-    parameters: dict[str, Any] = {
-        "period": period,
-        "as_of": when.isoformat() if when else None,
-        "tolerances": {k: decimal_text(v) for k, v in settings.tolerances.items()},
-        "window_days": settings.window_days,
-    }
-    if settings.severity:
-        parameters["severity"] = {k: v.value for k, v in sorted(settings.severity.items())}
-    return Report(
-        tool_version=__version__,
-        generated_at=datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
-        inputs=_inputs(con),
-        parameters=parameters,
-        rules_run=tuple(runs),
-        findings=tuple(findings),
-    )
+    params = rule_parameters(settings, span, when)
+    results = _run_rules(con, tuple(chosen), settings, params, span, workers)
+    return build_report(results, settings, period, when, _inputs(con))

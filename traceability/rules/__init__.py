@@ -143,7 +143,8 @@ def base_sql() -> str:
     return (resources.files(__name__) / "_base.sql").read_text(encoding="utf-8")
 
 
-#: A statement of ``_base.sql`` preceded by this comment runs again until it adds no row.
+#: A statement of ``_base.sql`` with a line starting with this comment runs again until it
+#: adds no row.
 REPEAT_MARK = "-- repeat:"
 #: How many times a repeated statement may add rows before the data is judged cyclic.
 MAX_REPEATS = 16
@@ -158,7 +159,8 @@ def base_statements() -> list[tuple[str, bool]]:
     out = []
     for statement in re.split(r";\s*$", base_sql(), flags=re.M):
         if statement.strip():
-            out.append((statement.strip(), REPEAT_MARK in statement))
+            repeat = any(line.startswith(REPEAT_MARK) for line in statement.splitlines())
+            out.append((statement.strip(), repeat))
     return out
 
 

@@ -39,18 +39,18 @@ WITH consignment_versions AS (
     SELECT o.*,
         direction || ' dated ' || CAST(declared_date AS VARCHAR) || ', '
         || CASE WHEN declared_date > valid_to
-            THEN CAST(declared_date - valid_to AS VARCHAR)
-                 || CASE WHEN declared_date - valid_to = 1 THEN ' day' ELSE ' days' END
+            THEN CAST(date_diff('day', valid_to, declared_date) AS VARCHAR)
+                 || CASE WHEN date_diff('day', valid_to, declared_date) = 1 THEN ' day' ELSE ' days' END
                  || ' after it expired on ' || CAST(valid_to AS VARCHAR)
-            ELSE CAST(valid_from - declared_date AS VARCHAR)
-                 || CASE WHEN valid_from - declared_date = 1 THEN ' day' ELSE ' days' END
+            ELSE CAST(date_diff('day', declared_date, valid_from) AS VARCHAR)
+                 || CASE WHEN date_diff('day', declared_date, valid_from) = 1 THEN ' day' ELSE ' days' END
                  || ' before it became valid on ' || CAST(valid_from AS VARCHAR)
         END AS problem
     FROM outside o
 ), findings AS (
     SELECT
         authorisation_ref, declaration_id, min(period) AS period,
-        string_agg(DISTINCT problem, '; ' ORDER BY problem) AS problems
+        nullif(array_to_string(list_sort(list_distinct(list(problem))), '; '), '') AS problems
     FROM problems
     GROUP BY authorisation_ref, declaration_id
 ), evidence AS (

@@ -72,7 +72,7 @@ WITH consignment_versions AS (
 ), findings AS (
     SELECT
         authorisation_ref, declaration_id, min(period) AS period,
-        string_agg(DISTINCT problem, '; ' ORDER BY problem) AS problems
+        nullif(array_to_string(list_sort(list_distinct(list(problem))), '; '), '') AS problems
     FROM problems
     GROUP BY authorisation_ref, declaration_id
 ), evidence AS (

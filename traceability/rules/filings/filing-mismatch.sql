@@ -155,7 +155,7 @@ WITH returns AS (
     SELECT
         filer, period, label_kind, label, flow, cc,
         CAST(sum(qty) AS DECIMAL(38,12)) AS qty,
-        string_agg(DISTINCT filing_id, ', ' ORDER BY filing_id) AS filing_ids,
+        nullif(array_to_string(list_sort(list_distinct(list(filing_id))), ', '), '') AS filing_ids,
         string_agg(
             CASE WHEN uom <> unit THEN
                 regexp_replace(CAST(quantity AS VARCHAR), '\.?0+$', '') || ' ' || uom || ' = '

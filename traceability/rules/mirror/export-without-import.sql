@@ -17,10 +17,10 @@ WITH lines AS (
         shipment_ref,
         max(declared_date) AS shipped_on,
         min(declared_date) AS first_on,
-        string_agg(DISTINCT declarant, ', ' ORDER BY declarant) AS exporters,
-        string_agg(DISTINCT counterparty, ', ' ORDER BY counterparty) AS importers,
-        string_agg(DISTINCT origin_country || ' → ' || destination_country, ', '
-                   ORDER BY origin_country || ' → ' || destination_country) AS route
+        nullif(array_to_string(list_sort(list_distinct(list(declarant))), ', '), '') AS exporters,
+        nullif(array_to_string(list_sort(list_distinct(list(counterparty))), ', '), '') AS importers,
+        nullif(array_to_string(list_sort(list_distinct(
+            list(origin_country || ' → ' || destination_country))), ', '), '') AS route
     FROM lines
     GROUP BY shipment_ref
     HAVING count(*) FILTER (WHERE direction = 'import') = 0
@@ -28,7 +28,7 @@ WITH lines AS (
 ), judged AS (
     SELECT
         l.*,
-        CAST(l.shipped_on + to_days(CAST($window_days AS INTEGER)) AS DATE) AS deadline,
+        CAST(l.shipped_on + CAST($window_days AS INTEGER) AS DATE) AS deadline,
         CAST($as_of AS DATE) AS as_of
     FROM lonely l
 )

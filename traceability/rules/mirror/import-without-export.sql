@@ -13,10 +13,10 @@ WITH lines AS (
     SELECT
         shipment_ref,
         min(declared_date) AS first_on,
-        string_agg(DISTINCT declarant, ', ' ORDER BY declarant) AS importers,
-        string_agg(DISTINCT counterparty, ', ' ORDER BY counterparty) AS exporters,
-        string_agg(DISTINCT origin_country || ' → ' || destination_country, ', '
-                   ORDER BY origin_country || ' → ' || destination_country) AS route
+        nullif(array_to_string(list_sort(list_distinct(list(declarant))), ', '), '') AS importers,
+        nullif(array_to_string(list_sort(list_distinct(list(counterparty))), ', '), '') AS exporters,
+        nullif(array_to_string(list_sort(list_distinct(
+            list(origin_country || ' → ' || destination_country))), ', '), '') AS route
     FROM lines
     GROUP BY shipment_ref
     HAVING count(*) FILTER (WHERE direction = 'export') = 0

@@ -19,10 +19,10 @@ WITH lines AS (
 ), per_side AS (
     SELECT
         shipment_ref, direction,
-        string_agg(DISTINCT exporter, ', ' ORDER BY exporter) AS exporters,
-        string_agg(DISTINCT importer, ', ' ORDER BY importer) AS importers,
-        string_agg(DISTINCT origin_country, ', ' ORDER BY origin_country) AS origins,
-        string_agg(DISTINCT destination_country, ', ' ORDER BY destination_country)
+        nullif(array_to_string(list_sort(list_distinct(list(exporter))), ', '), '') AS exporters,
+        nullif(array_to_string(list_sort(list_distinct(list(importer))), ', '), '') AS importers,
+        nullif(array_to_string(list_sort(list_distinct(list(origin_country))), ', '), '') AS origins,
+        nullif(array_to_string(list_sort(list_distinct(list(destination_country))), ', '), '')
             AS destinations,
         min(declared_date) AS first_on
     FROM lines

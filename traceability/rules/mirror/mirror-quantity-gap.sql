@@ -37,7 +37,7 @@ WITH lines AS (
              AS DECIMAL(38,12)) AS imported_kg,
         min(l.declared_date) FILTER (WHERE l.direction = 'export') AS shipped_on,
         min(l.declared_date) AS first_on,
-        string_agg(DISTINCT l.conversion, '; ' ORDER BY l.conversion) AS conversions
+        nullif(array_to_string(list_sort(list_distinct(list(l.conversion))), '; '), '') AS conversions
     FROM lines l
     JOIN both_sides s ON s.shipment_ref = l.shipment_ref
     GROUP BY l.shipment_ref, l.gtin

@@ -96,7 +96,7 @@ WITH expiries AS (
     GROUP BY t.gtin, t.lot
 ), shipments AS (
     SELECT DISTINCT t.gtin, t.lot, t.event_key, t.event_time, t.local_date, t.source,
-           (SELECT string_agg(DISTINCT r.ref, '/' ORDER BY r.ref)
+           (SELECT nullif(array_to_string(list_sort(list_distinct(list(r.ref))), '/'), '')
             FROM event_refs r WHERE r.event_row = t.event_row) AS refs
     FROM late t
 ), expiry_proof AS (
@@ -119,7 +119,8 @@ WITH expiries AS (
     FROM proof p
     GROUP BY p.gtin, p.lot
 ), expiry_sources AS (
-    SELECT x.gtin, x.lot, string_agg(DISTINCT x.what, ' and ' ORDER BY x.what) AS what
+    SELECT x.gtin, x.lot,
+           nullif(array_to_string(list_sort(list_distinct(list(x.what))), ' and '), '') AS what
     FROM expiries x
     JOIN totals t ON t.gtin = x.gtin AND t.lot = x.lot AND x.expiry = t.expiry
     GROUP BY x.gtin, x.lot

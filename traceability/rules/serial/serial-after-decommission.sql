@@ -42,7 +42,8 @@ WITH ended AS (
     SELECT l.id_gtin, l.id_serial, l.event_key, l.event_time, l.source FROM late l
     UNION
     SELECT f.id_gtin, f.id_serial, f.event_key, f.event_time, f.source FROM first_end f
-    WHERE (f.id_gtin, f.id_serial) IN (SELECT (l.id_gtin, l.id_serial) FROM late l)
+    WHERE EXISTS (SELECT 1 FROM late l
+                  WHERE l.id_gtin = f.id_gtin AND l.id_serial = f.id_serial)
 ), evidence AS (
     SELECT p.id_gtin, p.id_serial,
            list(struct_pack(kind := 'event', key := p.event_key, source := p.source)

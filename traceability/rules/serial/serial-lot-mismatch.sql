@@ -48,7 +48,7 @@ WITH named AS (
       AND NOT EXISTS (
           SELECT 1 FROM commissioned c WHERE c.epc_key = n.epc_key AND c.lot = n.lot)
 ), lots AS (
-    SELECT c.epc_key, string_agg(DISTINCT c.lot, ', ' ORDER BY c.lot) AS lots
+    SELECT c.epc_key, nullif(array_to_string(list_sort(list_distinct(list(c.lot))), ', '), '') AS lots
     FROM commissioned c
     GROUP BY c.epc_key
 ), proof AS (

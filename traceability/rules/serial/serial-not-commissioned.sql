@@ -61,7 +61,8 @@ WITH commissioned AS (
     FROM live_rows e
     JOIN epc_items i ON i.event_row = e.event_row
     WHERE e.biz_step = 'commissioning' AND i.epc_kind = 'sgtin'
-      AND (i.id_gtin, i.id_serial) IN (SELECT (o.id_gtin, o.id_serial) FROM orphan o)
+      AND EXISTS (SELECT 1 FROM orphan o
+                  WHERE o.id_gtin = i.id_gtin AND o.id_serial = i.id_serial)
     GROUP BY i.id_gtin, i.id_serial
 )
 SELECT

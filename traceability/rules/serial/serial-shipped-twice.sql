@@ -65,7 +65,7 @@ WITH shipped AS (
             AND r.event_time >= p.event_time AND r.event_time <= p.next_time
             AND (r.party IS NULL OR p.next_party IS NULL OR r.party = p.next_party))
 ), refs AS (
-    SELECT r.event_row, string_agg(DISTINCT r.ref, '/' ORDER BY r.ref) AS refs
+    SELECT r.event_row, nullif(array_to_string(list_sort(list_distinct(list(r.ref))), '/'), '') AS refs
     FROM event_refs r
     WHERE r.event_row IN (SELECT t.event_row FROM twice t)
        OR r.event_row IN (SELECT t.next_row FROM twice t)

@@ -1,0 +1,217 @@
+"""Export a store as a folder of Parquet tables, for an engine other than DuckDB.
+
+``export(db, to)`` writes one folder per table of the store, each holding Parquet files,
+and a manifest (``tracecheck-export.json``: layout version, tool version, tables, their row
+counts and partition column). The tables that carry a date are split by period (calendar
+quarter), Hive style (``events/tc_period=2026-Q1/…``), so that a cluster reads one quarter's
+events, EPC rows and declarations together:
+
+- ``events`` by the quarter of ``local_date``, and the tables of event details
+  (``epc_rows``, ``event_biz_transactions``, ``event_parties``, ``event_quantities``,
+  ``event_payloads``) by the quarter of their event;
+- ``consignments`` by ``declared_date``, ``batches`` by ``manufacture_date``, ``filings``
+  by their own ``period``, ``estimates`` by ``year``;
+- the rest (products, authorisations, loads, …) whole.
+
+The partition column is ``tc_period``; a reader drops it (it is not a column of the store).
+JSON columns are written as text. The folder is written beside the target and renamed into
+place at the end, so an interrupted export leaves no half-written layout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from traceability.errors import InputError
+from traceability.store import STORE_VERSION, connect
+
+MANIFEST = "tracecheck-export.json"
+#: Version of the exported layout (the store's own version is recorded beside it).
+EXPORT_VERSION = 1
+PARTITION_COLUMN = "tc_period"
+
+_EVENT_DETAILS = (
+    "epc_rows",
+    "event_biz_transactions",
+    "event_parties",
+    "event_quantities",
+    "event_payloads",
+)
+
+
+def _quarter(column: str) -> str:
+    return f"CAST(year({column}) AS VARCHAR) || '-Q' || CAST(quarter({column}) AS VARCHAR)"
+
+
+#: table -> SQL expression of its period (over the table aliased ``t``).
+_PERIOD_OF: dict[str, str] = {
+    "events": _quarter("t.local_date"),
+    "consignments": _quarter("t.declared_date"),
+    "batches": _quarter("t.manufacture_date"),
+    "filings": "t.period",
+    "estimates": "CAST(t.year AS VARCHAR)",
+}
+
+
+@dataclass(frozen=True)
+class ExportedTable:
+    """One table of an export: its name, rows and partition column (or None)."""
+
+    name: str
+    rows: int
+    partitioned: bool
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What ``export`` wrote."""
+
+    folder: Path
+    tables: tuple[ExportedTable, ...]
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _store_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.execute(
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_schema = 'main' AND table_type = 'BASE TABLE' ORDER BY table_name"
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """The table's columns for SELECT, JSON columns cast to text."""
+    rows = con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+    out = []
+    for name, data_type in rows:
+        column = f"t.{_quote(str(name))}"
+        if str(data_type) == "JSON":
+            column = f"CAST({column} AS VARCHAR) AS {_quote(str(name))}"
+        out.append(column)
+    return ", ".join(out)
+
+
+def _query(con: duckdb.DuckDBPyConnection, table: str) -> tuple[str, bool]:
+    """The SELECT that exports ``table`` and whether it carries the partition column."""
+    columns = _columns(con, table)
+    if table in _PERIOD_OF:
+        period = f"coalesce({_PERIOD_OF[table]}, 'undated')"
+        return f"SELECT {columns}, {period} AS {PARTITION_COLUMN} FROM {_quote(table)} t", True
+    if table in _EVENT_DETAILS:
+        period = f"coalesce({_quarter('e.local_date')}, 'undated')"
+        return (
+            f"SELECT {columns}, {period} AS {PARTITION_COLUMN} FROM {_quote(table)} t "
+            "LEFT JOIN events e ON e.event_row = t.event_row",
+            True,
+        )
+    return f"SELECT {columns} FROM {_quote(table)} t", False
+
+
+def export(db: str | Path, to: str | Path, *, overwrite: bool = False) -> ExportResult:
+    """Write the store ``db`` as Parquet tables under the folder ``to``.
+
+    Args:
+        db: a tracecheck store (opened read-only).
+        to: the folder to create. It must not exist (or be empty) unless ``overwrite``.
+        overwrite: replace an existing export at ``to`` (only one with a manifest).
+
+    Raises:
+        InputError: ``to`` exists and is not empty (and not an export to overwrite).
+    """
+    target = Path(to)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        if not overwrite:
+            raise InputError(
+                f"{target} exists and is not empty",
+                hint="name a new folder, or pass --overwrite to replace an earlier export",
+            )
+        if not (target / MANIFEST).is_file():
+            raise InputError(
+                f"{target} is not a tracecheck export, so it is not overwritten",
+                hint="name a new folder",
+            )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    con = connect(db, read_only=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    try:
+        written = []
+        for table in _store_tables(con):
+            query, partitioned = _query(con, table)
+            folder = staging / table
+            if partitioned:
+                con.execute(
+                    f"COPY ({query}) TO {_literal(str(folder))} "
+                    f"(FORMAT parquet, PARTITION_BY ({PARTITION_COLUMN}), "
+                    "FILENAME_PATTERN 'part-{i}')"
+                )
+            else:
+                folder.mkdir()
+                con.execute(
+                    f"COPY ({query}) TO {_literal(str(folder / 'part-0.parquet'))} (FORMAT parquet)"
+                )
+            if not folder.exists():  # an empty partitioned table writes no file
+                folder.mkdir()
+            row = con.execute(f"SELECT count(*) FROM {_quote(table)}").fetchone()
+            written.append(ExportedTable(table, int(row[0]) if row else 0, partitioned))
+        from traceability import __version__
+
+        manifest = {
+            "format": "tracecheck-export",
+            "version": EXPORT_VERSION,
+            "store_version": STORE_VERSION,
+            "tool_version": __version__,
+            "partition_column": PARTITION_COLUMN,
+            "tables": {t.name: {"rows": t.rows, "partitioned": t.partitioned} for t in written},
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", "utf-8")
+        if target.exists():
+            shutil.rmtree(target) if any(target.iterdir()) else target.rmdir()
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        con.close()
+    return ExportResult(target, tuple(written))
+
+
+def parse_manifest(text: str, where: str) -> dict[str, Any]:
+    """An export's manifest from its text (``where`` names it in errors).
+
+    Raises:
+        InputError: not a manifest, or one of a layout version this tracecheck does not read.
+    """
+    try:
+        manifest = json.loads(text)
+    except ValueError as exc:
+        raise InputError(f"{where}: the export manifest is not JSON: {exc}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != "tracecheck-export":
+        raise InputError(f"{where} is not a tracecheck export manifest")
+    if manifest.get("version") != EXPORT_VERSION:
+        raise InputError(
+            f"{where}: export layout version {manifest.get('version')!r}, "
+            f"this tracecheck reads version {EXPORT_VERSION}",
+            hint="export the store again with this version of tracecheck",
+        )
+    if not isinstance(manifest.get("tables"), dict):
+        raise InputError(f"{where}: the export manifest lists no tables")
+    return manifest
