@@ -83,14 +83,42 @@ class SparkMissing(InputError):
 # --- translation ------------------------------------------------------------------------
 
 
+#: Constructs sqlglot writes out for Spark unchanged although Spark lacks them or means
+#: something else by them, with the portable way to say the same.
+UNPORTABLE: dict[type[exp.Expression], str] = {
+    exp.RegexpFullMatch: "regexp_full_match() (use regexp_matches with ^…$ anchors)",
+    exp.TimestampTrunc: "date_trunc() (a timestamp on Spark, a date on DuckDB: use year() "
+    "and quarter())",
+    exp.DateTrunc: "date_trunc() (a timestamp on Spark, a date on DuckDB: use year() and "
+    "quarter())",
+}
+#: DuckDB's len() (of a list, or a string) is parsed as length(), which on Spark wants a
+#: string: refused by name, before parsing (use length() of text, or count the rows).
+_LEN = re.compile(r"\blen\s*\(", re.I)
+_COMMENTS_AND_STRINGS = re.compile(r"--[^\n]*|'(?:[^']|'')*'")
+
+
 def _check_portable(tree: exp.Expression, name: str) -> None:
+    hint = "rewrite it in the portable subset (see rules/README.md)"
     for node in tree.find_all(exp.Anonymous):
         function = node.name.lower()
         if function not in PORTABLE_FUNCTIONS:
             raise NotPortable(
-                f"{name}: function {function}() has no Spark SQL translation",
-                hint="rewrite it in the portable subset (see rules/README.md)",
+                f"{name}: function {function}() has no Spark SQL translation", hint=hint
             )
+    for node in tree.find_all(exp.ArrayAgg):
+        # Spark's collect_list takes no ORDER BY (sqlglot drops it): an ordered list is
+        # allowed only as a rule's evidence, which the runner puts in order itself
+        if node.find(exp.Order) is not None and node.parent is not None:
+            if not (isinstance(node.parent, exp.Alias) and node.parent.alias == "evidence"):
+                raise NotPortable(
+                    f"{name}: an ordered list() other than the evidence loses its order on Spark",
+                    hint="sort it as a whole: list_sort(list(x)), or string_agg(x, sep "
+                    "ORDER BY x) for text",
+                )
+    for node_type, what in UNPORTABLE.items():
+        if tree.find(node_type) is not None:
+            raise NotPortable(f"{name}: {what} does not carry over to Spark SQL", hint=hint)
 
 
 def translate(sql: str, name: str) -> list[str]:
@@ -107,10 +135,13 @@ def translate(sql: str, name: str) -> list[str]:
 
 
 def _parse(sql: str, name: str) -> list[exp.Expression]:
+    if _LEN.search(_COMMENTS_AND_STRINGS.sub("", sql)):
+        raise NotPortable(
+            f"{name}: len() does not carry over to Spark SQL (its length() wants a string)",
+            hint="rewrite it in the portable subset (see rules/README.md)",
+        )
     try:
-        trees = [
-            t for t in sqlglot.parse(sql, read="duckdb") if isinstance(t, exp.Expression)
-        ]
+        trees = [t for t in sqlglot.parse(sql, read="duckdb") if isinstance(t, exp.Expression)]
     except sqlglot.errors.SqlglotError as exc:
         raise NotPortable(f"{name}: does not parse as DuckDB SQL: {exc}") from None
     for tree in trees:
