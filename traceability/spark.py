@@ -106,11 +106,11 @@ def _check_portable(tree: exp.Expression, name: str) -> None:
             raise NotPortable(
                 f"{name}: function {function}() has no Spark SQL translation", hint=hint
             )
-    for node in tree.find_all(exp.ArrayAgg):
+    for agg in tree.find_all(exp.ArrayAgg):
         # Spark's collect_list takes no ORDER BY (sqlglot drops it): an ordered list is
         # allowed only as a rule's evidence, which the runner puts in order itself
-        if node.find(exp.Order) is not None and node.parent is not None:
-            if not (isinstance(node.parent, exp.Alias) and node.parent.alias == "evidence"):
+        if agg.find(exp.Order) is not None and agg.parent is not None:
+            if not (isinstance(agg.parent, exp.Alias) and agg.parent.alias == "evidence"):
                 raise NotPortable(
                     f"{name}: an ordered list() other than the evidence loses its order on Spark",
                     hint="sort it as a whole: list_sort(list(x)), or string_agg(x, sep "
