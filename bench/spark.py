@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +118,11 @@ def step_spark(data: str, master: str, memory: str, work: str, report: str) -> d
     }
 
 
-STEPS = {"export": step_export, "duckdb": step_duckdb, "spark": step_spark}
+STEPS: dict[str, Callable[..., dict[str, Any]]] = {
+    "export": step_export,
+    "duckdb": step_duckdb,
+    "spark": step_spark,
+}
 
 
 def high_water(pid: int) -> int:
@@ -230,8 +235,8 @@ def memory(run: dict[str, Any]) -> str:
 def main() -> None:
     """Build or take the store, export it, run both engines, print and write the figures."""
     if sys.argv[1:2] == ["--step"]:
-        *args, result = sys.argv[3:]
-        Path(result).write_text(json.dumps(STEPS[sys.argv[2]](*args), default=str))
+        *values, result = sys.argv[3:]
+        Path(result).write_text(json.dumps(STEPS[sys.argv[2]](*values), default=str))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -312,7 +317,11 @@ def main() -> None:
                 "rss_mib": run["rss"],
                 "tree_rss_mib": run["tree"],
                 "processes": run["processes"],
-                **{k: run[k] for k in ("rules", "findings", "error", "phases") if k in run},
+                **{
+                    k: run[k]
+                    for k in ("rules", "findings", "error", "phases", "slowest")
+                    if k in run
+                },
             }
         if "error" in duck or "error" in spark:
             print("not compared: a run failed")

@@ -126,13 +126,21 @@ def _query(con: duckdb.DuckDBPyConnection, table: str) -> tuple[str, bool]:
     return f"SELECT {columns} FROM {_quote(table)} t", False
 
 
-def export(db: str | Path, to: str | Path, *, overwrite: bool = False) -> ExportResult:
+def export(
+    db: str | Path,
+    to: str | Path,
+    *,
+    overwrite: bool = False,
+    memory_limit: str | None = None,
+    threads: int | None = None,
+) -> ExportResult:
     """Write the store ``db`` as Parquet tables under the folder ``to``.
 
     Args:
         db: a tracecheck store (opened read-only).
         to: the folder to create. It must not exist (or be empty) unless ``overwrite``.
         overwrite: replace an existing export at ``to`` (only one with a manifest).
+        memory_limit, threads: DuckDB settings for the export (default: DuckDB's).
 
     Raises:
         InputError: ``to`` exists and is not empty (and not an export to overwrite).
@@ -150,7 +158,7 @@ def export(db: str | Path, to: str | Path, *, overwrite: bool = False) -> Export
                 hint="name a new folder",
             )
     target.parent.mkdir(parents=True, exist_ok=True)
-    con = connect(db, read_only=True)
+    con = connect(db, read_only=True, memory_limit=memory_limit, threads=threads)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
     try:
         written = []
@@ -168,8 +176,14 @@ def export(db: str | Path, to: str | Path, *, overwrite: bool = False) -> Export
                 con.execute(
                     f"COPY ({query}) TO {_literal(str(folder / 'part-0.parquet'))} (FORMAT parquet)"
                 )
-            if not folder.exists():  # an empty partitioned table writes no file
-                folder.mkdir()
+            if not any(folder.rglob("*.parquet")):
+                # an empty table split by period writes no file: write one without rows, so
+                # that a reader still finds the table and its columns
+                folder.mkdir(exist_ok=True)
+                con.execute(
+                    f"COPY ({query} LIMIT 0) TO {_literal(str(folder / 'part-0.parquet'))} "
+                    "(FORMAT parquet)"
+                )
             row = con.execute(f"SELECT count(*) FROM {_quote(table)}").fetchone()
             written.append(ExportedTable(table, int(row[0]) if row else 0, partitioned))
         from traceability import __version__

@@ -295,6 +295,8 @@ def spark_session(
         # the default of 200 shuffle partitions is for clusters; adaptive execution
         # merges small ones, but a local run still pays a task for each
         settings["spark.sql.shuffle.partitions"] = "4"
+        # no Hive warehouse folder in the working directory
+        settings["spark.sql.warehouse.dir"] = tempfile.mkdtemp(prefix="tracecheck-warehouse-")
         # one process: talk to itself on loopback, whatever the host name resolves to
         settings["spark.driver.host"] = "127.0.0.1"
         settings["spark.driver.bindAddress"] = "127.0.0.1"
