@@ -357,7 +357,6 @@ def reconcile_command(
       tracecheck reconcile --db q1.duckdb
       tracecheck reconcile --db q1.duckdb --period 2026-Q1 --format json --output q1.json
       tracecheck reconcile --db q1.duckdb --rule mirror --fail-on high
-      tracecheck export --db q1.duckdb --to q1-parquet
       tracecheck reconcile --engine spark --data q1-parquet --format json
     """
     selection = list(rule_ids) or None
@@ -410,7 +409,7 @@ def _spark_progress(step: str) -> None:
 )
 @click.option("--overwrite", is_flag=True, help="Replace an earlier export in that folder.")
 def export_command(db: Path, target: Path, overwrite: bool) -> None:
-    """Write the store as Parquet tables, partitioned by period, for another engine.
+    """Write the store as Parquet tables split by quarter, for Spark.
 
     One folder per table and a manifest; events, their EPC rows and details, and the
     declarations are split by calendar quarter (tc_period=2026-Q1), so a cluster reads a
@@ -420,7 +419,7 @@ def export_command(db: Path, target: Path, overwrite: bool) -> None:
     \b
     Example:
       tracecheck export --db q1.duckdb --to q1-parquet
-      tracecheck reconcile --engine spark --data q1-parquet
+      tracecheck export --db q1.duckdb --to q1-parquet --overwrite
     """
     from traceability.export import export
 

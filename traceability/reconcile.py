@@ -171,25 +171,31 @@ def _has_rows(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return row is not None
 
 
+#: The latest date in the loaded data (the default as-of date), in SQL both engines run.
+LATEST_DATE_SQL = """
+    SELECT max(d) FROM (
+        SELECT max(declared_date) AS d FROM consignments
+        UNION ALL SELECT max(manufacture_date) FROM batches
+        UNION ALL SELECT max(local_date) FROM events
+    ) AS latest
+"""
+#: The files loaded, for the report's ``inputs``, in SQL both engines run.
+INPUTS_SQL = "SELECT path, sha256, kind, records, rejected FROM loads ORDER BY load_id"
+
+
 def latest_date(con: duckdb.DuckDBPyConnection) -> date | None:
     """The latest date in the loaded data: declarations, manufacture and event local dates."""
-    row = con.execute(
-        """
-        SELECT max(d) FROM (
-            SELECT max(declared_date) AS d FROM consignments
-            UNION ALL SELECT max(manufacture_date) FROM batches
-            UNION ALL SELECT max(local_date) FROM events
-        )
-        """
-    ).fetchone()
+    row = con.execute(LATEST_DATE_SQL).fetchone()
     return row[0] if row and row[0] is not None else None
 
 
-def _inputs(con: duckdb.DuckDBPyConnection) -> tuple[InputFile, ...]:
-    rows = con.execute(
-        "SELECT path, sha256, kind, records, rejected FROM loads ORDER BY load_id"
-    ).fetchall()
+def input_files(rows: Iterable[Sequence[Any]]) -> tuple[InputFile, ...]:
+    """The report's inputs from the rows of ``INPUTS_SQL``."""
     return tuple(InputFile(str(p), str(h), str(k), int(n), int(r)) for p, h, k, n, r in rows)
+
+
+def _inputs(con: duckdb.DuckDBPyConnection) -> tuple[InputFile, ...]:
+    return input_files(con.execute(INPUTS_SQL).fetchall())
 
 
 def _evidence(value: Any) -> set[Evidence]:

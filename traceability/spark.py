@@ -44,9 +44,12 @@ from traceability.errors import InputError, TracecheckError
 from traceability.export import MANIFEST, PARTITION_COLUMN, parse_manifest
 from traceability.model import Finding, InputFile, Report, RuleRun
 from traceability.reconcile import (
+    INPUTS_SQL,
+    LATEST_DATE_SQL,
     RuleFailed,
     build_report,
     findings_from_rows,
+    input_files,
     parse_date,
     parse_period,
     rule_parameters,
@@ -411,23 +414,12 @@ def _has_rows(spark: SparkSession, table: str) -> bool:
 
 
 def _latest_date(spark: SparkSession) -> date | None:
-    row = spark.sql(
-        """
-        SELECT max(d) FROM (
-            SELECT max(declared_date) AS d FROM consignments
-            UNION ALL SELECT max(manufacture_date) FROM batches
-            UNION ALL SELECT max(local_date) FROM events
-        )
-        """
-    ).first()
+    row = spark.sql(LATEST_DATE_SQL).first()
     return row[0] if row and row[0] is not None else None
 
 
 def _inputs(spark: SparkSession) -> tuple[InputFile, ...]:
-    rows = spark.sql(
-        "SELECT path, sha256, kind, records, rejected FROM loads ORDER BY load_id"
-    ).collect()
-    return tuple(InputFile(str(p), str(h), str(k), int(n), int(r)) for p, h, k, n, r in rows)
+    return input_files(spark.sql(INPUTS_SQL).collect())
 
 
 def _run_rule(
