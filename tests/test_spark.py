@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -246,3 +247,14 @@ def test_spark_refuses_a_folder_that_is_not_an_export(spark: Any, tmp_path: Path
     )
     assert result.exit_code == 2
     assert "not a tracecheck export" in result.output
+
+
+def test_without_the_spark_extra_the_engine_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # an installation without the extra: sqlglot cannot be imported
+    monkeypatch.setitem(sys.modules, "sqlglot", None)
+    monkeypatch.delitem(sys.modules, "traceability.spark", raising=False)
+    result = CliRunner().invoke(cli, ["reconcile", "--engine", "spark", "--data", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "tracecheck[spark]" in result.output and "Traceback" not in result.output

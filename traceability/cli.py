@@ -366,7 +366,13 @@ def reconcile_command(
                 "--engine spark reads --data, a folder written by 'tracecheck export'",
                 hint="tracecheck export --db STORE --to FOLDER, then --data FOLDER",
             )
-        from traceability.spark import reconcile_spark
+        try:
+            from traceability.spark import reconcile_spark
+        except ImportError as exc:
+            raise InputError(
+                f"the Spark engine needs the 'spark' extra ({exc.name} is not installed)",
+                hint="pip install 'tracecheck[spark]' (and Java 17 or newer)",
+            ) from None
 
         report = reconcile_spark(
             data,
