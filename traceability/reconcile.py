@@ -244,6 +244,27 @@ def make_finding(
     )
 
 
+def bound_parameters(rule: Rule, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Exactly the parameters ``rule`` uses, with their values.
+
+    Raises:
+        RuleFailed: the rule uses a parameter there is no value for.
+    """
+    missing = [p for p in rule.parameters if p not in params]
+    if missing:
+        raise RuleFailed(f"rule {rule.id}: unknown parameter ${missing[0]}")
+    return {p: params[p] for p in rule.parameters}
+
+
+def longest_first(rules: Iterable[Rule]) -> list[Rule]:
+    """The order to start rules in when several run at once.
+
+    The rules that read events take longest, the longer files among them the longest of
+    all: a rough measure, but starting them first keeps every worker busy to the end.
+    """
+    return sorted(rules, key=lambda r: ("events" not in r.needs, -len(r.sql)))
+
+
 def run_rule(
     con: duckdb.DuckDBPyConnection,
     rule: Rule,
@@ -253,12 +274,8 @@ def run_rule(
     period: tuple[date, date] | None,
 ) -> list[Finding]:
     """Run one rule (base views already created) and return its findings."""
-    missing = [p for p in rule.parameters if p not in params]
-    if missing:
-        raise RuleFailed(f"rule {rule.id}: unknown parameter ${missing[0]}")
-    bound = {p: params[p] for p in rule.parameters}
     try:
-        cursor = con.execute(rule.sql, bound)
+        cursor = con.execute(rule.sql, bound_parameters(rule, params))
         names = [d[0] for d in cursor.description or ()]
         rows = cursor.fetchall()
     except duckdb.Error as exc:
@@ -424,9 +441,7 @@ def _run_rules(
         finally:
             free.put(cursor)
 
-    # the rules that read events take longest, the longer files among them the longest of
-    # all (a rough measure, but starting them first keeps both workers busy to the end)
-    order = sorted(chosen, key=lambda r: ("events" not in r.needs, -len(r.sql)))
+    order = longest_first(chosen)
     try:
         with ThreadPoolExecutor(len(cursors), thread_name_prefix="rule") as pool:
             done = dict(zip((r.id for r in order), pool.map(task, order), strict=True))

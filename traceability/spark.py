@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 import threading
 import uuid
@@ -47,9 +48,11 @@ from traceability.reconcile import (
     INPUTS_SQL,
     LATEST_DATE_SQL,
     RuleFailed,
+    bound_parameters,
     build_report,
     findings_from_rows,
     input_files,
+    longest_first,
     parse_date,
     parse_period,
     rule_parameters,
@@ -294,12 +297,14 @@ def spark_session(
         "spark.ui.showConsoleProgress": "false",
         **REQUIRED_CONF,
     }
+    warehouse = None
     if master.startswith("local"):
         # the default of 200 shuffle partitions is for clusters; adaptive execution
         # merges small ones, but a local run still pays a task for each
         settings["spark.sql.shuffle.partitions"] = "4"
         # no Hive warehouse folder in the working directory
-        settings["spark.sql.warehouse.dir"] = tempfile.mkdtemp(prefix="tracecheck-warehouse-")
+        warehouse = tempfile.mkdtemp(prefix="tracecheck-warehouse-")
+        settings["spark.sql.warehouse.dir"] = warehouse
         # one process: talk to itself on loopback, whatever the host name resolves to
         settings["spark.driver.host"] = "127.0.0.1"
         settings["spark.driver.bindAddress"] = "127.0.0.1"
@@ -311,6 +316,8 @@ def spark_session(
         yield session
     finally:
         session.stop()
+        if warehouse is not None:
+            shutil.rmtree(warehouse, ignore_errors=True)
 
 
 def _join(root: str, name: str) -> str:
@@ -432,13 +439,11 @@ def _run_rule(
 ) -> tuple[RuleRun, list[Finding]]:
     if not all(_has_rows(spark, t) for t in rule.needs):
         return RuleRun(rule.id, "no-data"), []
-    missing = [p for p in rule.parameters if p not in params]
-    if missing:
-        raise RuleFailed(f"rule {rule.id}: unknown parameter ${missing[0]}")
+    bound = bound_parameters(rule, params)
     try:
         frame = None
         for step in rule_steps(rule):
-            frame = spark.sql(step.query, args={p: params[p] for p in step.parameters})
+            frame = spark.sql(step.query, args={p: bound[p] for p in step.parameters})
             if step.name is not None:
                 if step.materialise:
                     frame = work.materialise(frame, step.name)
@@ -509,7 +514,7 @@ def reconcile_spark(
             run_base_spark(spark, folder)
             when = as_of_date or _latest_date(spark)
             params = rule_parameters(settings, span, when)
-            order = sorted(chosen, key=lambda r: ("events" not in r.needs, -len(r.sql)))
+            order = longest_first(chosen)
 
             def task(rule: Rule) -> tuple[RuleRun, list[Finding]]:
                 say(f"rule {rule.id}")
