@@ -208,3 +208,30 @@ def test_a_file_read_in_many_chunks_loads_the_same_with_the_same_line_numbers(
     assert (result.files[0].accepted, result.files[0].duplicates) == (38, 1)
     assert [(r.line, r.code) for r in result.rejections] == [(18, "bad-json")]
     assert counts(db)["events"] == 38
+
+
+def test_the_standard_context_alone_keeps_no_payload_and_anything_more_does(
+    tmp_path: Path, db: Path
+) -> None:
+    standard = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
+    own = {"ex": "https://ns.example.com/epcis/"}
+    path = write_jsonl(
+        tmp_path / "events.jsonl",
+        [
+            event("urn:uuid:c1", [1], **{"@context": [standard]}),
+            event("urn:uuid:c2", [2], **{"@context": standard}),
+            event("urn:uuid:c3", [3]),
+            event("urn:uuid:c4", [4], **{"@context": [standard, own]}),
+            event("urn:uuid:c5", [5], **{"ex:temperature": 4.5}),
+            event("urn:uuid:c6", [6], readPoint={"id": "urn:epc:id:sgln:8901234.00001.0", "x": 1}),
+            event("urn:uuid:c7", [7], ilmd={"cbvmda:lotNumber": "L1", "ex:grade": "A"}),
+        ],
+    )
+    load(db, [path])
+    kept = _query(
+        db,
+        "SELECT e.event_id, p.payload FROM event_payloads p JOIN events e USING (event_row) "
+        "ORDER BY e.event_id",
+    )
+    assert [k for k, _ in kept] == ["urn:uuid:c4", "urn:uuid:c5", "urn:uuid:c6", "urn:uuid:c7"]
+    assert json.loads(kept[0][1])["@context"] == [standard, own]  # kept as received

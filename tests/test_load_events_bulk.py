@@ -46,6 +46,8 @@ SPELLINGS = [
     "http://brand.example/01/08901234000014/21/S10?x=1",
     "https://brand.example/01/08901234000014/21/",
     "https://brand.example/01/08901234000014/21/%C3%A9",
+    "https://bränd.example/01/08901234000014/21/S11",
+    "https://brand.example/01/08901234000014/21/S12,S13",
     "https://id.gs1.org/01/08901234000014/10/L1",
     "urn:epc:id:sscc:8901234.1000000000",
     "urn:epc:id:sscc:8901234.100000000",
@@ -63,12 +65,23 @@ def _query(db: Path, sql: str) -> list[tuple[object, ...]]:
         con.close()
 
 
-def test_every_epc_spelling_gets_the_key_the_python_parser_gives(tmp_path: Path, db: Path) -> None:
-    # One event per spelling, so that an invalid EPC rejects only its own event.
+@pytest.mark.parametrize("where", ["first", "last", "alone", "twice"])
+def test_every_epc_spelling_gets_the_key_the_python_parser_gives(
+    tmp_path: Path, db: Path, where: str
+) -> None:
+    # One event per spelling, so that an invalid EPC rejects only its own event. The
+    # spelling comes before or after a plain EPC, alone, or twice with another serial: an
+    # event's first EPC sets the prefix its list is tried against on the fast path.
     events = []
     for i, raw in enumerate(SPELLINGS):
         e = event(f"urn:uuid:s{i}", [])
-        e["epcList"] = [raw, f"urn:epc:id:sgtin:8901234.000001.X{i}"]
+        plain = f"urn:epc:id:sgtin:8901234.000001.X{i}"
+        e["epcList"] = {
+            "first": [raw, plain],
+            "last": [plain, raw],
+            "alone": [raw],
+            "twice": [raw, raw.replace("S", "T")],
+        }[where]
         events.append(e)
     path = tmp_path / "spellings.jsonl"
     path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
@@ -80,15 +93,20 @@ def test_every_epc_spelling_gets_the_key_the_python_parser_gives(tmp_path: Path,
         )
     }
     rejected = {r.line for r in result.rejections}
-    for line, raw in enumerate(SPELLINGS, start=1):
-        epc = parse_epc(raw)
-        if epc is None:
-            assert line in rejected, raw
-            assert raw not in stored
+    for line, e in enumerate(events, start=1):
+        epcs = [parse_epc(raw) for raw in e["epcList"]]
+        if any(epc is None for epc in epcs):
+            assert line in rejected, e["epcList"]
+            assert not set(e["epcList"]) & set(stored)
         else:
-            assert line not in rejected, raw
-            assert stored[raw] == epc.key, raw
+            assert line not in rejected, e["epcList"]
+            for raw, epc in zip(e["epcList"], epcs, strict=True):
+                if ".X" not in raw:
+                    assert stored[raw] == epc.key, raw  # type: ignore[union-attr]
     assert {r.code for r in result.rejections} == {"bad-epc"}
+    assert _query(db, "SELECT count(*) FROM event_epcs")[0][0] == sum(
+        len(e["epcList"]) for i, e in enumerate(events, start=1) if i not in rejected
+    )
 
 
 def test_the_sscc_shortcut_agrees_with_the_general_parser() -> None:

@@ -316,13 +316,15 @@ def _terms_sql(values: Iterable[str]) -> str:
     return ", ".join("'" + v.replace("'", "''") + "'" for v in sorted(values))
 
 
-def jsonl_check_candidates() -> str:
-    """SQL over the staged events ``e`` (``tc_ev``) and their lines ``l`` (``tc_lines``):
-    the events of a JSON Lines chunk that a check of :func:`check_event` could reject.
+def jsonl_check_condition(keys: str, line: str) -> str:
+    """SQL: whether a JSON Lines event is one that a check of :func:`check_event` could
+    reject, over the columns of the loader's parse of it (``biz_step``, ``disposition``,
+    ``bizTransactionList``, ``sourceList``, ``destinationList``, ``event_type``,
+    ``action``, ``has_quantities``), its top-level field names ``keys`` and its ``line``.
 
     JSON Lines are loaded set-based, without a Python object per event; this cheap filter
-    (CBV terms against the lists, a few substrings of the line) selects a superset of the
-    events the checks reject, and only those are read in Python and given to
+    (CBV terms against the lists, the field names, a few substrings of the line) selects a
+    superset of the events the checks reject, and only those are read in Python and given to
     :func:`check_event`. So a JSON Lines event is rejected for an unknown vocabulary term,
     for naming no objects or for a malformed ``certificationInfo`` exactly as the same
     event in a document would be. Two document checks do not apply: ``no-context`` (a
@@ -344,27 +346,25 @@ def jsonl_check_candidates() -> str:
 
     def unknown_types(column: str, terms: str) -> str:
         return (
-            f"len(list_filter(e.{column}, x -> x.type IS NOT NULL AND "
-            f"{unknown('tc_cbv(x.type)', terms)})) > 0"
+            f"len(list_filter({column}, x -> CASE WHEN x.type IS NULL OR x.type IN ({terms}) "
+            f"THEN false ELSE {unknown('tc_cbv(x.type)', terms)} END)) > 0"
         )
 
-    return f"""
-        SELECT e.rec, l.line FROM tc_ev e JOIN tc_lines l ON l.rec = e.rec
-        WHERE e.problem IS NULL AND (
-            {unknown("e.biz_step", steps)} OR {unknown("e.disposition", dispositions)}
+    # The field names come from the parse; the substrings are looked for with contains(),
+    # which, unlike a regular expression, costs little over a long line.
+    prefixed = " OR ".join(f"contains({line}, '{p}-')" for p in ("BizStep", "Disp", "BTT", "SDT"))
+    return f"""coalesce(
+            {unknown("biz_step", steps)} OR {unknown("disposition", dispositions)}
             OR {unknown_types("bizTransactionList", transactions)}
             OR {unknown_types("sourceList", parties)}
             OR {unknown_types("destinationList", parties)}
-            OR regexp_matches(l.line, '(BizStep|Disp|BTT|SDT)-')
-            OR contains(l.line, '"errorDeclaration"')
-            OR contains(l.line, '"persistentDisposition"')
-            OR contains(l.line, '"certificationInfo"')
-            OR (e.event_type = 'ObjectEvent' AND NOT contains(l.line, '"epcList"'))
-            OR e.has_quantities
-            OR (contains(l.line, '"ilmd"') AND e.action IN ('OBSERVE', 'DELETE'))
-        )
-        ORDER BY e.rec
-    """
+            OR {prefixed}
+            OR list_contains({keys}, 'errorDeclaration')
+            OR list_contains({keys}, 'persistentDisposition')
+            OR list_contains({keys}, 'certificationInfo')
+            OR (event_type = 'ObjectEvent' AND NOT list_contains({keys}, 'epcList'))
+            OR has_quantities
+            OR (list_contains({keys}, 'ilmd') AND action IN ('OBSERVE', 'DELETE')), false)"""
 
 
 def check_lines(rows: Iterable[tuple[int, str]]) -> tuple[list[tuple[int, str, str]], list[Note]]:

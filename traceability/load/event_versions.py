@@ -1,31 +1,30 @@
-"""After a chunk of events is stored: keep their extra fields, sort out repeated events.
-
-Two jobs, both set-based over the events the chunk stored (found by load and record
-number, so this does not depend on how the chunk was staged):
+"""Events beyond their columns: kept payloads, and the sorting of repeated events.
 
 - **Payloads.** An event whose fields go beyond what the event columns and child tables
   hold (sensor data, certification info, persistent disposition, ILMD beyond lot and
-  expiry, read point extensions, user extensions, an ``@context``) is kept whole, as JSON
-  text, in ``event_payloads``; nothing received is dropped.
-- **Versions.** An event whose key (``eventID`` or event hash) was stored before with
-  other content is sorted into one of three, with a note in ``load_notes``:
-  ``correction`` (one of the two carries an ``errorDeclaration``: whichever arrived
-  first, reconciliation voids the event), ``same-event-other-form`` (no field differs:
-  the same event in another serialisation, such as its XML and JSON renditions), or
-  ``conflict`` (a warning naming the fields that differ; the first version stored is the
-  one reconciliation uses). Only conflicts are counted as such. Exact duplicates never get
-  here: the event pipeline stores them once and counts them as duplicates.
+  expiry, read point extensions, user extensions, an ``@context`` other than the standard
+  one) is kept whole, as JSON text, in ``event_payloads``; nothing received is dropped.
+  The loader decides it with :func:`extra_fields_sql` as it parses each event.
+- **Versions.** After a chunk of events is stored (found by load and record number, so
+  this does not depend on how the chunk was staged), an event whose key (``eventID`` or
+  event hash) was stored before with other content is sorted into one of three, with a
+  note in ``load_notes``: ``correction`` (one of the two carries an ``errorDeclaration``:
+  whichever arrived first, reconciliation voids the event), ``same-event-other-form`` (no
+  field differs: the same event in another serialisation, such as its XML and JSON
+  renditions), or ``conflict`` (a warning naming the fields that differ; the first
+  version stored is the one reconciliation uses). Only conflicts are counted as such.
+  Exact duplicates never get here: the event pipeline stores them once and counts them
+  as duplicates.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from traceability.load.epcis_documents import write_notes
 from traceability.load.epcis_items import Note
@@ -40,19 +39,29 @@ COVERED = (
 )
 _ILMD_COVERED = ("cbvmda:lotNumber", "cbvmda:itemExpirationDate")
 
-_PAYLOADS = """
-INSERT INTO event_payloads
-SELECT e.event_row, l.line
-FROM tc_payload_lines l JOIN events e ON e.load_id = $load AND e.source_line = l.rec
-WHERE l.rec BETWEEN $first AND $last
-  AND e.event_row BETWEEN $load * 10000000000 + $first AND $load * 10000000000 + $last
-  AND coalesce(try(
-        NOT list_has_all($covered, json_keys(l.line))
-        OR NOT list_has_all($ilmd, coalesce(json_keys(l.line, '$.ilmd'), []))
-        OR NOT list_has_all(['id'], coalesce(json_keys(l.line, '$.readPoint'), []))
-        OR NOT list_has_all(['id'], coalesce(json_keys(l.line, '$.bizLocation'), []))
-      ), false)
-"""
+#: The EPCIS 2.0 standard JSON-LD context. An ``@context`` naming it alone adds nothing to
+#: what the event columns hold, so it does not make an event's payload worth keeping.
+STANDARD_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
+
+
+def extra_fields_sql(keys: str, parsed: str) -> str:
+    """SQL: whether an event holds fields the columns do not (its payload is kept).
+
+    ``keys`` is the list of its top-level field names; ``parsed`` is the event as parsed
+    by the loader, with ``@context``, ``ilmd``, ``readPoint`` and ``bizLocation`` as JSON.
+    """
+    covered = ", ".join(f"'{name}'" for name in (*COVERED, "@context"))
+    ilmd = ", ".join(f"'{name}'" for name in _ILMD_COVERED)
+    standard = f"""'"{STANDARD_CONTEXT}"', '["{STANDARD_CONTEXT}"]'"""
+    context = f'{parsed}."@context"'
+    # list_filter with IN costs a half of list_has_all over a constant list.
+    return f"""coalesce(
+        len(list_filter({keys}, k -> k NOT IN ({covered}))) > 0
+        OR ({context} IS NOT NULL AND json({context})::VARCHAR NOT IN ({standard}))
+        OR len(list_filter(json_keys({parsed}.ilmd), k -> k NOT IN ({ilmd}))) > 0
+        OR len(list_filter(json_keys({parsed}.readPoint), k -> k <> 'id')) > 0
+        OR len(list_filter(json_keys({parsed}.bizLocation), k -> k <> 'id')) > 0, false)"""
+
 
 _PAIRS = """
 WITH chunk AS (
@@ -97,23 +106,13 @@ def after_chunk(
     load_id: int,
     source: str,
     first: int,
-    lines: Sequence[str],
+    count: int,
 ) -> int:
-    """Keep payloads and sort versions for one stored chunk; return its conflicts."""
-    if not lines:
+    """Sort versions for one stored chunk of ``count`` records numbered from ``first``;
+    return its conflicts."""
+    if not count:
         return 0
-    bounds = {"load": load_id, "first": first, "last": first + len(lines) - 1}
-    table = pa.table(
-        {
-            "rec": pa.array(range(first, first + len(lines)), pa.int64()),
-            "line": pa.array(lines, pa.large_string()),
-        }
-    )
-    # Read by the SQL as a local variable (a replacement scan): a view registered with
-    # con.register would keep every chunk's lines in memory until the load commits.
-    tc_payload_lines = table  # noqa: F841 - read by _PAYLOADS
-    con.execute(_PAYLOADS, {**bounds, "covered": list(COVERED), "ilmd": list(_ILMD_COVERED)})
-    del tc_payload_lines
+    bounds = {"load": load_id, "first": first, "last": first + count - 1}
     pairs = con.execute(_PAIRS, bounds).fetchall()
     if not pairs:
         return 0

@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import json
 import queue
+import struct
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import astuple, dataclass, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, cast, overload
 
 import duckdb
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 from jsonschema.exceptions import best_match
 
 from traceability.errors import UnreadableFile
@@ -30,7 +32,7 @@ from traceability.load import event_versions, limits
 from traceability.load.epcis_documents import (
     Recorder,
     check_lines,
-    jsonl_check_candidates,
+    jsonl_check_condition,
     read_document,
     write_notes,
 )
@@ -57,7 +59,7 @@ _STRUCT = (
     '"bizStep": "VARCHAR", "disposition": "VARCHAR", "parentID": "VARCHAR", '
     '"quantityList": "JSON", "childQuantityList": "JSON", "inputQuantityList": "JSON", '
     '"outputQuantityList": "JSON", '
-    '"readPoint": {"id": "VARCHAR"}, "bizLocation": {"id": "VARCHAR"}, '
+    '"readPoint": "JSON", "bizLocation": "JSON", "@context": "JSON", '
     '"bizTransactionList": [{"type": "VARCHAR", "bizTransaction": "VARCHAR"}], '
     '"sourceList": [{"type": "VARCHAR", "source": "VARCHAR"}], '
     '"destinationList": [{"type": "VARCHAR", "destination": "VARCHAR"}], '
@@ -147,23 +149,55 @@ _BATCH_LINES = 2048
 #: Rows per Arrow record batch of the intermediate results of a chunk.
 _BATCH_ROWS = 16384
 
-
-class _Lines(list[str]):
-    """A chunk's lines, with their Arrow staging table built ahead (see :func:`_stage`)."""
-
-    table: pa.Table | None = None
+_LINES_SCHEMA = pa.schema([("rec", pa.int64()), ("line", pa.large_string())])
 
 
-def jsonl_chunks(path: Path, chunk_bytes: int | None = None) -> Iterator[tuple[int, list[str]]]:
+class Chunk(Sequence[str]):
+    """One chunk of events: the number of its first record and its lines as Arrow.
+
+    ``table`` has the columns (rec, line) in record batches of ``_BATCH_LINES``; the
+    lines, as a sequence, are read from it.
+    """
+
+    def __init__(self, first: int, lines: pa.Array | list[str]) -> None:
+        self.first = first
+        n = len(lines)
+        table = pa.Table.from_arrays(
+            [pa.array(range(first, first + n), pa.int64()), pa.array(lines, pa.large_string())],
+            schema=_LINES_SCHEMA,
+        )
+        self.table = pa.Table.from_batches(
+            table.to_batches(max_chunksize=_BATCH_LINES), schema=_LINES_SCHEMA
+        )
+
+    def __len__(self) -> int:
+        return int(self.table.num_rows)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        column = self.table.column("line")
+        if isinstance(index, slice):
+            return [column[i].as_py() for i in range(len(self))[index]]
+        if not -len(self) <= index < len(self):
+            raise IndexError(index)
+        return cast(str, column[index].as_py())
+
+
+def jsonl_chunks(path: Path, chunk_bytes: int | None = None) -> Iterator[tuple[int, Chunk]]:
     """The lines of a JSON Lines file in chunks: (number of the first line, lines).
 
-    The next chunk is read, decoded and staged on a background thread while the caller
-    works on the current one.
+    The next chunk is read and split on a background thread while the caller works on
+    the current one.
     """
     return _read_ahead(_jsonl_chunks(path, chunk_bytes or CHUNK_BYTES))
 
 
-def _jsonl_chunks(path: Path, size: int) -> Iterator[tuple[int, list[str]]]:
+def _jsonl_chunks(path: Path, size: int) -> Iterator[tuple[int, Chunk]]:
     first = 1
     rest = b""
     limit = limits.current()
@@ -173,9 +207,7 @@ def _jsonl_chunks(path: Path, size: int) -> Iterator[tuple[int, list[str]]]:
             data = rest + block if rest else block
             if not block:
                 if data:
-                    last = [_decode(path, first, data)]
-                    limits.check_lines(path, first, last, limit)
-                    yield first, _staged(first, last)
+                    yield first, _split(path, first, memoryview(data), limit)
                 return
             cut = data.rfind(b"\n")
             if cut < 0:
@@ -184,15 +216,37 @@ def _jsonl_chunks(path: Path, size: int) -> Iterator[tuple[int, list[str]]]:
                     limits.refuse_line(path, first, limit)
                 continue
             rest = data[cut + 1 :]
-            lines = _decode(path, first, data[:cut]).split("\n")
-            limits.check_lines(path, first, lines, limit)
-            if first == 1 and lines and lines[0].startswith("\ufeff"):
-                lines[0] = lines[0][1:]
-            yield first, _staged(first, lines)
-            first += len(lines)
+            chunk = _split(path, first, memoryview(data)[:cut], limit)
+            yield first, chunk
+            first += len(chunk)
 
 
-def _read_ahead(items: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[int, list[str]]]:
+_BOM = b"\xef\xbb\xbf"
+
+
+def _split(path: Path, first: int, data: memoryview, limit: limits.Limits) -> Chunk:
+    """The lines of ``data`` (text ending before a newline), numbered from ``first``.
+
+    The bytes are checked as UTF-8 and cut at each newline by Arrow, without a Python
+    string per line: at a million events, making those strings cost more than DuckDB's
+    whole parse of the JSON.
+    """
+    if first == 1 and data[:3] == _BOM:
+        data = data[3:]
+    text = pa.LargeStringArray.from_buffers(
+        1, pa.py_buffer(struct.pack("<qq", 0, len(data))), pa.py_buffer(data)
+    )
+    try:
+        text.validate(full=True)
+    except pa.ArrowInvalid:
+        _decode(path, first, bytes(data))  # names the line
+        raise
+    lines = pc.split_pattern(text, "\n").flatten()
+    limits.check_lines(path, first, pc.binary_length(lines), limit)
+    return Chunk(first, lines)
+
+
+def _read_ahead(items: Iterator[tuple[int, Chunk]]) -> Iterator[tuple[int, Chunk]]:
     """The items of ``items``, each next one produced on a thread while this one is used."""
     ready: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
     stop = threading.Event()
@@ -240,35 +294,11 @@ def _decode(path: Path, first: int, data: bytes) -> str:
         ) from None
 
 
-_LINES_SCHEMA = pa.schema([("rec", pa.int64()), ("line", pa.large_string())])
-
-
-def _staged(first: int, lines: list[str]) -> _Lines:
-    """The lines with their Arrow table: (rec, line) in batches of ``_BATCH_LINES``."""
-    out = _Lines(lines)
-    n = len(lines)
-    out.table = pa.Table.from_batches(
-        [
-            pa.record_batch(
-                [
-                    pa.array(range(first + i, first + min(i + _BATCH_LINES, n)), pa.int64()),
-                    pa.array(lines[i : i + _BATCH_LINES], pa.large_string()),
-                ],
-                schema=_LINES_SCHEMA,
-            )
-            for i in range(0, n, _BATCH_LINES)
-        ],
-        schema=_LINES_SCHEMA,
-    )
-    return out
-
-
-def _stage(con: duckdb.DuckDBPyConnection, first: int, lines: list[str]) -> str:
+def _stage(chunk: Chunk) -> str:
     """Stage one chunk of lines; return the SQL that reads it as (rec, line)."""
-    table = lines.table if isinstance(lines, _Lines) else None
     tables = _tables()
     tables.clear()
-    tables["tc_lines"] = table if table is not None else _staged(first, lines).table
+    tables["tc_lines"] = chunk.table
     return "SELECT rec, line FROM tc_lines"
 
 
@@ -307,6 +337,7 @@ def _bind(
     tc_skip = tables.get("tc_skip")  # noqa: F841
     tc_fix = tables.get("tc_fix")  # noqa: F841
     tc_qty = tables.get("tc_qty")  # noqa: F841
+    tc_fast = tables.get("tc_fast")  # noqa: F841
     if relation:
         return con.sql(sql, params=params)
     return con.execute(sql, params)
@@ -325,12 +356,13 @@ def _keep(con: duckdb.DuckDBPyConnection, name: str, sql: str, params: object = 
     _tables()[name] = result.to_arrow_table(_BATCH_ROWS)
 
 
-def _parse(con: duckdb.DuckDBPyConnection, source: str) -> None:
+def _parse(con: duckdb.DuckDBPyConnection, source: str, *, lines: bool) -> None:
     """Typed parse of every staged line, with its checks, as ``tc_ev``.
 
     Each value is computed once, in layers: the typed parse, then the time values, then
     the checks. Vocabulary spellings are normalised only when they are not bare already.
-    The EPC lists are left out: :func:`_epc_pass` reads them from the lines.
+    The EPC lists are not kept, only how their EPCs will be read (see :func:`_epc_columns`):
+    :func:`_epc_pass` and :func:`_insert` read them from the lines again.
     """
     qty_present = " OR ".join(f"o.{n} IS NOT NULL" for n in QUANTITY_LISTS)
     types = ", ".join(f"'{t}'" for t in EVENT_TYPES)
@@ -342,13 +374,15 @@ def _parse(con: duckdb.DuckDBPyConnection, source: str) -> None:
     shape = (
         f'regexp_matches(line, \'"({lists})"\\s*:\\s*[^\\[\\sn]|"({objects})"\\s*:\\s*[^{{\\sn]\')'
     )
+    # JSON Lines events that the document checks could reject are flagged for them.
+    recheck = jsonl_check_condition("keys", "text") if lines else "false"
     # Blank means spaces only, as before; trim() would copy every line to find that out.
     _keep(
         con,
         "tc_ev",
         f"""
         WITH parsed AS (
-            SELECT rec, line, try(json_transform(line, '{_STRUCT}')) AS o
+            SELECT rec, line, try(json_transform(line, '{_PARSE_STRUCT}')) AS o
             FROM ({source}) WHERE NOT regexp_full_match(line, ' *')
         ), timed AS (
             SELECT *, TRY_CAST(o.eventTime AS TIMESTAMPTZ) AS t, {_OFFSET} AS off
@@ -373,7 +407,7 @@ def _parse(con: duckdb.DuckDBPyConnection, source: str) -> None:
                    END AS problem,
                    ({qty_present}) AS has_quantities
             FROM timed
-        )
+        ), shaped AS (
         SELECT rec, o.eventID AS event_id, NULL::VARCHAR AS event_hash,
                o.type AS event_type, o.action AS action,
                CASE WHEN contains(o.bizStep, ':') OR contains(o.bizStep, '-')
@@ -383,7 +417,8 @@ def _parse(con: duckdb.DuckDBPyConnection, source: str) -> None:
                t AS event_time, o.eventTimeZoneOffset AS tz_offset,
                CAST(timezone('UTC', t) + to_minutes(off) AS DATE) AS local_date,
                TRY_CAST(o.recordTime AS TIMESTAMPTZ) AS record_time,
-               o.readPoint.id AS read_point_raw, o.bizLocation.id AS biz_location_raw,
+               o.readPoint ->> '$.id' AS read_point_raw,
+               o.bizLocation ->> '$.id' AS biz_location_raw,
                o.parentID AS parent_raw,
                CASE WHEN o.ilmd IS NOT NULL THEN
                    coalesce(o.ilmd ->> '$."cbvmda:lotNumber"', o.ilmd ->> '$.lotNumber',
@@ -396,10 +431,30 @@ def _parse(con: duckdb.DuckDBPyConnection, source: str) -> None:
                o.errorDeclaration.correctiveEventIDs AS corrective_event_ids,
                CASE WHEN o IS NOT NULL THEN md5(json(line)::VARCHAR) END AS content_hash,
                o.bizTransactionList, o.sourceList, o.destinationList,
-               has_quantities, problem, NULL::VARCHAR AS problem_detail,
-               CASE WHEN problem IS NOT NULL OR o.eventID IS NULL OR has_quantities
-                    THEN line END AS line
+               has_quantities, problem, NULL::VARCHAR AS problem_detail, o, line AS text,
+               CASE WHEN problem IS NULL THEN json_keys(line) END AS keys,
+               {_epc_columns()}
         FROM checked
+        ), flagged AS (
+            SELECT *, problem IS NULL AND {event_versions.extra_fields_sql("keys", "o")} AS extra,
+                   problem IS NULL AND {recheck} AS recheck,
+                   left(epcs[1], length(epcs[1]) - length({_serial("epcs[1]")})) AS first_prefix
+            FROM shaped
+        ), joined AS (
+            SELECT *, array_to_string(epcs, '') AS epcs_joined FROM flagged
+        ), rested AS (
+            SELECT *, replace(epcs_joined, first_prefix, '') AS epcs_rest FROM joined
+        ), fast AS (
+            SELECT *,
+                   CASE WHEN {_all_plain("epcs", "first_prefix", "epcs_joined", "epcs_rest")}
+                        THEN first_prefix END AS epc_prefix
+            FROM rested
+        )
+        SELECT * EXCLUDE (o, text, keys, epcs, first_prefix, epcs_joined, epcs_rest, has_epcs),
+               has_epcs AND epc_prefix IS NULL AS epc_general,
+               CASE WHEN problem IS NOT NULL OR event_id IS NULL OR has_quantities OR extra
+                         OR recheck THEN text END AS line
+        FROM fast
         """,
     )
 
@@ -414,10 +469,63 @@ def _parse(con: duckdb.DuckDBPyConnection, source: str) -> None:
 FAST_PREFIX = r"urn:epc:id:sgtin:[0-9]+\.[0-9]+\.|https?://[^?#]+/01/[0-9]{8,14}/21/"
 FAST_SERIAL = r"[A-Za-z0-9_.-]{1,20}"
 FAST_SGTIN = f"^({FAST_PREFIX})({FAST_SERIAL})$"
-_SERIAL = (
-    "CASE WHEN starts_with(x, 'urn:') THEN split_part(x, '.', -1) ELSE split_part(x, '/', -1) END"
-)
 _EPC_STRUCT = "{" + ", ".join(f'"{n}": "VARCHAR[]"' for n in EPC_LISTS) + "}"
+_PARSE_STRUCT = _STRUCT[:-1] + ", " + _EPC_STRUCT[1:]
+
+
+def _serial(x: str) -> str:
+    """SQL: the candidate serial of the EPC ``x`` (after the last '.' of a URN, else '/')."""
+    return (
+        f"CASE WHEN starts_with({x}, 'urn:') THEN split_part({x}, '.', -1) "
+        f"ELSE split_part({x}, '/', -1) END"
+    )
+
+
+_SERIAL = _serial("x")
+
+
+def _epc_columns() -> str:
+    """SQL columns of the parse ``o`` for its EPCs: ``epc_list`` and ``epcs``, the one EPC
+    list of an event that has one, and ``has_epcs``, whether any list names an EPC.
+
+    The usual event names its objects in one list, each EPC a plain serial after the same
+    candidate prefix (:func:`_all_plain`). The parse marks it with that prefix
+    (``epc_prefix``); once the prefix is known to be valid, its EPCs are stored straight
+    from the line, with no row per EPC held in between. Any other event with EPCs
+    (``epc_general``) goes the general way, a row per EPC (``tc_epc``).
+    """
+    one = " + ".join(f"(o.{n} IS NOT NULL)::INTEGER" for n in EPC_LISTS) + " = 1"
+    the_list = "coalesce(" + ", ".join(f"o.{n}" for n in EPC_LISTS) + ")"
+    name = " ".join(f"WHEN o.{n} IS NOT NULL THEN '{n}'" for n in EPC_LISTS)
+    named = " OR ".join(f"len(o.{n}) > 0" for n in EPC_LISTS)
+    return (
+        f"CASE WHEN {one} THEN CASE {name} END END AS epc_list, "
+        f"CASE WHEN {one} THEN {the_list} END AS epcs, "
+        f"coalesce({named}, false) AS has_epcs"
+    )
+
+
+def _all_plain(epcs: str, prefix: str, joined: str, rest: str) -> str:
+    """SQL: whether the list ``epcs`` is not empty and each of its EPCs is ``prefix``
+    followed by a plain serial, cut where the general cut (:func:`_serial`) cuts.
+
+    ``joined`` is the EPCs run together (``array_to_string(epcs, '')``) and ``rest`` that
+    without the prefix (``replace(joined, prefix, '')``), computed by the caller once.
+    A regular expression per EPC would cost more than the rest of the parse, so the test
+    is made on the whole list at once: every EPC starts with the prefix and is 1 to 20
+    bytes longer, and ``rest`` holds only characters of a plain serial (no '.' after a
+    URN prefix, no '/' after a Digital Link one, so the cut is at the prefix's end). A
+    prefix that passes ``FAST_PREFIX`` is over 20 characters long, so no serial of 20
+    holds another one, and ``rest`` is the serials run together. A prefix that does not
+    pass sends its event the general way. Each pattern is a constant: a pattern chosen
+    per row is compiled per row.
+    """
+    return f"""(len({epcs}) > 0 AND strlen({prefix}) > 0
+        AND list_bool_and(list_transform({epcs}, x -> coalesce(
+            starts_with(x, {prefix}) AND strlen(x) - strlen({prefix}) BETWEEN 1 AND 20, false)))
+        AND NOT CASE WHEN starts_with({prefix}, 'urn:')
+                     THEN regexp_matches({rest}, '[^A-Za-z0-9_-]')
+                     ELSE regexp_matches({rest}, '[^A-Za-z0-9_.-]') END)"""
 
 
 def _quote(column: str) -> str:
@@ -463,6 +571,17 @@ def _epc_pass(con: duckdb.DuckDBPyConnection, source: str) -> None:
     invalid identifier as ``bad-epc`` with the first offending value.
     """
     create_epc_macros(con)
+    # The prefixes of the events on the fast path; prefixes stored before need no second
+    # look, and the general parser runs only on new ones.
+    _keep(
+        con,
+        "tc_pfx",
+        "SELECT p, x.gtin FROM (SELECT DISTINCT epc_prefix AS p FROM tc_ev "
+        "WHERE problem IS NULL AND epc_prefix IS NOT NULL) "
+        "LEFT JOIN epc_prefixes x ON x.prefix = p",
+    )
+    _resolve_prefixes(con)
+    # The other events with EPCs, and those whose prefix is not valid, a row per EPC.
     names = ", ".join(f"'{n}'" for n in EPC_LISTS)
     lists = ", ".join(f"o.{n}" for n in EPC_LISTS)
     _keep(
@@ -471,7 +590,9 @@ def _epc_pass(con: duckdb.DuckDBPyConnection, source: str) -> None:
         f"""
         WITH parsed AS (
             SELECT rec, try(json_transform(line, '{_EPC_STRUCT}')) AS o
-            FROM ({source}) WHERE rec IN (SELECT rec FROM tc_ev WHERE problem IS NULL)
+            FROM ({source}) WHERE rec IN (
+                SELECT rec FROM tc_ev WHERE problem IS NULL AND (epc_general OR epc_prefix IN
+                    (SELECT p FROM tc_pfx WHERE gtin IS NULL)))
         ), lists AS (
             SELECT rec, generate_subscripts([{lists}], 1) AS k, unnest([{lists}]) AS l
             FROM parsed
@@ -485,20 +606,16 @@ def _epc_pass(con: duckdb.DuckDBPyConnection, source: str) -> None:
         FROM (SELECT *, {_SERIAL} AS s FROM epcs)
         """,
     )
-    # Prefixes stored before need no second look; the general parser runs only on new ones.
-    _keep(
-        con,
-        "tc_pfx",
-        "SELECT p, x.gtin FROM (SELECT DISTINCT p FROM tc_epc WHERE plain) "
-        "LEFT JOIN epc_prefixes x ON x.prefix = p",
-    )
-    if _count(con, "SELECT count(*) FROM tc_pfx WHERE gtin IS NULL"):
+    if _tables()["tc_epc"].num_rows:
         _keep(
             con,
             "tc_pfx",
-            f"SELECT p, coalesce(gtin, CASE WHEN regexp_full_match(p, '{FAST_PREFIX}') "
-            "THEN tc_epc_gtin(p || 'X') END) AS gtin FROM tc_pfx",
+            "SELECT p, gtin FROM tc_pfx UNION ALL "
+            "SELECT p, x.gtin FROM (SELECT DISTINCT p FROM tc_epc "
+            "WHERE plain AND p NOT IN (SELECT p FROM tc_pfx)) "
+            "LEFT JOIN epc_prefixes x ON x.prefix = p",
         )
+        _resolve_prefixes(con)
     _keep(
         con,
         "tc_odd",
@@ -532,6 +649,17 @@ def _epc_pass(con: duckdb.DuckDBPyConnection, source: str) -> None:
             "ELSE 'bad-epc' END AS problem",
             "CASE WHEN f.rec IS NULL OR e.problem IS NOT NULL THEN e.problem_detail "
             "ELSE f.detail END AS problem_detail",
+        )
+
+
+def _resolve_prefixes(con: duckdb.DuckDBPyConnection) -> None:
+    """Work out the GTIN of each prefix of ``tc_pfx`` without one (NULL: not valid)."""
+    if _count(con, "SELECT count(*) FROM tc_pfx WHERE gtin IS NULL"):
+        _keep(
+            con,
+            "tc_pfx",
+            f"SELECT p, coalesce(gtin, CASE WHEN regexp_full_match(p, '{FAST_PREFIX}') "
+            "THEN tc_epc_gtin(p || 'X') END) AS gtin FROM tc_pfx",
         )
 
 
@@ -608,7 +736,8 @@ def _python_pass(
     rows = _run(
         con,
         "SELECT rec, line, problem, event_id IS NULL, has_quantities FROM tc_ev "
-        "WHERE line IS NOT NULL ORDER BY rec",
+        "WHERE problem = 'check-shape' "
+        "OR (problem IS NULL AND (event_id IS NULL OR has_quantities)) ORDER BY rec",
     ).fetchall()
     problems: list[tuple[int, str, str | None]] = []
     quantities: list[tuple[Any, ...]] = []
@@ -663,7 +792,7 @@ def load_events(
     in ``eventList``; a JSON Lines file's by their line.
     """
     context: Any = None
-    chunks: Iterable[tuple[int, list[str]]]
+    chunks: Iterable[tuple[int, Sequence[str]]]
     recorder = None
     if document or looks_like_xml(path):
         doc = read_document(path)
@@ -674,13 +803,9 @@ def load_events(
         chunks = jsonl_chunks(path)
     total = EventOutcome(0, 0, 0, 0, 0)
     for first, lines in chunks:
-        try:
-            out = _load_chunk(
-                con, _stage(con, first, lines), context, load_id, source, lines=recorder is None
-            )
-        finally:
-            con.unregister("tc_lines")
-        conflicts = event_versions.after_chunk(con, load_id, source, first, lines)
+        chunk = lines if isinstance(lines, Chunk) else Chunk(first, list(lines))
+        out = _load_chunk(con, _stage(chunk), context, load_id, source, lines=recorder is None)
+        conflicts = event_versions.after_chunk(con, load_id, source, chunk.first, len(chunk))
         out = replace(out, conflicts=out.conflicts + conflicts)
         total = EventOutcome(*(a + b for a, b in zip(astuple(total), astuple(out), strict=True)))
     if recorder is not None:
@@ -698,10 +823,12 @@ def _load_chunk(
     *,
     lines: bool = False,
 ) -> EventOutcome:
-    _parse(con, staged)
+    _parse(con, staged, lines=lines)
     problems, quantities = _python_pass(con, context)
-    if lines:  # JSON Lines: the checks a document's events get (see jsonl_check_candidates)
-        found, notes = check_lines(_run(con, jsonl_check_candidates()).fetchall())
+    if lines:  # JSON Lines: the checks a document's events get (see jsonl_check_condition)
+        found, notes = check_lines(
+            _run(con, "SELECT rec, line FROM tc_ev WHERE recheck ORDER BY rec").fetchall()
+        )
         taken = {rec for rec, code, _ in problems if code}
         problems += [p for p in found if p[0] not in taken]
         write_notes(con, load_id, source, notes)
@@ -733,6 +860,39 @@ def _load_chunk(
     if reject_rows:
         con.executemany("INSERT INTO rejects VALUES (?, ?, ?, ?, ?, ?, ?)", reject_rows)
     return _insert(con, load_id, source, quantities, rejected=len(bad))
+
+
+def _store_fast_epcs(con: duckdb.DuckDBPyConnection, load_id: int) -> None:
+    """Store the EPCs of the events on the fast path (see :func:`_epc_columns`), read from
+    each event's line and stored as they are unnested.
+
+    One statement per list that the chunk uses, each parsing only that list: a list
+    picked out of the four with coalesce() would be copied first.
+    """
+    _keep(
+        con,
+        "tc_fast",
+        "SELECT e.rec, e.epc_list, x.prefix_id, length(e.epc_prefix) AS plen "
+        "FROM tc_ev e JOIN epc_prefixes x ON x.prefix = e.epc_prefix "
+        "WHERE e.problem IS NULL AND NOT EXISTS (SELECT 1 FROM tc_skip s WHERE s.rec = e.rec)",
+    )
+    present = {r[0] for r in _run(con, "SELECT DISTINCT epc_list FROM tc_fast").fetchall()}
+    for name in (n for n in EPC_LISTS if n in present):
+        _run(
+            con,
+            f"""
+            INSERT INTO epc_rows
+            SELECT CAST($load AS BIGINT) * 10000000000 + rec, '{name}', prefix_id,
+                   substr(x, plen + 1), NULL, NULL
+            FROM (
+                SELECT f.rec, f.prefix_id, f.plen,
+                       unnest(json_transform(l.line, '{{"{name}": "VARCHAR[]"}}')."{name}") AS x
+                FROM tc_lines l JOIN tc_fast f ON f.rec = l.rec WHERE f.epc_list = '{name}'
+            )
+            """,
+            {"load": load_id},
+        )
+    del _tables()["tc_fast"]
 
 
 def _insert(
@@ -788,11 +948,13 @@ def _insert(
         """,
         [load_id, source],
     )
+    _run(con, f"INSERT INTO event_payloads SELECT event_row, line FROM {tc_new} WHERE extra")
     _run(
         con,
         "INSERT INTO epc_prefixes SELECT nextval('epc_prefix_ids'), p, gtin FROM tc_pfx "
         "WHERE gtin IS NOT NULL AND p NOT IN (SELECT prefix FROM epc_prefixes)",
     )
+    _store_fast_epcs(con, load_id)
     _run(
         con,
         """

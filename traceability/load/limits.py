@@ -43,6 +43,9 @@ import os
 from dataclasses import dataclass, fields
 from typing import NoReturn
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from traceability.errors import InputError, UnreadableFile
 
 MIB = 1 << 20
@@ -122,18 +125,17 @@ def shown(text: str, width: int = 60) -> str:
     return f"{text[:width]!r}... ({len(text):,} characters)"
 
 
-def check_lines(path: object, first: int, lines: list[str], limit: Limits) -> None:
-    """Refuse a file when one of ``lines`` (numbered from ``first``) is over the line limit.
+def check_lines(path: object, first: int, lengths: pa.Array, limit: Limits) -> None:
+    """Refuse a file when a line is over the line limit.
 
-    Lengths are taken in characters of the decoded text, so a line of many multi-byte
-    characters can hold up to four times the limit in bytes before it is refused.
+    ``lengths`` holds the length in bytes of each line, numbered from ``first``.
 
     Raises:
         UnreadableFile: a line is longer than the limit.
     """
     most = limit.max_line_bytes
-    if max(map(len, lines), default=0) > most:
-        refuse_line(path, first + next(i for i, x in enumerate(lines) if len(x) > most), limit)
+    if len(lengths) and pc.max(lengths).as_py() > most:
+        refuse_line(path, first + pc.index(pc.greater(lengths, most), True).as_py(), limit)
 
 
 def refuse_line(path: object, number: int, limit: Limits) -> NoReturn:
