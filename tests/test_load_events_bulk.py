@@ -178,3 +178,42 @@ def test_a_load_leaves_no_working_tables_or_views_behind(tmp_path: Path, db: Pat
         assert con.execute("SELECT count(*) FROM events").fetchone() == (50,)
     finally:
         con.close()
+
+
+@pytest.mark.parametrize("remembered", [100_000, 3])
+def test_identifiers_known_from_an_earlier_chunk_get_the_same_keys(
+    tmp_path: Path, db: Path, monkeypatch: pytest.MonkeyPatch, remembered: int
+) -> None:
+    # Read points repeat from chunk to chunk and are remembered; parties are new in each.
+    # With room for 3, what is remembered is dropped and built again as the load goes.
+    monkeypatch.setattr(events_module, "CHUNK_BYTES", 700)
+    monkeypatch.setattr(events_module, "_KNOWN_IDS", remembered)
+    points = [
+        "urn:epc:id:sgln:8901234.00001.0",
+        "https://id.gs1.org/414/8901234000017",
+        "somewhere",
+        "urn:epc:id:sgln:0614141.00001.0",
+    ]
+    events = [
+        event(
+            f"urn:uuid:k{i}",
+            [i],
+            readPoint={"id": points[i % len(points)]},
+            sourceList=[{"type": "owning_party", "source": f"urn:epc:id:sgln:8901234.{i:05d}.0"}],
+        )
+        for i in range(40)
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    assert load(db, [path]).files[0].accepted == 40
+
+    def key(raw: str) -> str:
+        epc = parse_epc(raw)
+        return epc.key if epc else raw
+
+    assert _query(db, "SELECT read_point FROM events ORDER BY source_line") == [
+        (key(points[i % len(points)]),) for i in range(40)
+    ]
+    assert _query(db, "SELECT value_key FROM event_parties ORDER BY event_row") == [
+        (key(f"urn:epc:id:sgln:8901234.{i:05d}.0"),) for i in range(40)
+    ]

@@ -36,6 +36,7 @@ from traceability.load.epcis_documents import (
     read_document,
     write_notes,
 )
+from traceability.load.epcis_terms import CBV_TERMS
 from traceability.load.epcis_xml import looks_like_xml
 from traceability.load.eventhash import event_hash
 from traceability.load.identifiers import normalise_uom, parse_epc
@@ -338,6 +339,9 @@ def _bind(
     tc_fix = tables.get("tc_fix")  # noqa: F841
     tc_qty = tables.get("tc_qty")  # noqa: F841
     tc_fast = tables.get("tc_fast")  # noqa: F841
+    tc_raws = tables.get("tc_raws")  # noqa: F841
+    tc_known = tables.get("tc_known")  # noqa: F841
+    tc_new_ids = tables.get("tc_new_ids")  # noqa: F841
     if relation:
         return con.sql(sql, params=params)
     return con.execute(sql, params)
@@ -628,9 +632,9 @@ def _epc_pass(con: duckdb.DuckDBPyConnection, source: str) -> None:
     )
     _keep(
         con,
-        "tc_ids",
+        "tc_raws",
         f"""
-        SELECT raw, coalesce(tc_sscc_urn_key(raw), tc_epc_key(raw)) AS key
+        SELECT raw
         FROM (SELECT raw FROM tc_odd
               UNION SELECT read_point_raw FROM tc_ev
               UNION SELECT biz_location_raw FROM tc_ev
@@ -639,6 +643,7 @@ def _epc_pass(con: duckdb.DuckDBPyConnection, source: str) -> None:
         WHERE raw IS NOT NULL
         """,
     )
+    _resolve_identifiers(con)
     _keep(con, "tc_bad", _BAD_EPCS)
     bad = _tables().pop("tc_bad")
     if bad.num_rows:
@@ -650,6 +655,53 @@ def _epc_pass(con: duckdb.DuckDBPyConnection, source: str) -> None:
             "CASE WHEN f.rec IS NULL OR e.problem IS NOT NULL THEN e.problem_detail "
             "ELSE f.detail END AS problem_detail",
         )
+
+
+#: Identifiers resolved earlier in a load are remembered, up to this many, so that a chunk
+#: naming only known read points, locations and parties runs no parser at all.
+_KNOWN_IDS = 100_000
+
+
+def _resolve_identifiers(con: duckdb.DuckDBPyConnection) -> None:
+    """Keep ``tc_ids``: each identifier of ``tc_raws`` with its key (NULL: not valid).
+
+    Planning the general parser costs about 0.1 s whatever the rows, so it runs only on
+    identifiers neither known from an earlier chunk of the load nor read by the SSCC
+    shortcut.
+    """
+    tables = _tables()
+    known = _scope.__dict__.get("known_ids")
+    tables["tc_known"] = known
+    if known is None:
+        _keep(con, "tc_new_ids", "SELECT raw FROM tc_raws")
+    else:
+        _keep(con, "tc_new_ids", "SELECT raw FROM tc_raws ANTI JOIN tc_known USING (raw)")
+    if tables["tc_new_ids"].num_rows:
+        _keep(con, "tc_new_ids", "SELECT raw, tc_sscc_urn_key(raw) AS key FROM tc_new_ids")
+        if _count(con, "SELECT count(*) FROM tc_new_ids WHERE key IS NULL"):
+            _keep(
+                con,
+                "tc_new_ids",
+                "SELECT raw, coalesce(key, tc_epc_key(raw)) AS key FROM tc_new_ids",
+            )
+    else:
+        _keep(con, "tc_new_ids", "SELECT raw, NULL::VARCHAR AS key FROM tc_new_ids")
+    if known is None:
+        _keep(con, "tc_ids", "SELECT raw, key FROM tc_new_ids")
+    else:
+        _keep(
+            con,
+            "tc_ids",
+            "SELECT raw, key FROM tc_known SEMI JOIN tc_raws USING (raw) "
+            "UNION ALL SELECT raw, key FROM tc_new_ids",
+        )
+    new = tables.pop("tc_new_ids")
+    if known is not None and known.num_rows + new.num_rows <= _KNOWN_IDS:
+        known = pa.concat_tables([known, new])
+    else:
+        known = tables["tc_ids"]
+    _scope.known_ids = known if known.num_rows <= _KNOWN_IDS else None
+    del tables["tc_known"], tables["tc_raws"]
 
 
 def _resolve_prefixes(con: duckdb.DuckDBPyConnection) -> None:
@@ -801,16 +853,34 @@ def load_events(
         chunks = recorder.chunks(doc, dump_event, CHUNK_BYTES)
     else:
         chunks = jsonl_chunks(path)
-    total = EventOutcome(0, 0, 0, 0, 0)
-    for first, lines in chunks:
-        chunk = lines if isinstance(lines, Chunk) else Chunk(first, list(lines))
-        out = _load_chunk(con, _stage(chunk), context, load_id, source, lines=recorder is None)
-        conflicts = event_versions.after_chunk(con, load_id, source, chunk.first, len(chunk))
-        out = replace(out, conflicts=out.conflicts + conflicts)
-        total = EventOutcome(*(a + b for a, b in zip(astuple(total), astuple(out), strict=True)))
+    _scope.known_ids = None
+    try:
+        total = _load_chunks(con, chunks, context, load_id, source, lines=recorder is None)
+    finally:
+        _scope.known_ids = None
     if recorder is not None:
         rejected = recorder.finish(con)
         total = replace(total, records=total.records + rejected, rejected=total.rejected + rejected)
+    return total
+
+
+def _load_chunks(
+    con: duckdb.DuckDBPyConnection,
+    chunks: Iterable[tuple[int, Sequence[str]]],
+    context: Any,
+    load_id: int,
+    source: str,
+    *,
+    lines: bool,
+) -> EventOutcome:
+    """Load every chunk; ``lines``: the chunks are the lines of a JSON Lines file."""
+    total = EventOutcome(0, 0, 0, 0, 0)
+    for first, texts in chunks:
+        chunk = texts if isinstance(texts, Chunk) else Chunk(first, list(texts))
+        out = _load_chunk(con, _stage(chunk), context, load_id, source, lines=lines)
+        conflicts = event_versions.after_chunk(con, load_id, source, chunk.first, len(chunk))
+        out = replace(out, conflicts=out.conflicts + conflicts)
+        total = EventOutcome(*(a + b for a, b in zip(astuple(total), astuple(out), strict=True)))
     return total
 
 
@@ -860,6 +930,13 @@ def _load_chunk(
     if reject_rows:
         con.executemany("INSERT INTO rejects VALUES (?, ?, ?, ?, ?, ?, ?)", reject_rows)
     return _insert(con, load_id, source, quantities, rejected=len(bad))
+
+
+def _bare_or_cbv(column: str, vocabulary: str) -> str:
+    """SQL: ``tc_cbv(column)``, skipped for a value that is a bare CBV term already (a
+    regular expression per row costs more than looking the value up)."""
+    terms = ", ".join(f"'{t}'" for t in sorted(CBV_TERMS[vocabulary]))
+    return f"CASE WHEN {column} IN ({terms}) THEN {column} ELSE tc_cbv({column}) END"
 
 
 def _store_fast_epcs(con: duckdb.DuckDBPyConnection, load_id: int) -> None:
@@ -979,7 +1056,7 @@ def _insert(
         con,
         f"""
         INSERT INTO event_biz_transactions
-        SELECT event_row, tc_cbv(b.type), b.bizTransaction,
+        SELECT event_row, {_bare_or_cbv("b.type", "bizTransactionType")}, b.bizTransaction,
                coalesce(NULLIF(regexp_extract(b.bizTransaction,
                         '^urn:epcglobal:cbv:bt:[^:]*:(.+)$', 1), ''), b.bizTransaction)
         FROM (SELECT event_row, unnest(bizTransactionList) AS b
@@ -997,10 +1074,13 @@ def _insert(
         con,
         f"""
         INSERT INTO event_parties
-        SELECT event_row, role, tc_cbv(p.type), p.value, coalesce(i.key, p.value),
-               NULLIF(regexp_extract(coalesce(i.key, ''), '/41[47]/([0-9]{{13}})', 1), '')
+        SELECT event_row, role, {_bare_or_cbv("p.type", "sourceDestinationType")}, p.value,
+               coalesce(i.key, p.value), i.gln
         FROM ({parties}) p
-        LEFT JOIN tc_ids i ON i.raw = p.value
+        LEFT JOIN (
+            SELECT raw, key, NULLIF(regexp_extract(key, '/41[47]/([0-9]{{13}})', 1), '') AS gln
+            FROM tc_ids
+        ) i ON i.raw = p.value
         WHERE p.value IS NOT NULL
         """,
     )
