@@ -201,13 +201,21 @@ def test_a_file_read_in_many_chunks_loads_the_same_with_the_same_line_numbers(
     lines = [json.dumps(event(f"urn:uuid:c{i}", [i])) for i in range(40)]
     lines[17] = "{broken"
     lines[31] = lines[3]  # the same event again, in another chunk
+    lines[35] = json.dumps(event("urn:uuid:c5", [5], biz_step="packing"))  # other content
     path = tmp_path / "events.jsonl"
     path.write_text("\ufeff" + "\n".join(lines) + "\n")
     monkeypatch.setattr(events_module, "CHUNK_BYTES", 700)
     result = load(db, [path])
     assert (result.files[0].accepted, result.files[0].duplicates) == (38, 1)
+    assert result.files[0].conflicts == 1
     assert [(r.line, r.code) for r in result.rejections] == [(18, "bad-json")]
     assert counts(db)["events"] == 38
+    # Loaded again under another name: every event is one stored before.
+    again = tmp_path / "again.jsonl"
+    again.write_text(path.read_text() + json.dumps(event("urn:uuid:new", [99])) + "\n")
+    result = load(db, [again])
+    assert (result.files[0].accepted, result.files[0].duplicates) == (1, 39)
+    assert counts(db)["events"] == 39
 
 
 def test_the_standard_context_alone_keeps_no_payload_and_anything_more_does(
@@ -235,3 +243,19 @@ def test_the_standard_context_alone_keeps_no_payload_and_anything_more_does(
     )
     assert [k for k, _ in kept] == ["urn:uuid:c4", "urn:uuid:c5", "urn:uuid:c6", "urn:uuid:c7"]
     assert json.loads(kept[0][1])["@context"] == [standard, own]  # kept as received
+
+
+def test_one_event_id_twice_in_one_chunk_with_other_content_is_a_conflict(
+    tmp_path: Path, db: Path
+) -> None:
+    path = write_jsonl(
+        tmp_path / "events.jsonl",
+        [
+            event("urn:uuid:t1", [1]),
+            event("urn:uuid:t1", [1], biz_step="packing"),
+            event("urn:uuid:t2", [2]),
+            event("urn:uuid:t2", [2]),
+        ],
+    )
+    result = load(db, [path]).files[0]
+    assert (result.accepted, result.duplicates, result.conflicts) == (3, 1, 1)

@@ -109,7 +109,8 @@ def after_chunk(
     count: int,
 ) -> int:
     """Sort versions for one stored chunk of ``count`` records numbered from ``first``;
-    return its conflicts."""
+    return its conflicts. The loader calls it only for a chunk with a key that may have
+    been stored twice."""
     if not count:
         return 0
     bounds = {"load": load_id, "first": first, "last": first + count - 1}

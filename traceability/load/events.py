@@ -342,6 +342,9 @@ def _bind(
     tc_raws = tables.get("tc_raws")  # noqa: F841
     tc_known = tables.get("tc_known")  # noqa: F841
     tc_new_ids = tables.get("tc_new_ids")  # noqa: F841
+    tc_keys = tables.get("tc_keys")  # noqa: F841
+    tc_known_keys = tables.get("tc_known_keys")  # noqa: F841
+    tc_seen = tables.get("tc_seen")  # noqa: F841
     if relation:
         return con.sql(sql, params=params)
     return con.execute(sql, params)
@@ -853,11 +856,11 @@ def load_events(
         chunks = recorder.chunks(doc, dump_event, CHUNK_BYTES)
     else:
         chunks = jsonl_chunks(path)
-    _scope.known_ids = None
+    _scope.known_ids = _scope.key_hashes = None
     try:
         total = _load_chunks(con, chunks, context, load_id, source, lines=recorder is None)
     finally:
-        _scope.known_ids = None
+        _scope.known_ids = _scope.key_hashes = None
     if recorder is not None:
         rejected = recorder.finish(con)
         total = replace(total, records=total.records + rejected, rejected=total.rejected + rejected)
@@ -878,7 +881,9 @@ def _load_chunks(
     for first, texts in chunks:
         chunk = texts if isinstance(texts, Chunk) else Chunk(first, list(texts))
         out = _load_chunk(con, _stage(chunk), context, load_id, source, lines=lines)
-        conflicts = event_versions.after_chunk(con, load_id, source, chunk.first, len(chunk))
+        conflicts = 0
+        if _scope.repeats:
+            conflicts = event_versions.after_chunk(con, load_id, source, chunk.first, len(chunk))
         out = replace(out, conflicts=out.conflicts + conflicts)
         total = EventOutcome(*(a + b for a, b in zip(astuple(total), astuple(out), strict=True)))
     return total
@@ -972,6 +977,41 @@ def _store_fast_epcs(con: duckdb.DuckDBPyConnection, load_id: int) -> None:
     del _tables()["tc_fast"]
 
 
+def _key_hash(key: str) -> str:
+    """SQL: a 63-bit hash of an event key, as a BIGINT (DuckDB turns a filter on an Arrow
+    column into a Python int, which a UBIGINT above 2**63 overflows)."""
+    return f"(hash({key}) >> 1)::BIGINT"
+
+
+def _repeated_keys(con: duckdb.DuckDBPyConnection) -> bool:
+    """Keep ``tc_seen``, the events of the chunk whose key may have been stored before,
+    and return whether any key may be stored twice (so versions need sorting).
+
+    The load holds a 64-bit hash of every key stored (read from the store when the file
+    starts, then added to chunk by chunk). Looking each chunk's keys up among the hashes
+    reads 8 bytes per stored event, where joining with the stored events read their
+    keys and content hashes: a cost that grew with the square of the file. A hash in
+    common is only a candidate; the stored events are then read for those few.
+    """
+    tables = _tables()
+    _keep(
+        con,
+        "tc_keys",
+        f"SELECT rec, {_key_hash('coalesce(event_id, event_hash)')} AS h "
+        "FROM tc_ev WHERE problem IS NULL",
+    )
+    keys = tables["tc_keys"]
+    known = _scope.__dict__.get("key_hashes")
+    if known is None:
+        known = _run(con, f"SELECT {_key_hash('event_key')} AS h FROM events").to_arrow_table()
+    tables["tc_known_keys"] = known
+    _keep(con, "tc_seen", "SELECT rec FROM tc_keys SEMI JOIN tc_known_keys USING (h)")
+    twice = _count(con, "SELECT count(*) - count(DISTINCT h) FROM tc_keys")
+    _scope.key_hashes = pa.concat_tables([known, keys.select(["h"])])
+    del tables["tc_known_keys"], tables["tc_keys"]
+    return bool(tables["tc_seen"].num_rows or twice)
+
+
 def _insert(
     con: duckdb.DuckDBPyConnection,
     load_id: int,
@@ -980,17 +1020,21 @@ def _insert(
     *,
     rejected: int,
 ) -> EventOutcome:
+    repeats = _repeated_keys(con)
+    # Events whose key was stored before: only they are looked for among the stored events.
+    stored = """
+        UNION ALL
+        SELECT e.rec FROM tc_ev e JOIN events x
+            ON x.event_key = coalesce(e.event_id, e.event_hash) AND x.content_hash = e.content_hash
+        WHERE e.problem IS NULL AND e.rec IN (SELECT rec FROM tc_seen)"""
     # What not to store: rejected events, events stored before with the same content, and
     # later copies of an event within this file. Usually a handful of rows.
     _keep(
         con,
         "tc_skip",
-        """
+        f"""
         SELECT rec FROM tc_ev WHERE problem IS NOT NULL
-        UNION ALL
-        SELECT e.rec FROM tc_ev e JOIN events x
-            ON x.event_key = coalesce(e.event_id, e.event_hash) AND x.content_hash = e.content_hash
-        WHERE e.problem IS NULL
+        {stored if _tables()["tc_seen"].num_rows else ""}
         UNION ALL
         SELECT rec FROM (
             SELECT rec, row_number() OVER (PARTITION BY k, content_hash ORDER BY rec) AS n
@@ -1114,6 +1158,7 @@ def _insert(
     # event_versions.after_chunk, called by load_events.
     records_row = _run(con, "SELECT count(*) FROM tc_ev").fetchone()
     _tables().clear()
+    _scope.repeats = repeats
     return EventOutcome(
         records=int(records_row[0]) if records_row else 0,
         accepted=new,
