@@ -86,3 +86,27 @@ def test_the_database_can_come_from_the_environment(tmp_path: Path, db: Path) ->
     assert out.exit_code == 0, out.output
     assert db.exists()
     assert load(db, [path]).files[0].status == "already-loaded"
+
+
+def test_a_version_2_store_gets_its_epc_list_names_as_an_enum(db: Path) -> None:
+    connect(db).close()
+    con = duckdb.connect(str(db))
+    con.execute("ALTER TABLE epc_rows ALTER list TYPE VARCHAR")
+    con.execute("INSERT INTO epc_rows VALUES (1, 'childEPCs', NULL, NULL, 'x', 'y')")
+    con.close()
+    _set_version(db, 2)
+    connect(db).close()
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        kind = con.execute(
+            "SELECT data_type FROM duckdb_columns() "
+            "WHERE table_name = 'epc_rows' AND column_name = 'list'"
+        ).fetchone()
+        assert kind is not None and kind[0].startswith("ENUM")
+        assert con.execute("SELECT list, epc_raw FROM event_epcs").fetchall() == [
+            ("childEPCs", "x")
+        ]
+        version = con.execute("SELECT value FROM tracecheck_meta").fetchone()
+        assert version == (str(STORE_VERSION),)
+    finally:
+        con.close()
