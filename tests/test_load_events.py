@@ -188,11 +188,35 @@ def test_a_field_of_the_wrong_shape_is_rejected_not_silently_dropped(
     wrong = event("urn:uuid:w1", [1])
     wrong["epcList"] = "urn:epc:id:sgtin:8901234.000001.S000001"  # a string, not a list
     mentions = event("urn:uuid:w2", [2], note='the word "epcList" in a text field')
-    write_jsonl(tmp_path / "e.jsonl", [wrong, mentions])
+    others = [
+        event(f"urn:uuid:w{i}", [i], **{name: value})
+        for i, (name, value) in enumerate(
+            [
+                ("readPoint", "urn:epc:id:sgln:8901234.00001.0"),
+                ("bizLocation", ["urn:epc:id:sgln:8901234.00001.0"]),
+                ("errorDeclaration", "2026-01-12T10:15:00+05:30"),
+                ("sourceList", {"type": "owning_party", "source": "x"}),
+                ("bizTransactionList", "po-1"),
+            ],
+            start=3,
+        )
+    ]
+    absent = event("urn:uuid:w9", [9], readPoint=None, sourceList=None)  # null: absent
+    write_jsonl(tmp_path / "e.jsonl", [wrong, mentions, *others, absent])
     result = load(db, [tmp_path / "e.jsonl"])
-    assert [(r.line, r.code) for r in result.rejections] == [(1, "bad-shape")]
-    assert result.rejections[0].message.startswith("epcList: ")
-    assert counts(db)["epc_rows"] == 1
+    assert [(r.line, r.code) for r in result.rejections] == [
+        (line, "bad-error-declaration" if line == 5 else "bad-shape")
+        for line in (1, 3, 4, 5, 6, 7)
+    ]
+    assert [r.message.split(":")[0] for r in result.rejections] == [
+        "epcList",
+        "readPoint",
+        "bizLocation",
+        "errorDeclaration.declarationTime",
+        "sourceList",
+        "bizTransactionList",
+    ]
+    assert counts(db)["epc_rows"] == 2
 
 
 def test_a_file_read_in_many_chunks_loads_the_same_with_the_same_line_numbers(
