@@ -205,8 +205,7 @@ def test_a_field_of_the_wrong_shape_is_rejected_not_silently_dropped(
     write_jsonl(tmp_path / "e.jsonl", [wrong, mentions, *others, absent])
     result = load(db, [tmp_path / "e.jsonl"])
     assert [(r.line, r.code) for r in result.rejections] == [
-        (line, "bad-error-declaration" if line == 5 else "bad-shape")
-        for line in (1, 3, 4, 5, 6, 7)
+        (line, "bad-error-declaration" if line == 5 else "bad-shape") for line in (1, 3, 4, 5, 6, 7)
     ]
     assert [r.message.split(":")[0] for r in result.rejections] == [
         "epcList",

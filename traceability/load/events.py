@@ -583,12 +583,14 @@ def create_epc_macros(con: duckdb.DuckDBPyConnection) -> None:
 def _epc_pass(con: duckdb.DuckDBPyConnection, source: str) -> None:
     """Resolve every EPC and identifier of the staged events to its canonical key.
 
-    Keeps ``tc_epc`` (one row per EPC in a list of an event not rejected: candidate
-    prefix and serial, and whether the serial is plain), ``tc_pfx`` (the distinct
-    candidate prefixes, with the GTIN of the valid ones), ``tc_odd`` (the other EPCs, as
-    received) and ``tc_ids`` (distinct identifiers for the general parser: odd EPCs, read
-    points, locations, parents, parties, with their keys), and marks events holding an
-    invalid identifier as ``bad-epc`` with the first offending value.
+    Keeps ``tc_pfx`` (the distinct candidate prefixes, with the GTIN of the valid ones:
+    those of the events on the fast path, see :func:`_epc_columns`, and of ``tc_epc``),
+    ``tc_epc`` (one row per EPC of the other events not rejected: candidate prefix and
+    serial, and whether the serial is plain), ``tc_odd`` (the EPCs for the general
+    parser, as received) and ``tc_ids`` (distinct identifiers with their keys: odd EPCs,
+    read points, locations, parents, parties), and marks events holding an invalid
+    identifier as ``bad-epc`` with the first offending value. The EPCs of the events on
+    the fast path are read again and stored by :func:`_store_fast_epcs`.
     """
     create_epc_macros(con)
     # The prefixes of the events on the fast path; prefixes stored before need no second
