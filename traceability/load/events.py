@@ -1002,7 +1002,7 @@ def _repeated_keys(con: duckdb.DuckDBPyConnection) -> bool:
     """Keep ``tc_seen``, the events of the chunk whose key may have been stored before,
     and return whether any key may be stored twice (so versions need sorting).
 
-    The load holds a 64-bit hash of every key stored (read from the store when the file
+    The load holds a 63-bit hash of every key stored (read from the store when the file
     starts, then added to chunk by chunk). Looking each chunk's keys up among the hashes
     reads 8 bytes per stored event, where joining with the stored events read their
     keys and content hashes: a cost that grew with the square of the file. A hash in
@@ -1018,7 +1018,8 @@ def _repeated_keys(con: duckdb.DuckDBPyConnection) -> bool:
     keys = tables["tc_keys"]
     known = _scope.__dict__.get("key_hashes")
     if known is None:
-        known = _run(con, f"SELECT {_key_hash('event_key')} AS h FROM events").to_arrow_table()
+        _keep(con, "tc_known_keys", f"SELECT {_key_hash('event_key')} AS h FROM events")
+        known = tables["tc_known_keys"]
     tables["tc_known_keys"] = known
     _keep(con, "tc_seen", "SELECT rec FROM tc_keys SEMI JOIN tc_known_keys USING (h)")
     twice = _count(con, "SELECT count(*) - count(DISTINCT h) FROM tc_keys")
