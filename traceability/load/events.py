@@ -460,17 +460,16 @@ def _parse(con: duckdb.DuckDBPyConnection, source: str, *, lines: bool) -> None:
                    problem IS NULL AND {recheck} AS recheck,
                    left(epcs[1], length(epcs[1]) - length({_serial("epcs[1]")})) AS first_prefix
             FROM shaped
-        ), joined AS (
-            SELECT *, array_to_string(epcs, '') AS epcs_joined FROM flagged
         ), rested AS (
-            SELECT *, replace(epcs_joined, first_prefix, '') AS epcs_rest FROM joined
+            SELECT *, replace(array_to_string(epcs, ''), first_prefix, '') AS epcs_rest
+            FROM flagged
         ), fast AS (
             SELECT *,
-                   CASE WHEN {_all_plain("epcs", "first_prefix", "epcs_joined", "epcs_rest")}
+                   CASE WHEN {_all_plain("epcs", "first_prefix", "epcs_rest")}
                         THEN first_prefix END AS epc_prefix
             FROM rested
         )
-        SELECT * EXCLUDE (o, text, keys, epcs, first_prefix, epcs_joined, epcs_rest, has_epcs),
+        SELECT * EXCLUDE (o, text, keys, epcs, first_prefix, epcs_rest, has_epcs),
                has_epcs AND epc_prefix IS NULL AS epc_general,
                CASE WHEN problem IS NOT NULL OR event_id IS NULL OR has_quantities OR extra
                          OR recheck THEN text END AS line
@@ -525,12 +524,12 @@ def _epc_columns() -> str:
     )
 
 
-def _all_plain(epcs: str, prefix: str, joined: str, rest: str) -> str:
+def _all_plain(epcs: str, prefix: str, rest: str) -> str:
     """SQL: whether the list ``epcs`` is not empty and each of its EPCs is ``prefix``
     followed by a plain serial, cut where the general cut (:func:`_serial`) cuts.
 
-    ``joined`` is the EPCs run together (``array_to_string(epcs, '')``) and ``rest`` that
-    without the prefix (``replace(joined, prefix, '')``), computed by the caller once.
+    ``rest`` is the EPCs run together without the prefix
+    (``replace(array_to_string(epcs, ''), prefix, '')``), computed by the caller once.
     A regular expression per EPC would cost more than the rest of the parse, so the test
     is made on the whole list at once: every EPC starts with the prefix and is 1 to 20
     bytes longer, and ``rest`` holds only characters of a plain serial (no '.' after a
