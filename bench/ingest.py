@@ -5,9 +5,11 @@ a fresh process with the same DuckDB memory limit:
 
 - raw: DuckDB ``read_json`` of the file with the EPC lists unnested, stored in a table;
 - tracecheck: ``traceability.load`` (validation, normalisation, de-duplication, fan-out
-  into the event tables) into a new store.
+  into the event tables) into a new store;
+- floor: the same tables written with no check at all (see ``FLOOR``), the least any
+  loader of this store could take, per table (``--no-floor`` skips it).
 
-Prints events/s, MB/s, peak RSS of each process and the ratio of the two times, with the
+Prints events/s, MB/s, peak RSS of each process and the ratios to the raw read, with the
 machine it ran on.
 
     python bench/ingest.py                 # 1M events
@@ -36,6 +38,61 @@ con.execute('''CREATE TABLE raw AS SELECT eventID, unnest(epcList) AS epc FROM r
 print(con.execute("SELECT count(*) FROM raw").fetchone()[0])
 """
 
+#: The least a loader of this store could do with the file: parse every field the store
+#: keeps and write the same tables (events, EPC rows, business transactions, parties) in
+#: one transaction, DuckDB reading the file itself, once per table. No check, no content
+#: hash, no identifier normalisation, no de-duplication, no line numbers: the part of the
+#: load that no tuning of the checks can remove. It prints the seconds of each table.
+FLOOR = '''
+import json, sys, time
+from traceability.store import connect
+con = connect(sys.argv[1], memory_limit=sys.argv[3], threads=2)
+lists = ("epcList", "childEPCs", "inputEPCList", "outputEPCList")
+src = """read_json(?, format = 'newline_delimited', maximum_object_size = 67108864, columns = {
+    'eventID': 'VARCHAR', 'type': 'VARCHAR', 'eventTime': 'VARCHAR',
+    'eventTimeZoneOffset': 'VARCHAR', 'recordTime': 'VARCHAR', 'action': 'VARCHAR',
+    'bizStep': 'VARCHAR', 'disposition': 'VARCHAR', 'parentID': 'VARCHAR',
+    'readPoint': 'STRUCT(id VARCHAR)', 'bizLocation': 'STRUCT(id VARCHAR)',
+    'ilmd': 'STRUCT("cbvmda:lotNumber" VARCHAR, "cbvmda:itemExpirationDate" VARCHAR)',
+    'bizTransactionList': 'STRUCT(type VARCHAR, bizTransaction VARCHAR)[]',
+    'sourceList': 'STRUCT(type VARCHAR, source VARCHAR)[]',
+    'destinationList': 'STRUCT(type VARCHAR, destination VARCHAR)[]',
+    'epcList': 'VARCHAR[]', 'childEPCs': 'VARCHAR[]', 'inputEPCList': 'VARCHAR[]',
+    'outputEPCList': 'VARCHAR[]'})"""
+row = "(hash(eventID) >> 1)::BIGINT"  # a number both scans agree on, as cheap as any
+names = ", ".join(f"'{n}'" for n in lists)
+steps = {
+    "events": f"""INSERT INTO events SELECT {row}, eventID, eventID, NULL, type, action,
+        bizStep, disposition, CAST(eventTime AS TIMESTAMPTZ), eventTimeZoneOffset,
+        CAST(CAST(eventTime AS TIMESTAMPTZ) AS DATE), CAST(recordTime AS TIMESTAMPTZ),
+        readPoint.id, bizLocation.id, parentID, parentID, ilmd."cbvmda:lotNumber",
+        CAST(ilmd."cbvmda:itemExpirationDate" AS DATE), NULL, NULL, NULL, '', 1, 'floor',
+        NULL FROM {src}""",
+    "epc_rows": f"""INSERT INTO epc_rows SELECT r, n, 1, CASE WHEN starts_with(x, 'urn:')
+        THEN split_part(x, '.', -1) ELSE split_part(x, '/', -1) END, NULL, NULL
+        FROM (SELECT r, n, unnest(l) AS x FROM (
+            SELECT {row} AS r, unnest([{names}]) AS n, unnest([{", ".join(lists)}]) AS l
+            FROM {src}))""",
+    "event_biz_transactions": f"""INSERT INTO event_biz_transactions
+        SELECT r, b.type, b.bizTransaction, b.bizTransaction
+        FROM (SELECT {row} AS r, unnest(bizTransactionList) AS b FROM {src})""",
+    **{
+        f"event_parties ({role})": f"""INSERT INTO event_parties
+            SELECT r, '{role}', p.type, p.{role}, p.{role}, NULL
+            FROM (SELECT {row} AS r, unnest({role}List) AS p FROM {src})"""
+        for role in ("source", "destination")
+    },
+}
+seconds = {}
+con.execute("BEGIN")
+for name, sql in steps.items():
+    start = time.perf_counter()
+    con.execute(sql, [sys.argv[2]])
+    seconds[name] = round(time.perf_counter() - start, 2)
+con.execute("COMMIT")
+print(json.dumps(seconds))
+'''
+
 OURS = """
 import sys
 from traceability.load import load
@@ -57,6 +114,9 @@ def main() -> None:
         "--data", type=Path, default=None, help="measure on this JSON Lines file of events"
     )
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    parser.add_argument(
+        "--no-floor", action="store_true", help="skip the floor (the tables with no checks)"
+    )
     args = parser.parse_args()
 
     from traceability.sample import write_event_lines
@@ -83,6 +143,12 @@ def main() -> None:
             OURS, str(folder / "store.duckdb"), str(data), args.memory_limit
         )
         accepted, rejected = (int(x) for x in ours_out.splitlines()[-1].split())
+        floor: dict[str, float] = {}
+        if not args.no_floor:
+            floor_s, floor_rss, floor_out = run(
+                FLOOR, str(folder / "floor.duckdb"), str(data), args.memory_limit
+            )
+            floor = {"total": floor_s, **json.loads(floor_out.splitlines()[-1])}
         figures = {
             "events": written,
             "megabytes": round(size_mb, 1),
@@ -97,6 +163,10 @@ def main() -> None:
             "rejected": rejected,
             "ratio": round(ours_s / raw_s, 2),
         }
+        if floor:
+            figures["floor_seconds"] = round(floor["total"], 2)
+            figures["floor_ratio"] = round(floor["total"] / raw_s, 2)
+            figures["floor_steps"] = {k: v for k, v in floor.items() if k != "total"}
         print(
             f"raw read_json + unnest: {raw_s:6.1f} s  {written / raw_s:>10,.0f} events/s  "
             f"{size_mb / raw_s:6.1f} MB/s  peak RSS {raw_rss:,.0f} MiB"
@@ -107,6 +177,12 @@ def main() -> None:
             f"(accepted {accepted:,}, rejected {rejected:,})"
         )
         print(f"ratio tracecheck / raw: {ours_s / raw_s:.2f}x")
+        if floor:
+            steps = ", ".join(f"{k} {v:.1f} s" for k, v in floor.items() if k != "total")
+            print(
+                f"floor, the same tables with no checks: {floor['total']:.1f} s, "
+                f"{floor['total'] / raw_s:.2f}x the raw read ({steps})"
+            )
         print(f"load average after: {load_average()}")
         if args.json:
             print(json.dumps(figures))
