@@ -34,7 +34,7 @@ test: lint
 	$(BIN)/pytest -n 2 -q
 
 bench: $(STAMP)
-	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/ingest.py --runs 3
 	$(BIN)/python bench/reconcile.py
 
 # Mutation fuzzing of the loaders at length (100,000 inputs; `make test` runs a few).

@@ -25,7 +25,7 @@ from traceability.load.identifiers_sql import SQL_MACROS
 from traceability.store import connect
 
 #: Spellings around the shortcut's edges: plain serials, serials with dots and escapes,
-#: spaces, other domains and paths, wrong check digits, other kinds of EPC.
+#: spaces, other domains and paths, wrong check digits, other kinds of EPC, bare serials.
 SPELLINGS = [
     "urn:epc:id:sgtin:8901234.000001.S1",
     "urn:epc:id:sgtin:8901234.000001.12345678901234567890",
@@ -54,6 +54,8 @@ SPELLINGS = [
     "https://id.gs1.org/00/189012340000000004",
     "urn:epc:idpat:sgtin:8901234.000001.*",
     "not an epc",
+    "S14",  # a bare serial, sorting before any prefix
+    "z15",  # and after any
 ]
 
 
@@ -217,3 +219,19 @@ def test_identifiers_known_from_an_earlier_chunk_get_the_same_keys(
     assert _query(db, "SELECT value_key FROM event_parties ORDER BY event_row") == [
         (key(f"urn:epc:id:sgln:8901234.{i:05d}.0"),) for i in range(40)
     ]
+
+
+@pytest.mark.parametrize("epcs", [["A", None], [None, "A"], [None], ["A", None, "B"]])
+def test_a_null_among_plain_epcs_rejects_its_event_and_names_its_place(
+    tmp_path: Path, db: Path, epcs: list[str | None]
+) -> None:
+    e = event("urn:uuid:null", [])
+    e["epcList"] = [None if s is None else f"urn:epc:id:sgtin:8901234.000001.{s}" for s in epcs]
+    path = tmp_path / "nulls.jsonl"
+    path.write_text(json.dumps(e) + "\n" + json.dumps(event("urn:uuid:ok", [1])) + "\n")
+    result = load(db, [path])
+    place = f"epcList[{epcs.index(None)}]"
+    assert [(r.line, r.code, r.message.split(":")[0]) for r in result.rejections] == [
+        (1, "bad-epc", place)
+    ]
+    assert _query(db, "SELECT count(*) FROM event_epcs") == [(1,)]
