@@ -282,38 +282,3 @@ def test_one_event_id_twice_in_one_chunk_with_other_content_is_a_conflict(
     )
     result = load(db, [path]).files[0]
     assert (result.accepted, result.duplicates, result.conflicts) == (3, 1, 1)
-
-
-def test_an_event_sent_again_in_other_spacing_is_noted_as_the_same_event(
-    tmp_path: Path, db: Path
-) -> None:
-    events = [event("urn:uuid:s1", [1]), event("urn:uuid:s2", [2])]
-    write_jsonl(tmp_path / "a.jsonl", events)  # spaced: {"type": "ObjectEvent", ...}
-    compact = tmp_path / "b.jsonl"
-    compact.write_text("".join(json.dumps(e, separators=(",", ":")) + "\n" for e in events))
-    result = load(db, [tmp_path / "a.jsonl", compact])
-    assert [(f.accepted, f.duplicates, f.conflicts) for f in result.files] == [(2, 0, 0), (2, 0, 0)]
-    notes = _query(db, "SELECT code, record FROM load_notes ORDER BY record")
-    assert notes == [("same-event-other-form", 1), ("same-event-other-form", 2)]
-
-
-def test_events_stored_by_a_version_3_store_are_still_known_when_sent_again(
-    tmp_path: Path, db: Path
-) -> None:
-    events = [event(f"urn:uuid:o{i}", [i]) for i in range(3)]
-    write_jsonl(tmp_path / "a.jsonl", events)
-    load(db, [tmp_path / "a.jsonl"])
-    # Version 3 stored the md5 of each event's text minified, not of the text received.
-    con = duckdb.connect(str(db))
-    for line, e in enumerate(events, start=1):
-        con.execute(
-            "UPDATE events SET content_hash = md5(json(?)::VARCHAR) WHERE source_line = ?",
-            [json.dumps(e), line],
-        )
-    con.execute("UPDATE tracecheck_meta SET value = '3' WHERE key = 'store_version'")
-    con.close()
-    write_jsonl(tmp_path / "b.jsonl", [*events, event("urn:uuid:o9", [9])])
-    result = load(db, [tmp_path / "b.jsonl"]).files[0]
-    assert (result.accepted, result.duplicates, result.conflicts) == (1, 3, 0)
-    assert _query(db, "SELECT count(*) FROM load_notes") == [(0,)]
-    assert counts(db)["events"] == 4

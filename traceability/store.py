@@ -17,7 +17,7 @@ import duckdb
 from traceability.errors import DatabaseInUse, StoreError, StoreVersionError
 
 #: Version of the table layout. Bump it and add a step to ``MIGRATIONS`` on any change.
-STORE_VERSION = 4
+STORE_VERSION = 3
 
 #: Steps that bring a store from version N to N + 1 (``{N: function}``).
 MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {}
@@ -61,7 +61,7 @@ CREATE TABLE IF NOT EXISTS events (
     error_declared_at TIMESTAMPTZ,
     error_reason VARCHAR,
     corrective_event_ids VARCHAR[],
-    content_hash VARCHAR NOT NULL,       -- md5 of its text as received (before v4: minified)
+    content_hash VARCHAR NOT NULL,       -- md5 of the event's JSON text, minified
     load_id INTEGER NOT NULL,
     source_file VARCHAR NOT NULL,
     source_line INTEGER
@@ -202,21 +202,6 @@ def _epc_list_as_enum(con: duckdb.DuckDBPyConnection) -> None:
 
 
 MIGRATIONS[2] = _epc_list_as_enum
-
-
-# What events.content_hash holds: since store version 4, the md5 of the event's text as
-# received (its line in JSON Lines; for an event of a JSON or XML document, the compact
-# JSON the loader writes it as). Hashing the text once minified, as earlier versions did,
-# parsed every event a second time, a quarter of the load's parse. Earlier hashes stay
-# valid: an event whose key was stored before is matched against both forms. A re-sent
-# event whose text differs only in spacing is stored again, noted ``same-event-other-form``;
-# reconciliation uses the first version stored.
-def _content_hash_of_text(con: duckdb.DuckDBPyConnection) -> None:
-    """Nothing to convert: the loader matches the version 3 hashes too (see above).
-    The version marks that an older tracecheck, which would not, must not write here."""
-
-
-MIGRATIONS[3] = _content_hash_of_text
 
 
 def declaration_ddl(kind: str) -> str:

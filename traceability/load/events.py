@@ -449,7 +449,7 @@ def _parse(con: duckdb.DuckDBPyConnection, source: str, *, lines: bool) -> None:
                TRY_CAST(o.errorDeclaration.declarationTime AS TIMESTAMPTZ) AS error_declared_at,
                tc_cbv(o.errorDeclaration.reason) AS error_reason,
                o.errorDeclaration.correctiveEventIDs AS corrective_event_ids,
-               CASE WHEN o IS NOT NULL THEN md5(line) END AS content_hash,
+               CASE WHEN o IS NOT NULL THEN md5(json(line)::VARCHAR) END AS content_hash,
                o.bizTransactionList, o.sourceList, o.destinationList,
                has_quantities, problem, NULL::VARCHAR AS problem_detail, o, line AS text,
                keys,
@@ -1037,13 +1037,10 @@ def _insert(
 ) -> EventOutcome:
     repeats = _repeated_keys(con)
     # Events whose key was stored before: only they are looked for among the stored events.
-    # Stores older than version 4 hold the md5 of an event's text minified (see the
-    # migration to version 4 in traceability.store); a candidate is matched against both.
     stored = """
         UNION ALL
-        SELECT e.rec FROM tc_ev e JOIN tc_lines l USING (rec) JOIN events x
-            ON x.event_key = coalesce(e.event_id, e.event_hash)
-           AND x.content_hash IN (e.content_hash, md5(json(l.line)::VARCHAR))
+        SELECT e.rec FROM tc_ev e JOIN events x
+            ON x.event_key = coalesce(e.event_id, e.event_hash) AND x.content_hash = e.content_hash
         WHERE e.problem IS NULL AND e.rec IN (SELECT rec FROM tc_seen)"""
     # What not to store: rejected events, events stored before with the same content, and
     # later copies of an event within this file. Usually a handful of rows.
