@@ -282,3 +282,16 @@ def test_one_event_id_twice_in_one_chunk_with_other_content_is_a_conflict(
     )
     result = load(db, [path]).files[0]
     assert (result.accepted, result.duplicates, result.conflicts) == (3, 1, 1)
+
+
+def test_an_event_sent_again_in_other_spacing_counts_once(tmp_path: Path, db: Path) -> None:
+    # The content hash covers the event's text minified: the same events written with
+    # Python's default separators and written compactly are the same events.
+    events = [event("urn:uuid:s1", [1]), event("urn:uuid:s2", [2])]
+    write_jsonl(tmp_path / "a.jsonl", events)  # {"type": "ObjectEvent", ...}
+    compact = tmp_path / "b.jsonl"
+    compact.write_text("".join(json.dumps(e, separators=(",", ":")) + "\n" for e in events))
+    result = load(db, [tmp_path / "a.jsonl", compact])
+    assert [(f.accepted, f.duplicates, f.conflicts) for f in result.files] == [(2, 0, 0), (0, 2, 0)]
+    assert _query(db, "SELECT count(*) FROM load_notes") == [(0,)]
+    assert counts(db)["events"] == 2
