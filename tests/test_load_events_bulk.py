@@ -54,8 +54,8 @@ SPELLINGS = [
     "https://id.gs1.org/00/189012340000000004",
     "urn:epc:idpat:sgtin:8901234.000001.*",
     "not an epc",
-    "S14",  # a bare serial, sorting before any prefix
-    "z15",  # and after any
+    "S14",  # bare serials with no prefix: in byte order, one before every prefix
+    "z15",  # and one after
 ]
 
 
