@@ -258,6 +258,9 @@ def test_the_standard_context_alone_keeps_no_payload_and_anything_more_does(
             event("urn:uuid:c7", [7], ilmd={"cbvmda:lotNumber": "L1", "ex:grade": "A"}),
         ],
     )
+    spaced_out = '{"@context" : [ "' + standard + '" ], '
+    spaced = json.dumps(event("urn:uuid:c8", [8])).replace("{", spaced_out, 1)
+    path.write_text(path.read_text() + spaced + "\n")  # the standard context, spaced out
     load(db, [path])
     kept = _query(
         db,

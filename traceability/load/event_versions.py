@@ -48,7 +48,8 @@ def extra_fields_sql(keys: str, parsed: str) -> str:
     """SQL: whether an event holds fields the columns do not (its payload is kept).
 
     ``keys`` is the list of its top-level field names; ``parsed`` is the event as parsed
-    by the loader, with ``@context``, ``ilmd``, ``readPoint`` and ``bizLocation`` as JSON.
+    by the loader, with ``@context``, ``ilmd``, ``readPoint`` and ``bizLocation`` as JSON
+    (which the parse gives minified, so the context compares as text).
     """
     covered = ", ".join(f"'{name}'" for name in (*COVERED, "@context"))
     ilmd = ", ".join(f"'{name}'" for name in _ILMD_COVERED)
@@ -57,7 +58,7 @@ def extra_fields_sql(keys: str, parsed: str) -> str:
     # list_filter with IN costs a half of list_has_all over a constant list.
     return f"""coalesce(
         len(list_filter({keys}, k -> k NOT IN ({covered}))) > 0
-        OR ({context} IS NOT NULL AND json({context})::VARCHAR NOT IN ({standard}))
+        OR ({context} IS NOT NULL AND {context}::VARCHAR NOT IN ({standard}))
         OR len(list_filter(json_keys({parsed}.ilmd), k -> k NOT IN ({ilmd}))) > 0
         OR len(list_filter(json_keys({parsed}.readPoint), k -> k <> 'id')) > 0
         OR len(list_filter(json_keys({parsed}.bizLocation), k -> k <> 'id')) > 0, false)"""

@@ -894,9 +894,9 @@ def _load_chunks(
     total = EventOutcome(0, 0, 0, 0, 0)
     for first, texts in chunks:
         chunk = texts if isinstance(texts, Chunk) else Chunk(first, list(texts))
-        out = _load_chunk(con, _stage(chunk), context, load_id, source, lines=lines)
+        out, repeats = _load_chunk(con, _stage(chunk), context, load_id, source, lines=lines)
         conflicts = 0
-        if _scope.repeats:
+        if repeats:
             conflicts = event_versions.after_chunk(con, load_id, source, chunk.first, len(chunk))
         out = replace(out, conflicts=out.conflicts + conflicts)
         total = EventOutcome(*(a + b for a, b in zip(astuple(total), astuple(out), strict=True)))
@@ -911,7 +911,9 @@ def _load_chunk(
     source: str,
     *,
     lines: bool = False,
-) -> EventOutcome:
+) -> tuple[EventOutcome, bool]:
+    """Check and store one staged chunk: its counts, and whether a key in it may have been
+    stored before or twice (its versions then need sorting)."""
     _parse(con, staged, lines=lines)
     problems, quantities = _python_pass(con, context)
     if lines:  # JSON Lines: the checks a document's events get (see jsonl_check_condition)
@@ -1034,7 +1036,7 @@ def _insert(
     quantities: list[tuple[Any, ...]],
     *,
     rejected: int,
-) -> EventOutcome:
+) -> tuple[EventOutcome, bool]:
     repeats = _repeated_keys(con)
     # Events whose key was stored before: only they are looked for among the stored events.
     stored = """
@@ -1170,14 +1172,14 @@ def _insert(
     new = _count(con, f"SELECT count(*) FROM {tc_new}")
     # Events stored before under the same key with other content are sorted (conflict,
     # correction, same event written differently) once the chunk is stored:
-    # event_versions.after_chunk, called by load_events.
+    # event_versions.after_chunk, called by _load_chunks.
     records_row = _run(con, "SELECT count(*) FROM tc_ev").fetchone()
     _tables().clear()
-    _scope.repeats = repeats
-    return EventOutcome(
+    outcome = EventOutcome(
         records=int(records_row[0]) if records_row else 0,
         accepted=new,
         duplicates=total - new,
         conflicts=0,
         rejected=rejected,
     )
+    return outcome, repeats
