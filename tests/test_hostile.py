@@ -13,6 +13,7 @@ import csv
 import http.server
 import io
 import json
+import re
 import shutil
 import struct
 import threading
@@ -654,3 +655,35 @@ def test_numbers_too_long_or_too_large_to_read_are_rejected_or_refused(
     text = (SEEDS / "document.json").read_text()
     document.write_text(text.replace('"quantity": 10', '"quantity": 1.5E+99999999999999999999'))
     refused(store, document, "a number is too long or too large to read")
+
+
+@pytest.mark.parametrize(
+    ("prolog", "expected"),
+    [
+        ('<?xml version="1.0"?>\n<!-- a comment -->\n<!DOCTYPE r [<!ENTITY a "]>">]>', "(a)"),
+        ("<!DOCTYPE r [<!-- <!ENTITY not \"x\"> --><!ENTITY % p SYSTEM 'x.dtd'>]>", "(p)"),
+        ('<!DOCTYPE r PUBLIC "-//X//DTD X//EN" "x.dtd">', "external DTD (x.dtd)"),
+    ],
+)
+def test_the_doctype_is_read_from_the_text_whatever_the_xml_library(
+    tmp_path: Path, prolog: str, expected: str
+) -> None:
+    # The refusal does not wait for the parser, whose own guards (and their wording)
+    # change from one libxml2 version to the next; UTF-16 files are read as text too.
+    from traceability.load.epcis_xml import read_xml
+
+    for encoding in ("utf-8", "utf-16"):
+        path = tmp_path / f"doc-{encoding}.xml"
+        path.write_bytes((prolog + "<r>&a;</r>").encode(encoding))
+        with pytest.raises(UnreadableFile, match=re.escape(expected)):
+            read_xml(path)
+
+
+def test_a_bare_doctype_is_no_reason_to_refuse(tmp_path: Path) -> None:
+    from traceability.load.epcis_xml import _doctype, _refuse_doctype
+
+    path = tmp_path / "bare.xml"
+    path.write_text('<?xml version="1.0"?><!DOCTYPE r><r/>')
+    _refuse_doctype(path)  # nothing to refuse
+    assert _doctype('<?xml version="1.0"?><!DOCTYPE r><r/>') == "<!DOCTYPE r>"
+    assert _doctype("<r/>") is None

@@ -512,6 +512,99 @@ def _refuse_dtd(path: Path, f: IO[bytes], root: Any) -> None:
     )
 
 
+#: How much of a file's start is read for its DOCTYPE before the XML parser sees it.
+_PROLOG_BYTES = 1 << 20
+_ENTITY = re.compile(r"<!ENTITY\s+(?:%\s+)?([^\s\"'>]+)")
+_LITERAL = r"(?:\"([^\"]*)\"|'([^']*)')"
+_EXTERNAL_ID = re.compile(rf"\s(?:SYSTEM\s+{_LITERAL}|PUBLIC\s+{_LITERAL}\s+{_LITERAL})")
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+
+
+def _prolog_text(path: Path) -> str:
+    """The start of a file as text, for reading its prolog (markup is ASCII in any
+    encoding tracecheck reads, so a byte-for-byte decoding serves where it is not UTF-16)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(_PROLOG_BYTES)
+    except OSError:
+        return ""
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return head.decode("utf-16", errors="replace")
+    return head.decode("latin-1")
+
+
+def _doctype(text: str) -> str | None:
+    """The DOCTYPE declaration of a document's prolog (``<!DOCTYPE`` up to its ``>``), or
+    None when the prolog has none. A DOCTYPE that does not end within the text read is
+    returned whole as read."""
+    i = 1 if text[:1] == "\ufeff" else 0
+    while True:
+        while i < len(text) and text[i] in " \t\r\n":
+            i += 1
+        if text.startswith("<?", i):
+            end = text.find("?>", i)
+        elif text.startswith("<!--", i):
+            end = text.find("-->", i)
+        elif text.startswith("<!DOCTYPE", i):
+            break
+        else:
+            return None
+        if end < 0:
+            return None
+        i = text.index(">", end) + 1
+    j, quote, depth = i + 9, "", 0
+    while j < len(text):
+        c = text[j]
+        if quote:
+            quote = "" if c == quote else quote
+        elif c in "\"'":
+            quote = c
+        elif text.startswith("<!--", j):
+            end = text.find("-->", j)
+            if end < 0:
+                break
+            j = end + 2
+        elif c == "[":
+            depth += 1
+        elif c == "]":
+            depth -= 1
+        elif c == ">" and depth <= 0:
+            return text[i : j + 1]
+        j += 1
+    return text[i:]
+
+
+def _refuse_doctype(path: Path) -> None:
+    """Refuse a document whose DOCTYPE declares entities or names an external DTD, read
+    from the file's text before any XML parser sees it.
+
+    Read this way, the refusal and its words do not depend on the XML library: recent
+    libxml2 versions stop an entity bomb in the parse itself, before a check of the
+    parsed DOCTYPE could name it. :func:`_refuse_dtd` checks the parsed DOCTYPE too.
+    """
+    declaration = _doctype(_prolog_text(path))
+    if declaration is None:
+        return
+    subset_at = declaration.find("[")
+    head = declaration if subset_at < 0 else declaration[:subset_at]
+    external = _EXTERNAL_ID.search(head)
+    entities = list(dict.fromkeys(_ENTITY.findall(_COMMENT.sub("", declaration))))
+    if external:
+        system = next((g for g in external.groups()[::-1] if g is not None), "")
+        reason = f"names an external DTD ({system})"[:200]
+    elif entities:
+        more = f" and {len(entities) - 5} more" if len(entities) > 5 else ""
+        reason = f"declares entities ({', '.join(entities[:5])}{more})"
+    elif not declaration.endswith(">"):
+        reason = f"is longer than {_PROLOG_BYTES:,} bytes"
+    else:
+        return
+    raise UnreadableFile(
+        f"{path}: refused: the DOCTYPE {reason}; tracecheck reads no DTD and expands no entity",
+        hint="EPCIS documents need no DOCTYPE: remove it",
+    )
+
+
 def read_xml(path: Path) -> Document:
     """Open an EPCIS XML document: its kind at once, its events as they are read.
 
@@ -519,6 +612,7 @@ def read_xml(path: Path) -> Document:
         UnreadableFile: not well-formed XML, not an EPCIS document, or a query definition
             rather than events (also raised while the events are being read).
     """
+    _refuse_doctype(path)
     f, parser = _open(path)
     try:
         _, root = next(parser)
