@@ -105,7 +105,12 @@ def test_a_large_document_is_read_in_chunks_with_stable_numbers(
     assert [(r.line, r.code) for r in result.rejections] == [(18, "bad-action")]
 
 
-def test_unknown_fields_and_vocabulary_reject_only_their_event(tmp_path: Path) -> None:
+def test_an_unknown_field_is_kept_with_a_warning_and_an_unknown_step_rejects(
+    tmp_path: Path,
+) -> None:
+    # An element with no namespace of its own means nothing to tracecheck, but nothing
+    # the event says depends on it: kept in the stored event, with a warning. A business
+    # step CBV does not define leaves what happened unknown: that event is rejected.
     bad_field = COMMISSION_12.replace("urn:uuid:c1", "urn:uuid:c2").replace(
         "<action>", "<madeUpField>x</madeUpField><action>"
     )
@@ -113,13 +118,23 @@ def test_unknown_fields_and_vocabulary_reject_only_their_event(tmp_path: Path) -
         "urn:epcglobal:cbv:bizstep:commissioning", "transforming"
     )
     path = _write(tmp_path / "m.xml", HEAD_12 + COMMISSION_12 + bad_field + bad_step + TAIL)
-    result = load(tmp_path / "s.duckdb", [path])
-    assert result.files[0].accepted == 1
+    con = connect(tmp_path / "s.duckdb")
+    result = load(con, [path])
+    assert result.files[0].accepted == 2
     assert [(r.line, r.code, r.field) for r in result.rejections] == [
-        (2, "unknown-field", "madeUpField"),
-        (3, "unknown-vocabulary", "bizStep"),
+        (3, "unknown-vocabulary", "bizStep")
     ]
     assert "line" in result.rejections[0].message
+    assert [(n.record, n.code) for n in result.notes if n.code == "unknown-field"] == [
+        (2, "unknown-field")
+    ]
+    payload = _rows(
+        con,
+        "SELECT p.payload FROM event_payloads p JOIN events e USING (event_row) "
+        "WHERE e.event_id = 'urn:uuid:c2'",
+    )
+    assert '"madeUpField":"x"' in payload[0][0]
+    con.close()
 
 
 def test_master_data_is_skipped_with_a_note_and_a_query_is_refused(tmp_path: Path) -> None:
@@ -235,20 +250,27 @@ SHIP_IN_ORDER = SHIP_OUT_OF_ORDER.replace("<action>OBSERVE</action>", "").replac
 XSD_FOLDER = Path(__file__).resolve().parents[2] / "shared/conformance/gs1-epcis-2.0.1-schema/xsd"
 
 
-def test_fields_out_of_the_xsd_sequence_reject_a_2_0_event_and_warn_in_1_2(
-    tmp_path: Path,
-) -> None:
+def test_fields_out_of_the_xsd_sequence_are_read_with_a_warning(tmp_path: Path) -> None:
+    # The XSD's sequence is part of the XML binding, but no element's meaning depends on
+    # its place: the event is read all the same, in a 2.0 and in a 1.2 document, and is
+    # stored as the same row as the event in order.
     doc_20 = _write(tmp_path / "a.xml", HEAD_20 + SHIP_OUT_OF_ORDER + SHIP_IN_ORDER + TAIL)
     head = HEAD_12.replace('schemaVersion="1.2"', 'schemaVersion="2.0"')
     doc_12 = _write(tmp_path / "b.xml", head + SHIP_OUT_OF_ORDER + TAIL)
-    result = load(tmp_path / "s.duckdb", [doc_20, doc_12])
-    assert [(r.source, r.line, r.code) for r in result.rejections] == [
-        (str(doc_20), 1, "xml-element-order")
-    ]
-    assert "eventTime (line 4) comes after action" in result.rejections[0].message
-    assert [f.accepted for f in result.files] == [1, 1]
-    warned = [(n.source, n.code) for n in result.notes if n.level == "warning"]
-    assert (str(doc_12), "xml-element-order") in warned
+    con = connect(tmp_path / "s.duckdb")
+    result = load(con, [doc_20, doc_12])
+    assert result.rejections == []
+    # The three are one event (no eventID: one event hash): the second, in another order,
+    # is the same event in another form (kept, with a note); the third repeats one of them.
+    assert [(f.accepted, f.duplicates) for f in result.files] == [(2, 0), (0, 1)]
+    assert _rows(con, "SELECT count(DISTINCT event_key) FROM events") == [(1,)]
+    assert ("note", "same-event-other-form") in _rows(con, "SELECT level, code FROM load_notes")
+    warned = [(n.source, n.record, n.code) for n in result.notes if n.level == "warning"]
+    assert (str(doc_20), 1, "xml-element-order") in warned
+    assert (str(doc_12), 1, "xml-element-order") in warned
+    message = next(n.message for n in result.notes if n.code == "xml-element-order")
+    assert "eventTime (line 4) comes after action" in message
+    con.close()
 
 
 @pytest.mark.skipif(not XSD_FOLDER.is_dir(), reason="no official XSDs next to the repository")
@@ -293,7 +315,11 @@ def test_json_lines_events_get_the_document_checks(tmp_path: Path) -> None:
         (4, "bad-certification-info"),
     ]
     assert result.files[0].accepted == 3
-    assert [(n.record, n.code) for n in result.notes] == [(5, "ilmd-without-add")]
+    assert sorted((n.record, n.code) for n in result.notes) == [
+        (5, "ilmd-bare-name"),
+        (5, "ilmd-without-add"),
+        (6, "ilmd-bare-name"),
+    ]
 
 
 def test_load_notes_are_counted_listed_and_readable_from_the_store(tmp_path: Path) -> None:
@@ -316,7 +342,9 @@ def test_load_notes_are_counted_listed_and_readable_from_the_store(tmp_path: Pat
     header = next(line for line in out.output.splitlines() if "file" in line and "kind" in line)
     assert header.split()[-2:] == ["notes", "┃"]
     assert "md.xml: note: an EPCIS master-data document: skipped" in out.output
-    assert out.output.count("ship.xml: event ") == 5  # the first five of seven
-    assert "ship.xml: ... and 2 more (all are in the load_notes table)" in out.output
-    assert [n.code for n in read_notes(db, str(shipped))] == ["xml-element-order"] * 7
-    assert len(read_notes(db)) == 8
+    # Seven events, each out of order and with a bare-word business step: 14 notes.
+    assert out.output.count("ship.xml: event ") == 5  # the first five
+    assert "ship.xml: ... and 9 more (all are in the load_notes table)" in out.output
+    codes = [n.code for n in read_notes(db, str(shipped))]
+    assert sorted(codes) == ["vocabulary-spelling"] * 7 + ["xml-element-order"] * 7
+    assert len(read_notes(db)) == 15

@@ -71,9 +71,10 @@ def _query(db: Path, sql: str) -> list[tuple[object, ...]]:
 def test_every_epc_spelling_gets_the_key_the_python_parser_gives(
     tmp_path: Path, db: Path, where: str
 ) -> None:
-    # One event per spelling, so that an invalid EPC rejects only its own event. The
-    # spelling comes before or after a plain EPC, alone, or twice with another serial: an
-    # event's first EPC sets the prefix its list is tried against on the fast path.
+    # One event per spelling. The spelling comes before or after a plain EPC, alone, or
+    # twice with another serial: an event's first EPC sets the prefix its list is tried
+    # against on the fast path. An invalid EPC is rejected on its own (its list and
+    # position named); the event loads with its other EPCs, unless none is valid.
     events = []
     for i, raw in enumerate(SPELLINGS):
         e = event(f"urn:uuid:s{i}", [])
@@ -94,21 +95,26 @@ def test_every_epc_spelling_gets_the_key_the_python_parser_gives(
             db, "SELECT epc_raw, epc_key FROM event_epcs WHERE epc_raw NOT LIKE '%.X%'"
         )
     }
-    rejected = {r.line for r in result.rejections}
+    members = {(r.line, r.field) for r in result.rejections if r.field}
+    whole = {r.line for r in result.rejections if not r.field}
+    kept = 0
     for line, e in enumerate(events, start=1):
         epcs = [parse_epc(raw) for raw in e["epcList"]]
-        if any(epc is None for epc in epcs):
-            assert line in rejected, e["epcList"]
-            assert not set(e["epcList"]) & set(stored)
+        if all(epc is None for epc in epcs):
+            assert line in whole, e["epcList"]
         else:
-            assert line not in rejected, e["epcList"]
-            for raw, epc in zip(e["epcList"], epcs, strict=True):
+            assert line not in whole, e["epcList"]
+        for pos, (raw, epc) in enumerate(zip(e["epcList"], epcs, strict=True)):
+            if epc is None:
+                assert raw not in stored
+                assert line in whole or (line, f"epcList[{pos}]") in members, raw
+            else:
+                assert (line, f"epcList[{pos}]") not in members, raw
+                kept += 1
                 if ".X" not in raw:
-                    assert stored[raw] == epc.key, raw  # type: ignore[union-attr]
+                    assert stored[raw] == epc.key, raw
     assert {r.code for r in result.rejections} == {"bad-epc"}
-    assert _query(db, "SELECT count(*) FROM event_epcs")[0][0] == sum(
-        len(e["epcList"]) for i, e in enumerate(events, start=1) if i not in rejected
-    )
+    assert _query(db, "SELECT count(*) FROM event_epcs")[0][0] == kept
 
 
 def test_the_sscc_shortcut_agrees_with_the_general_parser() -> None:
@@ -222,16 +228,20 @@ def test_identifiers_known_from_an_earlier_chunk_get_the_same_keys(
 
 
 @pytest.mark.parametrize("epcs", [["A", None], [None, "A"], [None], ["A", None, "B"]])
-def test_a_null_among_plain_epcs_rejects_its_event_and_names_its_place(
+def test_a_null_among_plain_epcs_is_rejected_on_its_own_and_named_by_its_place(
     tmp_path: Path, db: Path, epcs: list[str | None]
 ) -> None:
+    # The null is rejected with its list and position; the event loads with its other
+    # EPCs, and is rejected only when it is left naming nothing.
     e = event("urn:uuid:null", [])
     e["epcList"] = [None if s is None else f"urn:epc:id:sgtin:8901234.000001.{s}" for s in epcs]
     path = tmp_path / "nulls.jsonl"
     path.write_text(json.dumps(e) + "\n" + json.dumps(event("urn:uuid:ok", [1])) + "\n")
     result = load(db, [path])
     place = f"epcList[{epcs.index(None)}]"
-    assert [(r.line, r.code, r.message.split(":")[0]) for r in result.rejections] == [
-        (1, "bad-epc", place)
+    left = [s for s in epcs if s is not None]
+    assert [(r.line, r.code, r.field, r.message.split(":")[0]) for r in result.rejections] == [
+        (1, "bad-epc", place if left else None, place)
     ]
-    assert _query(db, "SELECT count(*) FROM event_epcs") == [(1,)]
+    assert _query(db, "SELECT count(*) FROM event_epcs") == [(1 + len(left),)]
+    assert _query(db, "SELECT count(*) FROM events") == [(1 + bool(left),)]

@@ -16,6 +16,7 @@ from traceability import __version__
 from traceability.errors import StoreError, StrictLoadAborted, UnknownKind, UnreadableFile
 from traceability.load import events as ev
 from traceability.load import limits, read
+from traceability.load.epcis_terms import CBV_MACRO
 from traceability.load.identifiers_sql import EPC_MACROS, SQL_MACROS
 from traceability.load.kinds import ALL_KINDS, EVENT_KIND, TABULAR_KINDS, kind_spec
 from traceability.load.tabular import load_tabular
@@ -263,9 +264,10 @@ def load(
                 result.files.append(_load_one(con, path, file_kind, fmt))
             result.rejections = _rejections(con, [f.load_id for f in result.files if f.load_id])
             _add_notes(con, result)
-            if strict and result.rejected:
+            if strict and (result.rejected or result.rejections):
                 raise StrictLoadAborted(
-                    f"{result.rejected} record(s) rejected under --strict; nothing was loaded"
+                    f"{max(result.rejected, len(result.rejections))} record(s) rejected under "
+                    "--strict; nothing was loaded"
                 )
         return result
     except StrictLoadAborted as exc:
@@ -284,11 +286,11 @@ def _create_macros(con: duckdb.DuckDBPyConnection) -> None:
     left to a load of events (``events.create_epc_macros``).
     """
     try:  # a probe costs far less than a look through duckdb_functions()
-        con.execute("SELECT tc_cbv(NULL)")
+        con.execute("SELECT tc_cbv(NULL, 'bizStep')")
         return
     except duckdb.CatalogException:
         pass
-    for macro in (*(m for m in SQL_MACROS if m not in EPC_MACROS), ev.CBV_MACRO):
+    for macro in (*(m for m in SQL_MACROS if m not in EPC_MACROS), *CBV_MACRO.split(";\n")):
         con.execute(macro)
 
 

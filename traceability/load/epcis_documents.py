@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from functools import cache
@@ -52,12 +53,15 @@ from jsonschema import Draft7Validator, FormatChecker
 from traceability.errors import UnreadableFile
 from traceability.load.epcis_items import Document, Issue, Item, Note
 from traceability.load.epcis_terms import (
+    BARE_ILMD_NAMES,
     CBV_TERMS,
     CBV_URN_PREFIXES,
     EVENT_TYPES,
     QUANTITY_ELEMENT_FIELDS,
     QUANTITY_LISTS,
     STANDARD_FIELDS,
+    bare_cbv,
+    canonical_spellings,
 )
 from traceability.load.epcis_xml import looks_like_xml, read_xml
 
@@ -190,9 +194,10 @@ def check_event(
         return
     if from_json and field_names:  # the XML reader checks an XML event's names itself
         terms = _terms(event.get("@context"), _terms(document.context, set()))
-        item.problems.extend(_unknown_names(event, terms))
+        item.warnings.extend(_unknown_names(event, terms))
     ilmd = event.get("ilmd")
     if isinstance(ilmd, Mapping):
+        item.warnings.extend(_bare_ilmd_names(ilmd))
         if event.get("action") in ("OBSERVE", "DELETE"):
             item.warnings.append(
                 Issue(
@@ -205,7 +210,8 @@ def check_event(
     for path, vocabulary, value in _vocabulary_values(event):
         if not isinstance(value, str) or not value.strip():
             continue
-        if ":" not in value and value.strip() not in CBV_TERMS[vocabulary]:
+        bare = bare_cbv(vocabulary, value)
+        if bare not in CBV_TERMS[vocabulary] and ":" not in bare:
             item.problems.append(
                 Issue(
                     path,
@@ -214,7 +220,9 @@ def check_event(
                     f"{_VOCABULARY_NAMES[vocabulary]} (nor the URI of another vocabulary)",
                 )
             )
-        elif from_json and value.startswith(CBV_URN_PREFIXES[vocabulary]):
+        elif not from_json or value in canonical_spellings(vocabulary):
+            continue  # the XML reader notes an XML spelling as it reads it
+        elif value == CBV_URN_PREFIXES[vocabulary] + bare:
             item.warnings.append(
                 Issue(
                     path,
@@ -222,6 +230,16 @@ def check_event(
                     f"{path}: {value!r} is a CBV 1.x URN; EPCIS 2.0 JSON writes the bare word",
                 )
             )
+        elif bare in CBV_TERMS[vocabulary]:
+            item.warnings.append(
+                Issue(
+                    path,
+                    "vocabulary-spelling",
+                    f"{path}: {value!r} read as the CBV term {bare!r} "
+                    "(written in another case, or with spaces around it)",
+                )
+            )
+    item.warnings.extend(_times_without_seconds(event))
     if event.get("type") == "ObjectEvent" and not _names_objects(event):
         item.problems.append(
             Issue(
@@ -268,12 +286,44 @@ def _unknown_names(event: Mapping[str, Any], terms: set[str]) -> Iterator[Issue]
     if isinstance(ilmd, Mapping):
         paths += [f"ilmd.{n}" for n in ilmd if ":" not in n and n not in terms and n[:1] != "@"]
     for path in paths:
+        if path.removeprefix("ilmd.") in BARE_ILMD_NAMES and path.startswith("ilmd."):
+            continue  # noted as ilmd-bare-name
         yield Issue(
             path,
             "unknown-field",
-            f"{path}: not an EPCIS field, and not namespaced "
-            "(a user field needs a prefix declared in @context)",
+            f"{path}: not an EPCIS field, and not namespaced (a user field needs a prefix "
+            "declared in @context); kept in the stored event",
         )
+
+
+def _bare_ilmd_names(ilmd: Mapping[str, Any]) -> Iterator[Issue]:
+    for name, standard in BARE_ILMD_NAMES.items():
+        if name in ilmd:
+            yield Issue(
+                f"ilmd.{name}",
+                "ilmd-bare-name",
+                f"ilmd.{name}: read as {standard} (the CBV master-data name, written "
+                "without its prefix)",
+            )
+
+
+_WITHOUT_SECONDS = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _times_without_seconds(event: Mapping[str, Any]) -> Iterator[Issue]:
+    declaration = event.get("errorDeclaration")
+    times = [("eventTime", event.get("eventTime")), ("recordTime", event.get("recordTime"))]
+    if isinstance(declaration, Mapping):
+        times.append(("errorDeclaration.declarationTime", declaration.get("declarationTime")))
+    for path, value in times:
+        if isinstance(value, str) and _WITHOUT_SECONDS.fullmatch(value.strip()):
+            yield Issue(
+                path,
+                "time-without-seconds",
+                f"{path}: {value!r} has no seconds; read as second 0 of that minute",
+            )
 
 
 def _names_objects(event: Mapping[str, Any]) -> bool:
@@ -318,53 +368,49 @@ def _terms_sql(values: Iterable[str]) -> str:
 
 def jsonl_check_condition(keys: str, line: str) -> str:
     """SQL: whether a JSON Lines event is one that a check of :func:`check_event` could
-    reject, over the columns of the loader's parse of it (``biz_step``, ``disposition``,
-    ``bizTransactionList``, ``sourceList``, ``destinationList``, ``event_type``,
-    ``action``, ``has_quantities``), its top-level field names ``keys`` and its ``line``.
+    reject or note, over the loader's typed parse of it ``o`` (the raw field values), its
+    parsed columns (``bizTransactionList``, ``sourceList``, ``destinationList``,
+    ``event_type``, ``action``, ``has_quantities``), its top-level field names ``keys`` and
+    its ``line``.
 
     JSON Lines are loaded set-based, without a Python object per event; this cheap filter
-    (CBV terms against the lists, the field names, a few substrings of the line) selects a
-    superset of the events the checks reject, and only those are read in Python and given to
-    :func:`check_event`. So a JSON Lines event is rejected for an unknown vocabulary term,
-    for naming no objects or for a malformed ``certificationInfo`` exactly as the same
-    event in a document would be. Two document checks do not apply: ``no-context`` (a
-    line is an event, not a JSON-LD document) and ``unknown-field`` (without a document
-    ``@context`` there is nothing to define a term, and the input contract names
-    ``lotNumber`` / ``itemExpirationDate`` un-prefixed in ILMD; other extra fields are
-    kept as they are, like extra columns). The warnings (ILMD on an event that is not
-    ``ADD``, deviations from the official JSON Schema) are noted for the events selected;
-    ``cbv-urn-in-json`` is not looked for in JSON Lines.
+    (every vocabulary value against its standard spellings, the field names, times without
+    seconds, a few substrings of the line) selects a superset of the events the checks
+    reject or note, and only those are read in Python and given to :func:`check_event`. So
+    a JSON Lines event gets the same rejects and notes as the same event in a document.
+    Two document checks do not apply: ``no-context`` (a line is an event, not a JSON-LD
+    document) and ``unknown-field`` (without a document ``@context`` there is nothing to
+    define a term; extra fields are kept as they are, like extra columns).
     """
-    steps, dispositions = _terms_sql(CBV_TERMS["bizStep"]), _terms_sql(CBV_TERMS["disposition"])
-    parties = _terms_sql(CBV_TERMS["sourceDestinationType"])
-    transactions = _terms_sql(CBV_TERMS["bizTransactionType"])
 
-    def unknown(column: str, terms: str) -> str:
+    def odd(column: str, vocabulary: str) -> str:
         return (
-            f"({column} IS NOT NULL AND NOT contains({column}, ':') AND {column} NOT IN ({terms}))"
+            f"({column} IS NOT NULL AND {column} NOT IN "
+            f"({_terms_sql(canonical_spellings(vocabulary))}))"
         )
 
-    def unknown_types(column: str, terms: str) -> str:
-        return (
-            f"len(list_filter({column}, x -> CASE WHEN x.type IS NULL OR x.type IN ({terms}) "
-            f"THEN false ELSE {unknown('tc_cbv(x.type)', terms)} END)) > 0"
-        )
+    def odd_types(column: str, vocabulary: str) -> str:
+        return f"len(list_filter({column}, x -> {odd('x.type', vocabulary)})) > 0"
+
+    def no_seconds(column: str) -> str:
+        return f"({column} IS NOT NULL AND substr({column}, 17, 1) <> ':')"
 
     # The field names come from the parse; the substrings are looked for with contains(),
     # which, unlike a regular expression, costs little over a long line.
-    prefixed = " OR ".join(f"contains({line}, '{p}-')" for p in ("BizStep", "Disp", "BTT", "SDT"))
+    bare_ilmd = " OR ".join(f"contains({line}, '\"{n}\"')" for n in BARE_ILMD_NAMES)
     return f"""coalesce(
-            {unknown("biz_step", steps)} OR {unknown("disposition", dispositions)}
-            OR {unknown_types("bizTransactionList", transactions)}
-            OR {unknown_types("sourceList", parties)}
-            OR {unknown_types("destinationList", parties)}
-            OR {prefixed}
+            {odd("o.bizStep", "bizStep")} OR {odd("o.disposition", "disposition")}
+            OR {odd_types("bizTransactionList", "bizTransactionType")}
+            OR {odd_types("sourceList", "sourceDestinationType")}
+            OR {odd_types("destinationList", "sourceDestinationType")}
+            OR {no_seconds("o.eventTime")} OR {no_seconds("o.recordTime")}
             OR list_contains({keys}, 'errorDeclaration')
             OR list_contains({keys}, 'persistentDisposition')
             OR list_contains({keys}, 'certificationInfo')
             OR (event_type = 'ObjectEvent' AND NOT list_contains({keys}, 'epcList'))
             OR has_quantities
-            OR (list_contains({keys}, 'ilmd') AND action IN ('OBSERVE', 'DELETE')), false)"""
+            OR (list_contains({keys}, 'ilmd') AND (action IN ('OBSERVE', 'DELETE') OR {bare_ilmd})),
+            false)"""
 
 
 def check_lines(rows: Iterable[tuple[int, str]]) -> tuple[list[tuple[int, str, str]], list[Note]]:

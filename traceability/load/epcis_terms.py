@@ -7,6 +7,7 @@ words in EPCIS 2.0 JSON-LD.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 EVENT_TYPES: Final = (
@@ -79,6 +80,12 @@ STANDARD_FIELDS: Final = frozenset(
 #: Fields that are new in EPCIS 2.0 (not in the 1.2 schema).
 NEW_IN_2_0: Final = frozenset({"certificationInfo", "sensorElementList", "persistentDisposition"})
 
+#: ILMD names the input contract accepts without a prefix, and the standard name each is.
+BARE_ILMD_NAMES: Final = {
+    "lotNumber": "cbvmda:lotNumber",
+    "itemExpirationDate": "cbvmda:itemExpirationDate",
+}
+
 QUANTITY_ELEMENT_FIELDS: Final = frozenset({"epcClass", "quantity", "uom"})
 
 BIZ_STEPS: Final = frozenset(
@@ -127,21 +134,74 @@ CBV_TERMS: Final = {
 }
 
 
-def bare_cbv(vocabulary: str, value: str) -> str:
-    """The EPCIS 2.0 JSON-LD spelling of a CBV term: the bare word for a standard term.
+#: Whitespace stripped around a vocabulary value (as Python's str.strip() does for XML text).
+_SPACE = " \t\r\n"
+#: The prefixes a CBV term may be written with, matched without regard to case: CBV 1.x
+#: URNs, CBV 2.0 Web URIs (http or https) and CURIEs (``cbv:BizStep-``, ``gs1:``), or the
+#: bare type word (``BizStep-shipping``).
+CBV_PREFIX_PATTERN: Final = (
+    r"^(urn:epcglobal:cbv:(bizstep|disp|btt|sdt|er):"
+    r"|(https?://ref\.gs1\.org/cbv/|cbv:|gs1:)?(bizstep|disp|btt|sdt|er)-)"
+)
+_PREFIX = re.compile(CBV_PREFIX_PATTERN, re.IGNORECASE)
 
-    A CBV 1.x URN or CBV 2.0 Web URI of a standard term becomes its bare word; anything
-    else (a user vocabulary URI, a term CBV does not define) is returned unchanged.
+
+def canonical_spellings(vocabulary: str, binding: str = "json") -> frozenset[str]:
+    """Every spelling of a standard term that needs no note, exactly as the standard
+    writes it: in JSON (``binding="json"``) the bare word, the CBV 2.0 Web URI and the
+    ``cbv:`` CURIE; in XML (``"xml"``, where a value is a URI) the CBV 1.x URN and the
+    Web URI.
+
+    >>> "cbv:BizStep-shipping" in canonical_spellings("bizStep")
+    True
+    >>> "Shipping" in canonical_spellings("bizStep"), "shipping" in canonical_spellings(
+    ...     "bizStep", "xml")
+    (False, False)
+    """
+    web = CBV_WEB_PREFIXES[vocabulary]
+    if binding == "xml":
+        prefixes: tuple[str, ...] = (CBV_URN_PREFIXES[vocabulary], web)
+    else:
+        prefixes = ("", web, "cbv:" + web.rsplit("/", 1)[1])
+    return frozenset(p + term for term in CBV_TERMS[vocabulary] for p in prefixes)
+
+
+def bare_cbv(vocabulary: str, value: str) -> str:
+    """The one normalised form of a vocabulary value: the bare word of a standard term.
+
+    Whitespace around the value is dropped; a standard term written with any CBV prefix
+    (CBV 1.x URN, CBV 2.0 Web URI, CURIE) and in any case becomes its bare word; anything
+    else (a user vocabulary URI, a word CBV does not define) is kept as written, trimmed.
+    The loader's SQL applies the same rule (:data:`CBV_MACRO`); a test holds the two equal.
 
     >>> bare_cbv("bizStep", "urn:epcglobal:cbv:bizstep:shipping")
     'shipping'
-    >>> bare_cbv("disposition", "https://ref.gs1.org/cbv/Disp-in_transit")
+    >>> bare_cbv("disposition", " https://ref.gs1.org/cbv/Disp-IN_TRANSIT ")
     'in_transit'
+    >>> bare_cbv("bizStep", "Shipping")
+    'shipping'
     >>> bare_cbv("bizStep", "urn:example:step:x")
     'urn:example:step:x'
     """
-    text = value.strip()
-    for prefix in (CBV_URN_PREFIXES[vocabulary], CBV_WEB_PREFIXES[vocabulary]):
-        if text.startswith(prefix) and text[len(prefix) :] in CBV_TERMS[vocabulary]:
-            return text[len(prefix) :]
-    return text
+    text = value.strip(_SPACE)
+    word = _PREFIX.sub("", text, count=1).lower()
+    return word if word in CBV_TERMS[vocabulary] else text
+
+
+def _sql_list(values: frozenset[str]) -> str:
+    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in sorted(values)) + "]"
+
+
+#: SQL macros for the same rule as :func:`bare_cbv`: ``tc_cbv(x, vocabulary)`` with the
+#: vocabulary's name ('bizStep', 'disposition', ...).
+CBV_MACRO: Final = (
+    "CREATE OR REPLACE TEMP MACRO tc_cbv_word(t) AS "
+    f"lower(regexp_replace(t, '{CBV_PREFIX_PATTERN}', '', 'i'));\n"
+    "CREATE OR REPLACE TEMP MACRO tc_cbv_trim(x) AS "
+    "regexp_replace(x, '^[ \\t\\r\\n]+|[ \\t\\r\\n]+$', '', 'g');\n"
+    "CREATE OR REPLACE TEMP MACRO tc_cbv(x, vocabulary) AS CASE WHEN list_contains(CASE "
+    + " ".join(
+        f"WHEN vocabulary = '{name}' THEN {_sql_list(terms)}" for name, terms in CBV_TERMS.items()
+    )
+    + " END, tc_cbv_word(tc_cbv_trim(x))) THEN tc_cbv_word(tc_cbv_trim(x)) ELSE tc_cbv_trim(x) END"
+)

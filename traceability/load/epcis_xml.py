@@ -49,6 +49,8 @@ from lxml import etree
 from traceability.errors import UnreadableFile
 from traceability.load.epcis_items import Document, Issue, Item, Note
 from traceability.load.epcis_terms import (
+    BARE_ILMD_NAMES,
+    CBV_TERMS,
     EPC_LISTS,
     EVENT_TYPES,
     FIELD_ORDER,
@@ -56,6 +58,7 @@ from traceability.load.epcis_terms import (
     QUANTITY_LISTS,
     STANDARD_FIELDS,
     bare_cbv,
+    canonical_spellings,
 )
 from traceability.load.eventhash import STANDARD_PREFIXES
 
@@ -88,6 +91,17 @@ _PARTY_LISTS = {"sourceList": "source", "destinationList": "destination"}
 #: Position of each standard field in the EPCIS 2.0 XSD sequence, by event type.
 _RANKS = {t: {name: i for i, name in enumerate(order)} for t, order in FIELD_ORDER.items()}
 _WRAPPERS = ("extension", "baseExtension")
+#: Fields that EPCIS 1.2 puts in a wrapper, and which one.
+_WRAPPED_IN_1_2 = {
+    "eventID": "baseExtension",
+    "errorDeclaration": "baseExtension",
+    **dict.fromkeys(
+        ("quantityList", "childQuantityList", "sourceList", "destinationList", "ilmd"),
+        "extension",
+    ),
+}
+#: Of those, the ones a 1.2 TransformationEvent (itself an extension) holds directly.
+_DIRECT_IN_TRANSFORMATION = frozenset({"sourceList", "destinationList", "ilmd"})
 
 
 def _split(tag: str) -> tuple[str, str]:
@@ -125,6 +139,22 @@ class _EventReader:
 
     def warn(self, field: str | None, code: str, message: str) -> None:
         self.item.warnings.append(Issue(field, code, message))
+
+    def vocab(self, where: str, vocabulary: str, raw: str) -> str:
+        """A vocabulary value in its one normalised form (:func:`bare_cbv`); a spelling
+        the XML binding does not use (a bare word or CURIE, another case, spaces around
+        it) is noted."""
+        if not vocabulary:
+            return raw.strip()
+        value = bare_cbv(vocabulary, raw)
+        if value in CBV_TERMS[vocabulary] and raw not in canonical_spellings(vocabulary, "xml"):
+            self.warn(
+                where,
+                "vocabulary-spelling",
+                f"{where}: {raw!r} read as the CBV term {value!r} (XML writes a standard term "
+                "as its URN or Web URI, in its own case, without spaces around it)",
+            )
+        return value
 
     # -- names ------------------------------------------------------------------------
 
@@ -205,29 +235,33 @@ class _EventReader:
                 _add(out, self.element_name(child), self.extension_value(child))
             elif local in standard:
                 vocabulary = standard[local]
-                out[local] = bare_cbv(vocabulary, _text(child)) if vocabulary else _text(child)
+                out[local] = self.vocab(f"{where}.{local}", vocabulary, child.text or "")
             else:
                 self.unknown(f"{where}.{local}", child, out)
         return out
 
     def unknown(self, where: str, el: Any, out: dict[str, Any] | None = None) -> None:
-        """An element that is neither standard nor namespaced: rejected, except inside a
-        1.2 ``extension``, whose schema admits such elements (kept, with a warning)."""
-        if out is not None and self.version != "2.0" and self.in_extension(el):
+        """An element that is neither standard nor namespaced: kept as given (under its
+        bare name), with a warning; its meaning is the sender's, and nothing the event
+        says depends on it. Bare ``lotNumber`` / ``itemExpirationDate`` in ILMD are read
+        as the CBV master-data names (noted by the document checks)."""
+        if out is None:  # where a list member belongs: nothing to keep it in
             self.warn(
                 where,
-                "xml-unknown-field",
+                "unknown-field",
+                f"{where}: not an EPCIS field (line {el.sourceline}), skipped; a list "
+                "holds only its own members",
+            )
+            return
+        if where.removeprefix("ilmd.") not in BARE_ILMD_NAMES or not where.startswith("ilmd."):
+            inside = self.version != "2.0" and self.in_extension(el)
+            self.warn(
+                where,
+                "xml-unknown-field" if inside else "unknown-field",
                 f"{where}: not an EPCIS field (line {el.sourceline}), kept as given; a "
                 "user field should have a namespace of its own",
             )
-            _add(out, _split(el.tag)[1], self.extension_value(el))
-            return
-        self.problem(
-            where,
-            "unknown-field",
-            f"{where}: not an EPCIS field (line {el.sourceline}); a user field needs a "
-            "namespace of its own",
-        )
+        _add(out, _split(el.tag)[1], self.extension_value(el))
 
     # -- the event --------------------------------------------------------------------
 
@@ -257,6 +291,8 @@ class _EventReader:
                 self.unknown(name, child, out)
                 continue
             self.order.append((name, child.sourceline))
+            if self.version == "1.2" and child.getparent() is el:
+                self.check_wrapper(event_type, name, child)
             value = self.field(name, child)
             if name == "certificationInfo" and name in out:
                 _add(out, name, value)
@@ -264,9 +300,8 @@ class _EventReader:
                 if name in out:
                     self.warn(name, "xml-repeated-field", f"{name}: given more than once")
                 out[name] = value
-        if self.version == "2.0":
-            self.check_order(event_type)
-        elif self.version == "1.2":
+        self.check_order(event_type)
+        if self.version == "1.2":
             for name in sorted(NEW_IN_2_0 & out.keys()):
                 self.warn(name, "epcis-version", f"{name}: an EPCIS 2.0 field in a 1.2 document")
         if self.context:
@@ -277,7 +312,7 @@ class _EventReader:
         if name in _SIMPLE:
             return _text(el)
         if name in ("bizStep", "disposition"):
-            return bare_cbv(name, _text(el))
+            return self.vocab(name, name, el.text or "")
         if name in EPC_LISTS:
             return [_text(c) for c in self.children(el, name) if self.member(c, name, "epc")]
         if name in QUANTITY_LISTS:
@@ -308,7 +343,8 @@ class _EventReader:
             for child in self.children(el, name):
                 _, local = _split(child.tag)
                 if local in ("set", "unset") and self.is_standard(child):
-                    out.setdefault(local, []).append(bare_cbv("disposition", _text(child)))
+                    value = self.vocab(f"{name}.{local}", "disposition", child.text or "")
+                    out.setdefault(local, []).append(value)
                 else:
                     self.unknown(f"{name}.{local}", child, out)
             return out
@@ -340,7 +376,7 @@ class _EventReader:
     def typed(self, el: Any, member: str, vocabulary: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if el.get("type") is not None:
-            out["type"] = bare_cbv(vocabulary, el.get("type"))
+            out["type"] = self.vocab(f"{_split(el.tag)[1]}.type", vocabulary, el.get("type"))
         out[member] = _text(el)
         return out
 
@@ -353,7 +389,7 @@ class _EventReader:
             elif local == "declarationTime":
                 out[local] = _text(child)
             elif local == "reason":
-                out[local] = bare_cbv("errorReason", _text(child))
+                out[local] = self.vocab("errorDeclaration.reason", "errorReason", child.text or "")
             elif local == "correctiveEventIDs":
                 out[local] = [
                     _text(c)
@@ -396,12 +432,26 @@ class _EventReader:
             _add(out, self.element_name(child), self.extension_value(child))
         return out
 
+    def check_wrapper(self, event_type: str, name: str, el: Any) -> None:
+        """A field that EPCIS 1.2 puts in an ``extension`` or ``baseExtension`` wrapper,
+        given directly in a 1.2 document (as 2.0 writes it): read, with a warning."""
+        wrapper = _WRAPPED_IN_1_2.get(name)
+        if wrapper is None or (
+            name in _DIRECT_IN_TRANSFORMATION and event_type == ("TransformationEvent")
+        ):
+            return
+        self.warn(
+            name,
+            "epcis-version",
+            f"{name} (line {el.sourceline}): given as EPCIS 2.0 writes it, outside the "
+            f"{wrapper} that a 1.2 document puts it in (read all the same)",
+        )
+
     def check_order(self, event_type: str) -> None:
         """The standard fields in the sequence of the EPCIS 2.0 XSD.
 
-        In a document of the EPCIS 2.0 namespace the sequence is part of the binding, and
-        an event out of it is rejected; in a 1.2-namespace document that says
-        ``schemaVersion="2.0"`` (which follows neither XSD) it is a warning.
+        The sequence is part of the XML binding, but an element's meaning does not depend
+        on its place: an event out of it is read all the same, with a warning.
         """
         rank = _RANKS.get(event_type)
         if rank is None:
@@ -414,10 +464,7 @@ class _EventReader:
                     f"{name} (line {line}) comes after {last_name}; the EPCIS 2.0 XML schema "
                     f"puts it before"
                 )
-                if self.binding == "2.0":
-                    self.problem(name, "xml-element-order", message)
-                else:
-                    self.warn(name, "xml-element-order", message)
+                self.warn(name, "xml-element-order", message + " (read all the same)")
                 return
             last, last_name = position, name
 

@@ -37,7 +37,7 @@ COVERED = (
     *("outputQuantityList", "readPoint", "bizLocation", "bizTransactionList", "sourceList"),
     *("destinationList", "errorDeclaration", "ilmd"),
 )
-_ILMD_COVERED = ("cbvmda:lotNumber", "cbvmda:itemExpirationDate")
+_ILMD_COVERED = ("cbvmda:lotNumber", "cbvmda:itemExpirationDate", "lotNumber", "itemExpirationDate")
 
 #: The EPCIS 2.0 standard JSON-LD context. An ``@context`` naming it alone adds nothing to
 #: what the event columns hold, so it does not make an event's payload worth keeping.

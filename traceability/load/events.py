@@ -36,10 +36,11 @@ from traceability.load.epcis_documents import (
     read_document,
     write_notes,
 )
+from traceability.load.epcis_items import Note
 from traceability.load.epcis_terms import CBV_TERMS
 from traceability.load.epcis_xml import looks_like_xml
 from traceability.load.eventhash import event_hash
-from traceability.load.identifiers import normalise_uom, parse_epc
+from traceability.load.identifiers import event_uom, parse_epc
 from traceability.load.identifiers_sql import EPC_MACROS
 from traceability.load.kinds import validator
 
@@ -70,14 +71,6 @@ _STRUCT = (
     "}"
 )
 
-#: CBV vocabulary spellings to one bare form: urn:epcglobal:cbv:bizstep:shipping,
-#: https://ref.gs1.org/cbv/BizStep-shipping and cbv:BizStep-shipping all become shipping.
-CBV_MACRO = (
-    "CREATE OR REPLACE TEMP MACRO tc_cbv(x) AS regexp_replace(trim(x), "
-    r"'^(urn:epcglobal:cbv:(bizstep|disp|btt|sdt|er):|(https?://ref\.gs1\.org/cbv/|cbv:|gs1:)?"
-    r"(BizStep|Disp|BTT|SDT|ER)-)', '')"
-)
-
 _OBJECT_FIELDS = ("readPoint", "bizLocation", "errorDeclaration")
 _SHAPED_FIELDS = (
     *("epcList", "childEPCs", "inputEPCList", "outputEPCList"),
@@ -94,6 +87,17 @@ _OFFSET = (
 _TIME_RE = (
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:[0-9]{2})"
 )
+
+
+def _time(x: str) -> str:
+    """SQL: the timestamp ``x`` as a TIMESTAMPTZ (NULL if unreadable); a time written
+    without seconds (``2026-01-10T14:00+05:30``, which DuckDB does not cast) is read as at
+    second 0. Whether it had seconds is noted by the document checks."""
+    return (
+        f"TRY_CAST(CASE WHEN substr({x}, 17, 1) = ':' THEN {x} ELSE regexp_replace({x}, "
+        "'^([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2})(Z|[+-][0-9]{2}:[0-9]{2})$', "
+        "'\\1:00\\2') END AS TIMESTAMPTZ)"
+    )
 
 
 @dataclass(frozen=True)
@@ -347,6 +351,8 @@ def _bind(
     tc_keys = tables.get("tc_keys")  # noqa: F841
     tc_known_keys = tables.get("tc_known_keys")  # noqa: F841
     tc_seen = tables.get("tc_seen")  # noqa: F841
+    tc_bad_members = tables.get("tc_bad_members")  # noqa: F841
+    tc_wanted = tables.get("tc_wanted")  # noqa: F841
     if relation:
         return con.sql(sql, params=params)
     return con.execute(sql, params)
@@ -405,7 +411,7 @@ def _parse(con: duckdb.DuckDBPyConnection, source: str, *, lines: bool) -> None:
         ), keyed AS (
             SELECT *, CASE WHEN o IS NOT NULL THEN json_keys(line) END AS keys FROM parsed
         ), timed AS (
-            SELECT *, TRY_CAST(o.eventTime AS TIMESTAMPTZ) AS t, {_OFFSET} AS off
+            SELECT *, {_time("o.eventTime")} AS t, {_OFFSET} AS off
             FROM keyed
         ), checked AS (
             SELECT *,
@@ -421,7 +427,7 @@ def _parse(con: duckdb.DuckDBPyConnection, source: str, *, lines: bool) -> None:
                           AND (o.action IS NULL OR o.action NOT IN ('ADD', 'OBSERVE', 'DELETE'))
                        THEN 'bad-action'
                      WHEN o.errorDeclaration IS NOT NULL
-                          AND TRY_CAST(o.errorDeclaration.declarationTime AS TIMESTAMPTZ) IS NULL
+                          AND {_time("o.errorDeclaration.declarationTime")} IS NULL
                        THEN 'bad-error-declaration'
                      WHEN ({suspect}) AND {shape} THEN 'check-shape'
                    END AS problem,
@@ -430,13 +436,11 @@ def _parse(con: duckdb.DuckDBPyConnection, source: str, *, lines: bool) -> None:
         ), shaped AS (
         SELECT rec, o.eventID AS event_id, NULL::VARCHAR AS event_hash,
                o.type AS event_type, o.action AS action,
-               CASE WHEN contains(o.bizStep, ':') OR contains(o.bizStep, '-')
-                    THEN tc_cbv(o.bizStep) ELSE o.bizStep END AS biz_step,
-               CASE WHEN contains(o.disposition, ':') OR contains(o.disposition, '-')
-                    THEN tc_cbv(o.disposition) ELSE o.disposition END AS disposition,
+               {_bare_or_cbv("o.bizStep", "bizStep")} AS biz_step,
+               {_bare_or_cbv("o.disposition", "disposition")} AS disposition,
                t AS event_time, o.eventTimeZoneOffset AS tz_offset,
                CAST(timezone('UTC', t) + to_minutes(off) AS DATE) AS local_date,
-               TRY_CAST(o.recordTime AS TIMESTAMPTZ) AS record_time,
+               {_time("o.recordTime")} AS record_time,
                o.readPoint ->> '$.id' AS read_point_raw,
                o.bizLocation ->> '$.id' AS biz_location_raw,
                o.parentID AS parent_raw,
@@ -446,8 +450,8 @@ def _parse(con: duckdb.DuckDBPyConnection, source: str, *, lines: bool) -> None:
                CASE WHEN o.ilmd IS NOT NULL THEN
                    TRY_CAST(coalesce(o.ilmd ->> '$."cbvmda:itemExpirationDate"',
                             o.ilmd ->> '$.itemExpirationDate') AS DATE) END AS expiry,
-               TRY_CAST(o.errorDeclaration.declarationTime AS TIMESTAMPTZ) AS error_declared_at,
-               tc_cbv(o.errorDeclaration.reason) AS error_reason,
+               {_time("o.errorDeclaration.declarationTime")} AS error_declared_at,
+               tc_cbv(o.errorDeclaration.reason, 'errorReason') AS error_reason,
                o.errorDeclaration.correctiveEventIDs AS corrective_event_ids,
                CASE WHEN o IS NOT NULL THEN md5(json(line)::VARCHAR) END AS content_hash,
                o.bizTransactionList, o.sourceList, o.destinationList,
@@ -552,19 +556,28 @@ def _quote(column: str) -> str:
     return f"coalesce('''' || replace({column}, '''', '''''') || '''', 'a value that is not text')"
 
 
-#: Events holding an identifier the general parser rejects, each with the first one.
+#: The members of EPC lists that the general parser rejects: each is rejected on its own
+#: (the event loads without it), named by its list and position.
+_BAD_MEMBERS = """
+SELECT rec, list, pos, raw FROM tc_odd
+WHERE raw IS NULL OR raw IN (SELECT raw FROM tc_ids WHERE key IS NULL)
+"""
+
+#: Events rejected for their identifiers: an invalid parentID (what the event packs into
+#: or unpacks from cannot be told), or EPCs none of which is valid in an event that names
+#: no other object (no valid parent, no quantities): what it is about cannot be told.
 _BAD_EPCS = f"""
-SELECT rec, arg_min(detail, position) AS detail
-FROM (
-    SELECT rec, list || '[' || pos || ']: ' || {_quote("raw")} AS detail,
-           list || lpad(pos::VARCHAR, 9, '0') AS position
-    FROM tc_odd
-    WHERE raw IS NULL OR raw IN (SELECT raw FROM tc_ids WHERE key IS NULL)
-    UNION ALL
-    SELECT rec, 'parentID: ' || {_quote("parent_raw")}, 'parentID' FROM tc_ev
-    JOIN tc_ids ON tc_ids.raw = tc_ev.parent_raw WHERE tc_ids.key IS NULL
-)
-GROUP BY rec
+WITH bad AS (
+    SELECT rec, arg_min(list || '[' || pos || ']: ' || {_quote("raw")},
+                        list || lpad(pos::VARCHAR, 9, '0')) AS detail,
+           count(*) AS n
+    FROM tc_bad_members GROUP BY rec
+), named AS (SELECT rec, count(*) AS n FROM tc_epc GROUP BY rec)
+SELECT b.rec, b.detail FROM bad b JOIN named USING (rec) JOIN tc_ev e USING (rec)
+WHERE b.n = named.n AND NOT e.has_quantities AND e.parent_raw IS NULL
+UNION ALL
+SELECT rec, 'parentID: ' || {_quote("parent_raw")} FROM tc_ev
+JOIN tc_ids ON tc_ids.raw = tc_ev.parent_raw WHERE tc_ids.key IS NULL
 """
 
 
@@ -661,6 +674,7 @@ def _epc_pass(con: duckdb.DuckDBPyConnection, source: str) -> None:
         """,
     )
     _resolve_identifiers(con)
+    _keep(con, "tc_bad_members", _BAD_MEMBERS)
     _keep(con, "tc_bad", _BAD_EPCS)
     bad = _tables().pop("tc_bad")
     if bad.num_rows:
@@ -770,18 +784,47 @@ _MESSAGES = {
 }
 
 
-def _quantity_rows(
-    event: Mapping[str, Any],
-) -> Iterator[tuple[str, str, str, str | None, str | None, Decimal | None, str | None]]:
-    """(list, class raw, class key, gtin, lot, quantity, uom) for each quantity element."""
+@dataclass
+class _Quantities:
+    """What the quantity lists of one event give: a row per element to store, the notes
+    (units mapped or kept as given), and the elements rejected on their own."""
+
+    rows: list[tuple[str, str, str, str | None, str | None, Decimal | None, str | None]]
+    notes: list[tuple[str, str, str]]  # (field, code, message)
+    rejects: list[tuple[str, str, str]]  # (field, code, message)
+
+
+def _quantity_rows(event: Mapping[str, Any]) -> _Quantities:
+    """(list, class raw, class key, gtin, lot, quantity, uom) for each quantity element.
+
+    An element whose epcClass is not a valid GS1 class identifier is rejected on its own
+    (the event loads without it); a quantity that is not a non-negative number rejects
+    the event (how much it is about cannot be told), and so does an event left naming
+    nothing valid at all. A unit is mapped to its UN/ECE Rec 20 code where its meaning is
+    clear (``KG``, ``LB``), else kept as given; either way with a note.
+
+    Raises:
+        ValueError: the event is rejected; the message is the reject code.
+    """
+    out = _Quantities([], [], [])
+    elements = 0
     for name in QUANTITY_LISTS:
-        for element in event.get(name) or []:
-            if not isinstance(element, Mapping):
-                raise ValueError("bad-epc-class")
-            raw = element.get("epcClass")
+        for i, element in enumerate(event.get(name) or []):
+            elements += 1
+            where = f"{name}[{i}]"
+            raw = element.get("epcClass") if isinstance(element, Mapping) else None
             epc = parse_epc(raw) if isinstance(raw, str) else None
-            if epc is None or not isinstance(raw, str):
-                raise ValueError("bad-epc-class")
+            if epc is None or not isinstance(raw, str) or not isinstance(element, Mapping):
+                shown = _shown(raw if isinstance(raw, str) else element)
+                out.rejects.append(
+                    (
+                        f"{where}.epcClass",
+                        "bad-epc-class",
+                        f"{where}.epcClass: {shown} is not a valid GS1 class identifier; "
+                        "the event loads without this element",
+                    )
+                )
+                continue
             quantity = element.get("quantity")
             if quantity is not None:
                 if isinstance(quantity, bool) or not isinstance(quantity, int | Decimal):
@@ -790,18 +833,56 @@ def _quantity_rows(
                 if quantity < 0 or not quantity.is_finite():
                     raise ValueError("bad-quantity")
             uom_raw = element.get("uom")
-            uom = normalise_uom(uom_raw) if isinstance(uom_raw, str) else None
-            if uom_raw is not None and uom is None:
-                raise ValueError("unknown-unit")
+            uom: str | None = None
+            if isinstance(uom_raw, str):
+                uom, how = event_uom(uom_raw)
+                if how == "unit-synonym":
+                    out.notes.append(
+                        (
+                            f"{where}.uom",
+                            how,
+                            f"{where}.uom: {uom_raw!r} read as the UN/ECE Rec 20 unit {uom}",
+                        )
+                    )
+                elif how == "unknown-unit":
+                    out.notes.append(
+                        (
+                            f"{where}.uom",
+                            how,
+                            f"{where}.uom: {uom_raw!r} is not a unit tracecheck knows; the "
+                            "quantity is kept in it as given, and no rule converts it",
+                        )
+                    )
+            elif uom_raw is not None:
+                raise ValueError("bad-shape")
             if quantity is not None and uom is None:
                 uom = "H87"
-            yield name, raw, epc.key, epc.gtin, epc.lot, quantity, uom
+            out.rows.append((name, raw, epc.key, epc.gtin, epc.lot, quantity, uom))
+    if elements and not out.rows and not event.get("parentID"):
+        if not any(event.get(n) for n in EPC_LISTS):
+            raise ValueError("bad-epc-class")
+    return out
 
 
-def _python_pass(
-    con: duckdb.DuckDBPyConnection, context: Any
-) -> tuple[list[tuple[int, str, str | None]], list[tuple[Any, ...]]]:
-    """Hash events without an eventID, read exact quantities; return (problems, quantities)."""
+def _shown(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return repr(text[:200])
+
+
+@dataclass
+class _PythonPass:
+    """What the Python pass over a chunk found: the events it rejects (rec, code, message;
+    an empty code clears a suspicion), the quantity rows, and per-field notes and rejects
+    of events that load (rec, field, code, message)."""
+
+    problems: list[tuple[int, str, str | None]]
+    quantities: list[tuple[Any, ...]]
+    notes: list[tuple[int, str, str, str]]
+    rejects: list[tuple[int, str, str, str]]
+
+
+def _python_pass(con: duckdb.DuckDBPyConnection, context: Any) -> _PythonPass:
+    """Hash events without an eventID, read exact quantities."""
     rows = _run(
         con,
         "SELECT rec, line, problem, event_id IS NULL, has_quantities FROM tc_ev "
@@ -810,6 +891,8 @@ def _python_pass(
     ).fetchall()
     problems: list[tuple[int, str, str | None]] = []
     quantities: list[tuple[Any, ...]] = []
+    notes: list[tuple[int, str, str, str]] = []
+    rejects: list[tuple[int, str, str, str]] = []
     hashes: list[tuple[int, str]] = []
     for rec, line, problem, needs_hash, has_quantities in rows:
         doc: Any = None
@@ -829,12 +912,15 @@ def _python_pass(
             continue
         if has_quantities:
             try:
-                for name, raw, key, gtin, lot, quantity, uom in _quantity_rows(doc):
-                    text = None if quantity is None else format(quantity, "f")
-                    quantities.append((rec, name, raw, key, gtin, lot, text, uom))
+                found = _quantity_rows(doc)
             except ValueError as exc:
                 problems.append((rec, str(exc), None))
                 continue
+            for name, raw, key, gtin, lot, quantity, uom in found.rows:
+                text = None if quantity is None else format(quantity, "f")
+                quantities.append((rec, name, raw, key, gtin, lot, text, uom))
+            notes += [(rec, *n) for n in found.notes]
+            rejects += [(rec, *r) for r in found.rejects]
         if needs_hash:
             event_context = doc.get("@context", context)
             try:
@@ -844,7 +930,7 @@ def _python_pass(
     if hashes:
         frame = pl.DataFrame(hashes, schema={"rec": pl.Int64, "h": pl.Utf8}, orient="row")
         _amend(con, frame, "coalesce(f.h, e.event_hash) AS event_hash")
-    return problems, quantities
+    return _PythonPass(problems, quantities, notes, rejects)
 
 
 def load_events(
@@ -915,7 +1001,8 @@ def _load_chunk(
     """Check and store one staged chunk: its counts, and whether a key in it may have been
     stored before or twice (its versions then need sorting)."""
     _parse(con, staged, lines=lines)
-    problems, quantities = _python_pass(con, context)
+    found_in_python = _python_pass(con, context)
+    problems, quantities = found_in_python.problems, found_in_python.quantities
     if lines:  # JSON Lines: the checks a document's events get (see jsonl_check_condition)
         found, notes = check_lines(
             _run(con, "SELECT rec, line FROM tc_ev WHERE recheck ORDER BY rec").fetchall()
@@ -948,16 +1035,71 @@ def _load_chunk(
         if problem == "bad-epc" and where:
             text = f"{where} is not a valid GS1 identifier (check digit, length or form)"
         reject_rows.append((load_id, source, rec, None, problem, text, (line or "")[:2000] or None))
+    reject_rows += _member_rejects(con, load_id, source, found_in_python.rejects)
     if reject_rows:
         con.executemany("INSERT INTO rejects VALUES (?, ?, ?, ?, ?, ?, ?)", reject_rows)
+    rejected = {row[0] for row in bad}
+    where = "line" if lines else "event"
+    write_notes(
+        con,
+        load_id,
+        source,
+        [
+            Note("note", code, message, rec, f"{where} {rec} {field}")
+            for rec, field, code, message in found_in_python.notes
+            if rec not in rejected
+        ],
+    )
     return _insert(con, load_id, source, quantities, rejected=len(bad))
 
 
+def _member_rejects(
+    con: duckdb.DuckDBPyConnection,
+    load_id: int,
+    source: str,
+    elements: list[tuple[int, str, str, str]],
+) -> list[tuple[Any, ...]]:
+    """Reject rows for the list members rejected on their own (invalid EPCs, quantity
+    elements with an invalid class) of the events that load, each with its event's text
+    so that a finding about the event's other subjects can name it."""
+    members = _run(
+        con,
+        "SELECT m.rec, m.list || '[' || m.pos || ']' AS field, m.raw FROM tc_bad_members m "
+        "JOIN tc_ev e USING (rec) WHERE e.problem IS NULL ORDER BY m.rec, m.list, m.pos",
+    ).fetchall()
+    rows = [
+        (
+            rec,
+            field,
+            "bad-epc",
+            f"{field}: {_shown(raw)} is not a valid GS1 identifier (check "
+            "digit, length or form); the event loads without it",
+        )
+        for rec, field, raw in members
+    ]
+    loading = {r[0] for r in _run(con, "SELECT rec FROM tc_ev WHERE problem IS NULL").fetchall()}
+    rows += [element for element in elements if element[0] in loading]
+    if not rows:
+        return []
+    wanted = sorted({r[0] for r in rows})
+    _tables()["tc_wanted"] = pa.table({"rec": pa.array(wanted, pa.int64())})
+    texts = dict(
+        _run(con, "SELECT rec, line FROM tc_lines SEMI JOIN tc_wanted USING (rec)").fetchall()
+    )
+    del _tables()["tc_wanted"]
+    return [
+        (load_id, source, rec, field, code, message, (texts.get(rec) or "")[:2000] or None)
+        for rec, field, code, message in rows
+    ]
+
+
 def _bare_or_cbv(column: str, vocabulary: str) -> str:
-    """SQL: ``tc_cbv(column)``, skipped for a value that is a bare CBV term already (a
-    regular expression per row costs more than looking the value up)."""
+    """SQL: ``tc_cbv(column, vocabulary)``, skipped for a value that is a bare CBV term
+    already (a regular expression per row costs more than looking the value up)."""
     terms = ", ".join(f"'{t}'" for t in sorted(CBV_TERMS[vocabulary]))
-    return f"CASE WHEN {column} IN ({terms}) THEN {column} ELSE tc_cbv({column}) END"
+    return (
+        f"CASE WHEN {column} IN ({terms}) THEN {column} ELSE tc_cbv({column}, '{vocabulary}') END"
+    )
 
 
 def _store_fast_epcs(con: duckdb.DuckDBPyConnection, load_id: int) -> None:
@@ -1109,7 +1251,7 @@ def _insert(
         INSERT INTO epc_rows
         SELECT CAST(? AS BIGINT) * 10000000000 + e.rec, e.list, NULL, NULL, e.raw, i.key
         FROM tc_odd e JOIN tc_ids i ON i.raw = e.raw
-        WHERE NOT EXISTS (SELECT 1 FROM tc_skip s WHERE s.rec = e.rec)
+        WHERE i.key IS NOT NULL AND NOT EXISTS (SELECT 1 FROM tc_skip s WHERE s.rec = e.rec)
         """,
         [load_id],
     )

@@ -22,9 +22,12 @@ __all__ = [
     "UOM_MASS_KG",
     "UOM_SPELLINGS",
     "UOM_VOLUME_L",
+    "EVENT_UOM_SYNONYMS",
+    "KNOWN_UOM_CODES",
     "Epc",
     "EpcKind",
     "canonical_uri",
+    "event_uom",
     "check_digit",
     "gln_problem",
     "gtin_problem",
@@ -645,6 +648,7 @@ UOM_MASS_KG: dict[str, Decimal] = {
     "KGM": Decimal("1"),
     "GRM": Decimal("0.001"),
     "MGM": Decimal("0.000001"),
+    "LBR": Decimal("0.45359237"),  # the international pound, exactly
 }
 
 #: Litres per unit, for the volume codes.
@@ -673,6 +677,32 @@ def normalise_uom(raw: str) -> str | None:
     """
     t = raw.strip(WHITESPACE)
     return UOM_SPELLINGS.get(t.lower()) if t.isascii() else None
+
+
+#: Unit spellings in events whose meaning is clear though they are not UN/ECE Rec 20
+#: codes (quantities in EPCIS are meant to carry Rec 20 codes), with the code each means.
+EVENT_UOM_SYNONYMS: dict[str, str] = {**UOM_SPELLINGS, "lb": "LBR", "lbs": "LBR", "lbr": "LBR"}
+#: The Rec 20 codes tracecheck converts (the rules' unit table holds each of them).
+KNOWN_UOM_CODES: frozenset[str] = frozenset(EVENT_UOM_SYNONYMS.values())
+
+
+def event_uom(raw: str) -> tuple[str, str | None]:
+    """The unit an event quantity is stored in, and the note its spelling calls for.
+
+    A Rec 20 code that tracecheck converts is kept (no note); another spelling of one, in
+    any case (``KG``, ``lb``), is mapped (``unit-synonym``); anything else is kept as
+    given, trimmed (``unknown-unit``): the quantity is stored, and no rule converts it.
+
+    >>> event_uom("KGM"), event_uom("LB"), event_uom(" dozen ")
+    (('KGM', None), ('LBR', 'unit-synonym'), ('dozen', 'unknown-unit'))
+    """
+    if raw in KNOWN_UOM_CODES:
+        return raw, None
+    text = raw.strip(WHITESPACE)
+    code = EVENT_UOM_SYNONYMS.get(text.lower()) if text.isascii() else None
+    if code is not None:
+        return code, "unit-synonym"
+    return text, "unknown-unit"
 
 
 def uom_dimension(code: str) -> Literal["mass", "volume", "count"]:

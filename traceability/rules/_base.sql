@@ -10,6 +10,7 @@ SELECT * FROM (VALUES
     ('KGM', 'mass', CAST(1 AS DECIMAL(38,12))),
     ('GRM', 'mass', CAST(0.001 AS DECIMAL(38,12))),
     ('MGM', 'mass', CAST(0.000001 AS DECIMAL(38,12))),
+    ('LBR', 'mass', CAST(0.45359237 AS DECIMAL(38,12))),
     ('LTR', 'volume', CAST(1 AS DECIMAL(38,12))),
     ('MLT', 'volume', CAST(0.001 AS DECIMAL(38,12))),
     ('H87', 'count', CAST(1 AS DECIMAL(38,12)))
