@@ -11,9 +11,11 @@ import pytest
 from traceability.model import Severity
 from traceability.reconcile import OUTPUT_COLUMNS, SUBJECT_KEYS
 from traceability.rules import (
+    COVERAGE_COLUMNS,
     HEADER_KEYS,
     Rule,
     RuleFileError,
+    _rule_from,
     all_rules,
     parse_header,
     run_base,
@@ -118,13 +120,17 @@ def test_every_text_or_list_a_rule_aggregates_has_an_order(rule: Rule) -> None:
     # without ORDER BY the order of the parts depends on how the engine split the work,
     # so the same data would give findings with other messages or evidence order
     assert _unordered_aggregates(rule.sql) == []
+    assert _unordered_aggregates(rule.coverage or "") == []
 
 
 @pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
 def test_every_parameter_a_rule_uses_is_known_and_named_in_its_tolerance(rule: Rule) -> None:
     unknown = set(rule.parameters) - PARAMETERS
     assert not unknown, f"{rule.id} uses unknown parameters {sorted(unknown)}"
-    for name in set(rule.parameters) - {"as_of", "period_start", "period_end"}:
+    used = set(rule.parameters) | set(rule.coverage_parameters)
+    unknown = used - PARAMETERS
+    assert not unknown, f"{rule.id} uses unknown parameters {sorted(unknown)}"
+    for name in used - {"as_of", "period_start", "period_end"}:
         assert name in rule.tolerance, f"{rule.id}: ${name} is not named in its tolerance line"
 
 
@@ -180,6 +186,70 @@ def test_every_rule_runs_on_an_empty_store_with_the_contract_columns(
     allowed = set(SUBJECT_KEYS) | set(OUTPUT_COLUMNS) | {"severity"}
     assert set(columns) <= allowed, f"{rule.id} returns {sorted(set(columns) - allowed)}"
     assert set(columns) & set(SUBJECT_KEYS), f"{rule.id} returns no subject column"
+
+
+@pytest.mark.parametrize("rule", [r for r in RULES if r.coverage], ids=lambda r: r.id)
+def test_every_coverage_query_runs_on_an_empty_store_with_the_coverage_columns(
+    rule: Rule, tmp_path: Path
+) -> None:
+    con = connect(tmp_path / "empty.duckdb")
+    try:
+        run_base(con)
+        values = {"window_days": 60, "as_of": None, "period_start": None, "period_end": None}
+        assert rule.coverage is not None
+        cursor = con.execute(rule.coverage, {p: values[p] for p in rule.coverage_parameters})
+        columns = [d[0] for d in cursor.description or ()]
+        assert cursor.fetchall() == []
+    finally:
+        con.close()
+    assert "reason" in columns and set(columns) <= set(COVERAGE_COLUMNS), columns
+    assert rule.coverage_about, f"{rule.id}: its coverage section says nothing of itself"
+
+
+def test_rules_with_coverage_include_those_the_report_relies_on() -> None:
+    with_coverage = {r.id for r in RULES if r.coverage}
+    assert {"missing-filing", "shipped-not-received", "filing-mismatch", "expired-shipped"} <= (
+        with_coverage
+    )
+
+
+HEADER = """-- id:        x-rule
+-- severity:  low
+-- needs:     none
+-- tolerance: none
+-- checks:    x.
+-- why:       y.
+-- evidence:  z
+"""
+
+
+def test_a_coverage_section_is_split_from_the_rule_query(tmp_path: Path) -> None:
+    path = tmp_path / "x-rule.sql"
+    path.write_text(
+        HEADER + "SELECT 1 AS a\n\n-- coverage: what is left out\n--   and why\n"
+        "SELECT 'r' AS reason, $as_of AS subject\n",
+        encoding="utf-8",
+    )
+    rule = _rule_from(path, "batch")
+    assert rule.sql.endswith("SELECT 1 AS a") and "coverage" not in rule.sql
+    assert rule.coverage == "SELECT 'r' AS reason, $as_of AS subject"
+    assert rule.coverage_about == "what is left out and why"
+    assert rule.parameters == () and rule.coverage_parameters == ("as_of",)
+
+
+@pytest.mark.parametrize(
+    ("tail", "message"),
+    [
+        ("-- coverage:\nSELECT 'r' AS reason\n", "say after"),
+        ("-- coverage: gaps\n", "holds no query"),
+        ("-- coverage: a\nSELECT 1\n-- coverage: b\nSELECT 2\n", "more than one"),
+    ],
+)
+def test_a_bad_coverage_section_is_refused(tmp_path: Path, tail: str, message: str) -> None:
+    path = tmp_path / "x-rule.sql"
+    path.write_text(HEADER + "SELECT 1 AS a\n" + tail, encoding="utf-8")
+    with pytest.raises(RuleFileError, match=message):
+        _rule_from(path, "batch")
 
 
 def test_a_header_with_an_unknown_key_is_refused(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from traceability.diff import diff, render_diff, report_from_dict
 from traceability.load import load
 from traceability.load.kinds import load_schema
-from traceability.model import Evidence, Finding, InputFile, Report, RuleRun, Severity
+from traceability.model import Caveat, Evidence, Finding, InputFile, Report, RuleRun, Severity
 from traceability.reconcile import fingerprint, reconcile
 from traceability.render import DIFF_RENDERERS, RENDERERS, render
 from traceability.render.to_csv import FORMULA_START, render_csv
@@ -144,7 +144,7 @@ def finding(rule: str, subject: dict[str, str], severity: Severity, **fields: ob
 
 
 def hostile_report() -> Report:
-    """A report whose subject, unit, message, detail and evidence hold hostile values."""
+    """A report whose subject, unit, message, detail, evidence and caveats hold hostile values."""
     subject = {k: HOSTILE[i % len(HOSTILE)] for i, k in enumerate(SUBJECT_KEYS)}
     bad = finding(
         "over-export",
@@ -154,6 +154,7 @@ def hostile_report() -> Report:
         message=" ".join(HOSTILE),
         detail=" ".join(reversed(HOSTILE)),
         evidence=tuple(Evidence(h, h, h) for h in HOSTILE),
+        caveats=tuple(Caveat(h, h, h) for h in HOSTILE),
     )
     pair = finding(
         "mirror-quantity-gap",
@@ -234,6 +235,7 @@ def test_csv_columns_follow_the_contract(sample_report: Report) -> None:
         "unit",
         "message",
         "evidence",
+        "caveats",
     ]
     assert len(rows) == 1 + len(sample_report.findings)
 

@@ -27,7 +27,14 @@ from traceability.model import Report
 from traceability.render import render
 from traceability.rules import Rule, all_rules, base_statements
 from traceability.sample import PLANTABLE, generate_quarter
-from traceability.spark import NotPortable, base_steps, rule_sql, rule_steps, translate
+from traceability.spark import (
+    NotPortable,
+    base_steps,
+    coverage_steps,
+    rule_sql,
+    rule_steps,
+    translate,
+)
 
 DEMO = Path(__file__).resolve().parents[1] / "fixtures" / "demo-quarter" / "data"
 
@@ -45,6 +52,18 @@ def test_every_rule_translates_to_spark_sql(rule: Rule) -> None:
         outside_strings = re.sub(r"'(?:[^'\\]|\\.|'')*'", "''", step.query)
         assert not re.search(r"\$[A-Za-z_]", outside_strings)  # parameters became :name
         assert set(step.parameters) <= set(rule.parameters)
+
+
+@pytest.mark.parametrize("rule", [r for r in all_rules() if r.coverage], ids=lambda r: r.id)
+def test_every_coverage_query_translates_to_spark_sql(rule: Rule) -> None:
+    steps = coverage_steps(rule)
+    assert steps and steps[-1].name is None
+    assert set(rule_steps(rule)).isdisjoint(steps)
+    for step in steps:
+        assert step.name is None or step.name.startswith(
+            "tc_" + rule.id.replace("-", "_") + "_cov_"
+        )
+        assert set(step.parameters) <= set(rule.coverage_parameters)
 
 
 def test_every_base_statement_translates_and_one_repeats() -> None:
@@ -223,6 +242,22 @@ def test_spark_and_duckdb_agree_on_every_planted_discrepancy(spark: Any, tmp_pat
     duck, on_spark = _both(store, tmp_path / "parquet")
     fired = {f["rule"] for f in duck["findings"]}
     assert fired >= {p.rule for p in sample.planted}
+    assert json.dumps(on_spark, sort_keys=True) == json.dumps(duck, sort_keys=True)
+
+
+def test_spark_and_duckdb_agree_on_caveats_and_what_was_not_judged(
+    spark: Any, tmp_path: Path
+) -> None:
+    from test_caveats import build_quarter
+
+    store = build_quarter(tmp_path / "quarter")
+    duck, on_spark = _both(store, tmp_path / "parquet")
+    assert duck["summary"]["caveated"] >= 2 and duck["summary"]["rejected_records"] == 3
+    assert {r["rule"] for r in duck["rules_run"] if "not_judged" in r} >= {
+        "missing-filing",
+        "shipped-not-received",
+        "expired-shipped",
+    }
     assert json.dumps(on_spark, sort_keys=True) == json.dumps(duck, sort_keys=True)
 
 

@@ -3,9 +3,10 @@
 Findings are matched by ``fingerprint`` (rule + subject, stable across runs and data
 corrections). A matched pair is *changed* when its quantities (``expected``, ``observed``,
 ``difference``, ``unit``) or its severity differ, and *unchanged* otherwise: a reworded
-message or a different list of evidence alone is not a change, and the newer finding is
-kept. :func:`fails` looks at new and changed findings only, so a known problem that has not
-moved does not fail a pipeline twice.
+message, a different list of evidence or other caveats alone is not a change, and the newer
+finding is kept. :func:`fails` looks at new and changed findings only, so a known problem
+that has not moved does not fail a pipeline twice; it can leave out the findings that carry
+caveats too.
 """
 
 from __future__ import annotations
@@ -18,9 +19,20 @@ from pathlib import Path
 from typing import Any
 
 from traceability.errors import InputError, UnreadableFile
-from traceability.model import Evidence, Finding, InputFile, Report, RuleRun, Severity
+from traceability.model import (
+    Caveat,
+    Evidence,
+    Finding,
+    InputFile,
+    NotJudged,
+    Report,
+    RuleRun,
+    Severity,
+)
 
 QUANTITIES = ("expected", "observed", "difference", "unit")
+#: The mark every format puts on a finding that carries caveats.
+CAVEAT_MARK = "⚠"
 _MAX_MESSAGE = 160
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -158,13 +170,14 @@ def _pair(
     return pairs, rest_old, rest_new
 
 
-def fails(result: Diff, threshold: Severity) -> bool:
+def fails(result: Diff, threshold: Severity, *, caveated: bool = True) -> bool:
     """Whether a new or changed finding is at ``threshold`` or more severe (``--fail-on``).
 
     A changed finding is judged on its new severity; resolved and unchanged ones never fail.
+    ``caveated=False`` leaves out the findings that carry caveats.
     """
     current = (*result.new, *(c.new for c in result.changed))
-    return any(f.severity.at_least(threshold) for f in current)
+    return any(f.severity.at_least(threshold) for f in current if caveated or not f.caveats)
 
 
 def _generated_at(report: Report | Mapping[str, Any]) -> str | None:
@@ -206,6 +219,10 @@ def finding_from_dict(data: Mapping[str, Any], where: str = "finding") -> Findin
                 Evidence(str(e["kind"]), str(e["key"]), e.get("source"))
                 for e in data.get("evidence") or ()
             ),
+            caveats=tuple(
+                Caveat(str(c["source"]), str(c["code"]), str(c["reason"]))
+                for c in data.get("caveats") or ()
+            ),
         )
     except KeyError as exc:
         raise InputError(f"{where}: missing {exc.args[0]!r}") from None
@@ -225,10 +242,22 @@ def report_from_dict(data: Mapping[str, Any]) -> Report:
             for i in data.get("inputs") or ()
         ),
         parameters=dict(data.get("parameters") or {}),
-        rules_run=tuple(
-            RuleRun(r["rule"], r["status"], r.get("findings")) for r in data.get("rules_run") or ()
-        ),
+        rules_run=tuple(_rule_run(r) for r in data.get("rules_run") or ()),
         findings=_findings(data, "report"),
+        rejected_records=int((data.get("summary") or {}).get("rejected_records") or 0),
+    )
+
+
+def _rule_run(data: Mapping[str, Any]) -> RuleRun:
+    return RuleRun(
+        data["rule"],
+        data["status"],
+        data.get("findings"),
+        not_judged=tuple(
+            NotJudged(str(n["reason"]), tuple(str(s) for s in n["subjects"]), int(n["count"]))
+            for n in data.get("not_judged") or ()
+        ),
+        absent=tuple(str(a) for a in data.get("absent") or ()),
     )
 
 
@@ -329,7 +358,8 @@ def render_diff_table(result: Diff, *, width: int = 160) -> str:
             return f"{'' if was is None else was} → {now_text}"
 
         subject = "\n".join(f"{_visible(k)}={_visible(v)}" for k, v in f.subject.items())
-        texts = [pair("severity"), _visible(f.rule), subject, _visible(f.period or "")]
+        rule = _visible(f.rule) + (f" {CAVEAT_MARK}" if f.caveats else "")
+        texts = [pair("severity"), rule, subject, _visible(f.period or "")]
         texts += [_visible(pair(q)) for q in QUANTITIES]
         return [Text(t) for t in texts]  # Text: data is never read as markup
 
@@ -353,5 +383,14 @@ def render_diff_table(result: Diff, *, width: int = 160) -> str:
         for old, f in rows:
             table.add_row(*cells(old, f))
         console.print(table)
+    marked = [f for f in (*result.new, *(c.new for c in result.changed)) if f.caveats]
+    if marked:
+        console.print(
+            Text(
+                f"{CAVEAT_MARK} {len(marked)} new or changed finding(s) carry caveats: the "
+                "inputs lacked records the load rejected that name their subject "
+                "(see the reports)."
+            )
+        )
     console.print(Text(result.summary() + "."))
     return out.getvalue()

@@ -45,8 +45,29 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class Caveat:
+    """A rejected input record that names a finding's subject: what the finding may lack.
+
+    ``source`` is ``file:line`` of the rejected record (the file alone when the reject has
+    no line), ``code`` the reject's code and ``reason`` its message.
+    """
+
+    source: str
+    code: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        """The caveat as the JSON report writes it."""
+        return {"source": self.source, "code": self.code, "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class Finding:
-    """One discrepancy: a rule's judgement on one subject."""
+    """One discrepancy: a rule's judgement on one subject.
+
+    ``caveats`` name the rejected input records that also name the subject: the finding was
+    made without them. They are not part of the fingerprint.
+    """
 
     fingerprint: str
     rule: str
@@ -60,10 +81,11 @@ class Finding:
     message: str
     detail: str | None = None
     evidence: tuple[Evidence, ...] = ()
+    caveats: tuple[Caveat, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """The finding as the JSON report writes it."""
-        return {
+        """The finding as the JSON report writes it (``caveats`` only when there are any)."""
+        out: dict[str, Any] = {
             "fingerprint": self.fingerprint,
             "rule": self.rule,
             "severity": self.severity.value,
@@ -77,21 +99,55 @@ class Finding:
             "detail": self.detail,
             "evidence": [{"kind": e.kind, "key": e.key, "source": e.source} for e in self.evidence],
         }
+        if self.caveats:
+            out["caveats"] = [c.to_dict() for c in self.caveats]
+        return out
+
+
+@dataclass(frozen=True)
+class NotJudged:
+    """What a rule that ran could not judge, and why: one reason and the subjects it covers.
+
+    ``subjects`` lists at most :data:`MAX_SUBJECTS` of them (sorted); ``count`` says how
+    many there are in all.
+    """
+
+    reason: str
+    subjects: tuple[str, ...] = ()
+    count: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry of a rule's ``not_judged`` list."""
+        return {"reason": self.reason, "count": self.count, "subjects": list(self.subjects)}
+
+
+#: How many subjects a ``not_judged`` entry lists (its ``count`` gives them all).
+MAX_SUBJECTS = 100
 
 
 @dataclass(frozen=True)
 class RuleRun:
-    """Whether a rule ran (and how many findings it gave) or had no data to run on."""
+    """Whether a rule ran (and how many findings it gave) or had no data to run on.
+
+    A rule that ran may say what it could not judge (``not_judged``); a rule without data
+    names the inputs it needs that hold no rows (``absent``).
+    """
 
     rule: str
     status: str  # "ran" or "no-data"
     findings: int | None = None
+    not_judged: tuple[NotJudged, ...] = ()
+    absent: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The entry of ``rules_run``."""
         out: dict[str, Any] = {"rule": self.rule, "status": self.status}
         if self.findings is not None:
             out["findings"] = self.findings
+        if self.absent:
+            out["absent"] = list(self.absent)
+        if self.not_judged:
+            out["not_judged"] = [n.to_dict() for n in self.not_judged]
         return out
 
 
@@ -117,6 +173,20 @@ class Report:
     rules_run: tuple[RuleRun, ...]
     findings: tuple[Finding, ...]
     tool_name: str = field(default="tracecheck")
+    rejected_records: int = 0
+
+    def caveated(self) -> int:
+        """How many findings carry caveats."""
+        return sum(1 for f in self.findings if f.caveats)
+
+    def fails(self, threshold: Severity, *, caveated: bool = True) -> bool:
+        """Whether a finding is at ``threshold`` or more severe (``--fail-on``).
+
+        ``caveated=False`` leaves out the findings that carry caveats.
+        """
+        return any(
+            f.severity.at_least(threshold) for f in self.findings if caveated or not f.caveats
+        )
 
     def by_severity(self) -> dict[str, int]:
         """Finding counts per severity present, most severe first."""
@@ -146,6 +216,11 @@ class Report:
             ],
             "parameters": dict(self.parameters),
             "rules_run": [r.to_dict() for r in self.rules_run],
-            "summary": {"findings": len(self.findings), "by_severity": self.by_severity()},
+            "summary": {
+                "findings": len(self.findings),
+                "by_severity": self.by_severity(),
+                "caveated": self.caveated(),
+                "rejected_records": self.rejected_records,
+            },
             "findings": [f.to_dict() for f in self.findings],
         }

@@ -1,9 +1,12 @@
 """Run the rules against a store and turn their rows into a report.
 
 The runner creates the shared base views, skips a rule whose ``needs`` tables are empty
-(status ``no-data``), binds exactly the parameters a rule's SQL uses, and turns each row
-into a :class:`~traceability.model.Finding`: exact decimal strings, a message, a stable
-fingerprint (rule + subject) and a deterministic order.
+(status ``no-data``, naming the tables that are), binds exactly the parameters a rule's SQL
+uses, and turns each row into a :class:`~traceability.model.Finding`: exact decimal
+strings, a message, a stable fingerprint (rule + subject) and a deterministic order. A
+rule's coverage query, where it has one, says what the rule could not judge and why
+(``not_judged``). Last, the findings whose subject a rejected input record names get
+caveats (:mod:`traceability.caveats`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import hashlib
 import json
 import queue
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -21,10 +24,28 @@ from typing import Any
 
 import duckdb
 
+from traceability.caveats import REJECTS_SQL, Reject, attach, read_rejects
 from traceability.config import Config, load_config
 from traceability.errors import InputError, TracecheckError
-from traceability.model import Evidence, Finding, InputFile, Report, RuleRun, Severity
-from traceability.rules import Rule, UnknownRule, all_rules, run_base, select, shared_cursor
+from traceability.model import (
+    MAX_SUBJECTS,
+    Evidence,
+    Finding,
+    InputFile,
+    NotJudged,
+    Report,
+    RuleRun,
+    Severity,
+)
+from traceability.rules import (
+    Rule,
+    UnknownRule,
+    all_rules,
+    run_base,
+    select,
+    shared_cursor,
+    sql_parameters,
+)
 
 SUBJECT_KEYS = (
     "gtin",
@@ -244,16 +265,19 @@ def make_finding(
     )
 
 
-def bound_parameters(rule: Rule, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Exactly the parameters ``rule`` uses, with their values.
+def bound_parameters(
+    rule: Rule, params: Mapping[str, Any], sql: str | None = None
+) -> dict[str, Any]:
+    """Exactly the parameters ``rule`` (or its query ``sql``) uses, with their values.
 
     Raises:
         RuleFailed: the rule uses a parameter there is no value for.
     """
-    missing = [p for p in rule.parameters if p not in params]
+    used = rule.parameters if sql is None else sql_parameters(sql)
+    missing = [p for p in used if p not in params]
     if missing:
         raise RuleFailed(f"rule {rule.id}: unknown parameter ${missing[0]}")
-    return {p: params[p] for p in rule.parameters}
+    return {p: params[p] for p in used}
 
 
 def longest_first(rules: Iterable[Rule]) -> list[Rule]:
@@ -282,6 +306,55 @@ def run_rule(
         first = str(exc).splitlines()[0]
         raise RuleFailed(f"rule {rule.id} failed: {first}") from None
     return findings_from_rows(rule, names, rows, severity=severity, period=period)
+
+
+def run_coverage(
+    con: duckdb.DuckDBPyConnection,
+    rule: Rule,
+    params: Mapping[str, Any],
+    *,
+    period: tuple[date, date] | None,
+) -> tuple[NotJudged, ...]:
+    """Run a rule's coverage query (none: nothing to say) and return what it could not judge."""
+    if rule.coverage is None:
+        return ()
+    try:
+        cursor = con.execute(rule.coverage, bound_parameters(rule, params, rule.coverage))
+        names = [d[0] for d in cursor.description or ()]
+        rows = cursor.fetchall()
+    except duckdb.Error as exc:
+        first = str(exc).splitlines()[0]
+        raise RuleFailed(f"rule {rule.id}: its coverage query failed: {first}") from None
+    return coverage_from_rows(rule, names, rows, period=period)
+
+
+def coverage_from_rows(
+    rule: Rule,
+    names: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    period: tuple[date, date] | None,
+) -> tuple[NotJudged, ...]:
+    """What a rule could not judge, from its coverage query's rows (whatever engine ran it).
+
+    Rows are grouped by ``reason``; each reason lists its distinct subjects, sorted (at most
+    :data:`~traceability.model.MAX_SUBJECTS`, ``count`` giving them all). A row whose
+    ``period`` does not overlap ``--period`` is left out.
+    """
+    if "reason" not in names:
+        raise RuleFailed(f"rule {rule.id}: its coverage query returns no reason column")
+    subjects: dict[str, set[str]] = {}
+    for values in rows:
+        row = dict(zip(names, values, strict=True))
+        if not row["reason"] or not _overlaps(row.get("period"), period):
+            continue
+        found = subjects.setdefault(str(row["reason"]), set())
+        if row.get("subject") not in (None, ""):
+            found.add(str(row["subject"]))
+    return tuple(
+        NotJudged(reason, tuple(sorted(found)[:MAX_SUBJECTS]), len(found))
+        for reason, found in sorted(subjects.items())
+    )
 
 
 def findings_from_rows(
@@ -411,11 +484,13 @@ def _run_one(
     params: Mapping[str, Any],
     span: tuple[date, date] | None,
 ) -> tuple[RuleRun, list[Finding]]:
-    if not all(_has_rows(con, t) for t in rule.needs):
-        return RuleRun(rule.id, "no-data"), []
+    absent = tuple(t for t in rule.needs if not _has_rows(con, t))
+    if absent:
+        return RuleRun(rule.id, "no-data", absent=absent), []
     level = settings.severity.get(rule.id, rule.severity)
     found = run_rule(con, rule, params, severity=level, period=span)
-    return RuleRun(rule.id, "ran", len(found)), found
+    gaps = run_coverage(con, rule, params, period=span)
+    return RuleRun(rule.id, "ran", len(found), not_judged=gaps), found
 
 
 def _run_rules(
@@ -473,13 +548,18 @@ def build_report(
     period: str | None,
     as_of: date | None,
     inputs: tuple[InputFile, ...],
+    rejects: Iterable[Reject] = (),
 ) -> Report:
-    """The report of the rules' runs and findings (whatever engine ran them)."""
+    """The report of the rules' runs and findings (whatever engine ran them).
+
+    ``rejects``: the records the load rejected; the findings they name get caveats.
+    """
     runs: list[RuleRun] = []
     findings: list[Finding] = []
     for run, found in results:
         runs.append(run)
         findings.extend(found)
+    findings, rejected = attach(findings, rejects)
     findings.sort(key=sort_key)
     from traceability import __version__
 
@@ -498,6 +578,7 @@ def build_report(
         parameters=parameters,
         rules_run=tuple(runs),
         findings=tuple(findings),
+        rejected_records=rejected,
     )
 
 
@@ -514,4 +595,11 @@ def _run(
     when = as_of or latest_date(con)
     params = rule_parameters(settings, span, when)
     results = _run_rules(con, tuple(chosen), settings, params, span, workers)
-    return build_report(results, settings, period, when, _inputs(con))
+    return build_report(results, settings, period, when, _inputs(con), _rejects(con))
+
+
+def _rejects(con: duckdb.DuckDBPyConnection, batch: int = 10_000) -> Iterator[Reject]:
+    """The rejected records of the store, read a batch at a time."""
+    cursor = con.execute(REJECTS_SQL)
+    while rows := cursor.fetchmany(batch):
+        yield from read_rejects(rows)

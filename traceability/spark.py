@@ -5,7 +5,9 @@
 reads), builds the base views of ``rules/_base.sql`` and runs each rule file, every
 statement translated from DuckDB's dialect to Spark SQL by sqlglot. The rows go through the
 same code as DuckDB's (:func:`traceability.reconcile.findings_from_rows`), so findings,
-fingerprints and reports are the same for the same data.
+fingerprints and reports are the same for the same data. A rule's coverage query (what it
+could not judge) runs the same way, after the rule, and the export's ``rejects`` table
+gives the findings their caveats (:mod:`traceability.caveats`), as on DuckDB.
 
 What is engine-specific stays here and is small:
 
@@ -40,16 +42,18 @@ from typing import TYPE_CHECKING, Any
 import sqlglot
 from sqlglot import exp
 
+from traceability.caveats import REJECTS_SQL, Reject, read_rejects
 from traceability.config import Config
 from traceability.errors import InputError, TracecheckError
 from traceability.export import MANIFEST, PARTITION_COLUMN, parse_manifest
-from traceability.model import Finding, InputFile, Report, RuleRun
+from traceability.model import Finding, InputFile, NotJudged, Report, RuleRun
 from traceability.reconcile import (
     INPUTS_SQL,
     LATEST_DATE_SQL,
     RuleFailed,
     bound_parameters,
     build_report,
+    coverage_from_rows,
     findings_from_rows,
     input_files,
     longest_first,
@@ -59,7 +63,7 @@ from traceability.reconcile import (
     selected_rules,
     settings_from,
 )
-from traceability.rules import MAX_REPEATS, BaseFailed, Rule, base_statements
+from traceability.rules import MAX_REPEATS, BaseFailed, Rule, base_statements, sql_parameters
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -228,12 +232,31 @@ def rule_steps(rule: Rule) -> tuple[RuleStep, ...]:
     out first, gives Spark what DuckDB does by itself. The SQL is the rule's, unchanged but
     for the views' names (``tc_<rule>_<cte>``, so rules can run side by side).
     """
-    (tree,) = _parse(rule.sql, f"rule {rule.id}")
+    return _query_steps(rule, rule.sql, f"rule {rule.id}", "")
+
+
+@cache
+def coverage_steps(rule: Rule) -> tuple[RuleStep, ...]:
+    """A rule's coverage query as steps, as :func:`rule_steps` (none without one).
+
+    Its views are named ``tc_<rule>_cov_<cte>``.
+    """
+    if rule.coverage is None:
+        return ()
+    return _query_steps(rule, rule.coverage, f"rule {rule.id} (coverage)", "cov_")
+
+
+def _query_steps(rule: Rule, sql: str, name: str, infix: str) -> tuple[RuleStep, ...]:
+    parameters = sql_parameters(sql)
+    trees = _parse(sql, name)
+    if len(trees) != 1:
+        raise NotPortable(f"{name}: {len(trees)} statements, one SELECT expected")
+    (tree,) = trees
     with_ = tree.args.get("with_") or tree.args.get("with")
     if with_ is None or with_.args.get("recursive"):
-        return (RuleStep(None, rule_sql(rule), False, rule.parameters),)
+        return (RuleStep(None, _spark_sql(tree, name), False, parameters),)
     ctes = list(with_.expressions)
-    prefix = "tc_" + re.sub(r"[^a-z0-9]+", "_", rule.id) + "_"
+    prefix = "tc_" + re.sub(r"[^a-z0-9]+", "_", rule.id) + "_" + infix
     names = {c.alias: prefix + c.alias for c in ctes}
     body = tree.copy()
     body.set("with_" if "with_" in body.args else "with", None)
@@ -250,8 +273,8 @@ def rule_steps(rule: Rule) -> tuple[RuleStep, ...]:
                 table.set("this", exp.to_identifier(names[table.name]))
     steps = []
     for cte, part in zip([*ctes, None], parts, strict=True):
-        query = _spark_sql(part, f"rule {rule.id}")
-        used = tuple(p for p in rule.parameters if f":{p}" in query)
+        query = _spark_sql(part, name)
+        used = tuple(p for p in parameters if f":{p}" in query)
         if cte is None:
             steps.append(RuleStep(None, query, False, used))
         else:
@@ -429,6 +452,34 @@ def _inputs(spark: SparkSession) -> tuple[InputFile, ...]:
     return input_files(spark.sql(INPUTS_SQL).collect())
 
 
+def _run_steps(
+    spark: SparkSession,
+    work: WorkFolder,
+    steps: Sequence[RuleStep],
+    bound: Mapping[str, Any],
+    what: str,
+) -> tuple[list[str], list[Any]]:
+    """Run a query's steps; the column names and rows of its final SELECT."""
+    try:
+        frame = None
+        for step in steps:
+            frame = spark.sql(step.query, args={p: bound[p] for p in step.parameters})
+            if step.name is not None:
+                if step.materialise:
+                    frame = work.materialise(frame, step.name)
+                frame.createOrReplaceTempView(step.name)
+        assert frame is not None
+        return list(frame.columns), frame.collect()
+    except NotPortable:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Spark raises its own error types
+        raise RuleFailed(f"{what} failed on Spark: {_first_line(exc)}") from None
+    finally:
+        for step in steps:
+            if step.name is not None:
+                spark.catalog.dropTempView(step.name)
+
+
 def _run_rule(
     spark: SparkSession,
     work: WorkFolder,
@@ -437,31 +488,25 @@ def _run_rule(
     params: Mapping[str, Any],
     span: tuple[date, date] | None,
 ) -> tuple[RuleRun, list[Finding]]:
-    if not all(_has_rows(spark, t) for t in rule.needs):
-        return RuleRun(rule.id, "no-data"), []
+    absent = tuple(t for t in rule.needs if not _has_rows(spark, t))
+    if absent:
+        return RuleRun(rule.id, "no-data", absent=absent), []
     bound = bound_parameters(rule, params)
-    try:
-        frame = None
-        for step in rule_steps(rule):
-            frame = spark.sql(step.query, args={p: bound[p] for p in step.parameters})
-            if step.name is not None:
-                if step.materialise:
-                    frame = work.materialise(frame, step.name)
-                frame.createOrReplaceTempView(step.name)
-        assert frame is not None
-        names = frame.columns
-        rows = frame.collect()
-    except NotPortable:
-        raise
-    except Exception as exc:  # noqa: BLE001 - Spark raises its own error types
-        raise RuleFailed(f"rule {rule.id} failed on Spark: {_first_line(exc)}") from None
-    finally:
-        for step in rule_steps(rule):
-            if step.name is not None:
-                spark.catalog.dropTempView(step.name)
+    names, rows = _run_steps(spark, work, rule_steps(rule), bound, f"rule {rule.id}")
     level = settings.severity.get(rule.id, rule.severity)
     found = findings_from_rows(rule, names, rows, severity=level, period=span)
-    return RuleRun(rule.id, "ran", len(found)), found
+    gaps: tuple[NotJudged, ...] = ()
+    if rule.coverage is not None:
+        bound = bound_parameters(rule, params, rule.coverage)
+        what = f"rule {rule.id}: its coverage query"
+        names, rows = _run_steps(spark, work, coverage_steps(rule), bound, what)
+        gaps = coverage_from_rows(rule, names, rows, period=span)
+    return RuleRun(rule.id, "ran", len(found), not_judged=gaps), found
+
+
+def _rejects(spark: SparkSession) -> Iterator[Reject]:
+    """The rejected records of the export, streamed to the driver."""
+    return read_rejects(spark.sql(REJECTS_SQL).toLocalIterator())
 
 
 def reconcile_spark(
@@ -503,6 +548,7 @@ def reconcile_spark(
     as_of_date = parse_date(as_of) if as_of is not None else None
     for rule in chosen:  # translate everything before starting a session
         rule_steps(rule)
+        coverage_steps(rule)
     base_steps()
     say = progress or (lambda _text: None)
     with spark_session(master, spark_conf) as spark:
@@ -523,6 +569,7 @@ def reconcile_spark(
             with ThreadPoolExecutor(max(1, workers), thread_name_prefix="rule") as pool:
                 done = dict(zip((r.id for r in order), pool.map(task, order), strict=True))
             results = [done[r.id] for r in chosen]
-            return build_report(results, settings, period, when, _inputs(spark))
+            inputs = _inputs(spark)
+            return build_report(results, settings, period, when, inputs, _rejects(spark))
         finally:
             folder.remove()

@@ -2,7 +2,9 @@
 
 Columns: ``fingerprint, rule, severity, period``, one column per subject key present in any
 finding (in the contract's key order), ``expected, observed, difference, unit, message,
-evidence`` (each record as ``kind key (source)``, joined with ``"; "``).
+evidence`` (each record as ``kind key (source)``, joined with ``"; "``), ``caveats`` (each
+rejected record that names the subject as ``source (code): reason``, joined with ``"; "``;
+empty for a finding without caveats, and always there).
 
 How values are protected, and why this way:
 
@@ -38,6 +40,7 @@ from collections.abc import Iterable, Sequence
 from traceability.diff import QUANTITIES, Diff
 from traceability.model import Evidence, Finding, Report
 from traceability.reconcile import SUBJECT_KEYS
+from traceability.render.common import caveat_text
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 QUANTITY_COLUMNS = ("expected", "observed", "difference")
@@ -101,6 +104,7 @@ def finding_cells(f: Finding, keys: Sequence[str]) -> list[str]:
     text += [f.subject.get(k, "") for k in keys]
     quantities = [quantity_cell(getattr(f, q)) for q in QUANTITY_COLUMNS]
     tail = [f.unit or "", f.message, "; ".join(evidence_text(e) for e in f.evidence)]
+    tail.append("; ".join(caveat_text(c) for c in f.caveats))
     return [
         *(neutralise(t) for t in text),
         *quantities,
@@ -113,6 +117,7 @@ def header(keys: Sequence[str]) -> list[str]:
     return ["fingerprint", "rule", "severity", "period", *keys, *QUANTITY_COLUMNS, "unit"] + [
         "message",
         "evidence",
+        "caveats",
     ]
 
 

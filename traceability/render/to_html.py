@@ -11,6 +11,9 @@ safe. The only markup passed in as-is is the package's own CSS and JavaScript an
 embedded JSON, which :func:`script_json` escapes so that no ``</script>`` (or ``<!--``)
 can end the element early.
 
+A finding that carries caveats is marked ``⚠`` after its rule and lists them in its
+evidence; a "Not judged" section says what each rule could not judge, and why.
+
 The output is byte-stable: the same report gives the same bytes.
 """
 
@@ -31,6 +34,7 @@ from markupsafe import Markup
 from traceability.diff import QUANTITIES, Diff
 from traceability.model import Finding, Report, Severity
 from traceability.reconcile import SUBJECT_KEYS
+from traceability.render.common import CAVEAT_MARK, gaps
 
 CHART_WIDTH = 400
 ROW_HEIGHT = 26
@@ -224,7 +228,7 @@ def _parameters(parameters: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 @cache
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("traceability.render", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -232,6 +236,8 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.globals["caveat_mark"] = CAVEAT_MARK  # the macros see it too
+    return env
 
 
 @cache
@@ -269,6 +275,8 @@ def render_html(report: Report) -> str:
         overrides=sorted(dict(report.parameters.get("severity") or {}).items()),
         idle=[r.rule for r in report.rules_run if r.status != "ran"],
         charts=charts(report.findings),
+        caveated=report.caveated(),
+        gaps=gaps(report),
         rows=[finding_row(f) for f in report.findings],
         data=script_json(report.to_dict()),
     )

@@ -2,10 +2,13 @@
 
 A title, the summary line, one table per severity present (each finding gets a reference
 such as ``C1`` for the first critical one), and under each table the findings' messages
-with their evidence as lists. Every value from the data is escaped: Markdown metacharacters
-get a backslash (so ``|`` cannot split a table cell and ``<script>`` stays text), line
-breaks and other control characters become spaces, and a value that starts a list item
-cannot turn it into a heading, a quote or a nested list.
+with their evidence as lists. A finding that carries caveats has ``⚠`` after its rule and
+lists them after its evidence; a "Not judged" table says what each rule could not judge.
+
+Every value from the data is escaped: Markdown metacharacters get a backslash (so ``|``
+cannot split a table cell and ``<script>`` stays text), line breaks and other control
+characters become spaces, and a value that starts a list item cannot turn it into a
+heading, a quote or a nested list.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from traceability.diff import QUANTITIES, Diff
 from traceability.model import Finding, Report, Severity
+from traceability.render.common import CAVEAT_MARK, caveat_text, gaps, subjects_text
 from traceability.render.to_csv import evidence_text
 
 _INLINE = re.compile(r"[\\`*{}\[\]<>|~&$!#@]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
@@ -74,15 +78,34 @@ def finding_row(ref: str, f: Finding, old: Finding | None = None) -> list[str]:
             return _cell(now)
         return f"{_cell(getattr(old, name)) or '—'} → {_cell(now) or '—'}"
 
-    cells = [ref, md_text(f.rule), subject_text(f.subject), _cell(f.period)]
+    rule = md_text(f.rule) + (f" {CAVEAT_MARK}" if f.caveats else "")
+    cells = [ref, rule, subject_text(f.subject), _cell(f.period)]
     return cells + [value(q) for q in QUANTITIES]
 
 
 def evidence_list(ref: str, f: Finding) -> str:
-    """The finding's message, then its evidence records as a nested list."""
+    """The finding's message, then its evidence records and caveats as a nested list."""
     lines = [f"- **{ref}** {md_text(f.message)}"]
     lines += [f"  - {md_text(evidence_text(e), start=True)}" for e in f.evidence]
+    lines += [f"  - {CAVEAT_MARK} caveat: {md_text(caveat_text(c))}" for c in f.caveats]
     return "\n".join(lines)
+
+
+def gaps_section(report: Report) -> list[str]:
+    """The "Not judged" heading and table, or nothing when every rule judged everything."""
+    rows = [
+        [
+            md_text(g.rule),
+            md_text(g.reason),
+            str(g.count) if g.count else "",
+            md_text(subjects_text(g)),
+        ]
+        for g in gaps(report)
+    ]
+    if not rows:
+        return []
+    head = ("rule", "not judged, and why", "count", "subjects")
+    return [f"## Not judged ({len(rows)})", table(head, rows, ("count",))]
 
 
 def provenance(report: Report) -> str:
@@ -112,6 +135,7 @@ def render_md(report: Report) -> str:
         cells = (finding_row(r, f) for r, f in zip(refs, rows, strict=True))
         parts.append(table(COLUMNS, cells, QUANTITIES[:3]))
         parts.append("\n".join(evidence_list(r, f) for r, f in zip(refs, rows, strict=True)))
+    parts += gaps_section(report)
     return "\n\n".join(parts) + "\n"
 
 

@@ -1,4 +1,9 @@
-"""A terminal table of the findings, grouped by severity, with a one-line summary."""
+"""A terminal table of the findings, grouped by severity, with a one-line summary.
+
+A finding that carries caveats has the mark ``⚠`` after its rule and one line per caveat
+under its detail; a "NOT JUDGED" table follows the findings when a rule could not judge
+everything (or had no data).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from traceability.model import Finding, Report, Severity
+from traceability.render.common import CAVEAT_MARK, caveat_text, gaps, subjects_text
 
 STYLES = {
     Severity.CRITICAL: "bold red",
@@ -19,6 +25,8 @@ STYLES = {
     Severity.INFO: "dim",
 }
 WIDTH = 160
+#: How many caveats a finding's row lists (the JSON report has them all).
+CAVEATS_SHOWN = 5
 
 
 def summary_line(report: Report) -> str:
@@ -31,9 +39,17 @@ def summary_line(report: Report) -> str:
         head = f"{len(report.findings)} finding(s): {parts}"
     else:
         head = "No findings"
+    caveated = report.caveated()
+    if caveated:
+        head += f", {caveated} with caveats ({CAVEAT_MARK})"
     text = f"{head}; {ran} rule(s) ran"
     if idle:
         text += f", {len(idle)} had no data ({', '.join(idle)})"
+    partial = sum(1 for r in report.rules_run if r.not_judged)
+    if partial:
+        text += f", {partial} could not judge everything"
+    if report.rejected_records:
+        text += f"; {report.rejected_records} input record(s) rejected at load"
     period = report.parameters.get("period")
     as_of = report.parameters.get("as_of")
     if period:
@@ -43,16 +59,25 @@ def summary_line(report: Report) -> str:
     return text + "."
 
 
+def caveat_lines(f: Finding, shown: int = CAVEATS_SHOWN) -> list[str]:
+    """One line per caveat of a finding (the first ``shown``, then how many more)."""
+    lines = [f"{CAVEAT_MARK} {caveat_text(c)}" for c in f.caveats[:shown]]
+    if len(f.caveats) > shown:
+        lines.append(f"{CAVEAT_MARK} ... and {len(f.caveats) - shown} more caveat(s)")
+    return lines
+
+
 def _row(f: Finding) -> tuple[Text, ...]:
+    detail = "\n".join([f.detail or "", *caveat_lines(f)]).strip("\n")
     cells = (
-        f.rule,
+        f"{f.rule} {CAVEAT_MARK}" if f.caveats else f.rule,
         "\n".join(f"{k}={v}" for k, v in f.subject.items()),
         f.period or "",
         f.expected or "",
         f.observed or "",
         f.difference or "",
         f.unit or "",
-        f.detail or "",
+        detail,
     )
     return tuple(Text(c) for c in cells)  # Text: data is never read as markup
 
@@ -101,5 +126,27 @@ def render_table(report: Report, *, width: int = WIDTH, color: bool = False) -> 
         for row in cells:
             table.add_row(*row)
         console.print(table)
+    _print_gaps(console, report)
     console.print(Text(summary_line(report)), soft_wrap=True)  # one line, however long
     return out.getvalue()
+
+
+def _print_gaps(console: Console, report: Report) -> None:
+    """The NOT JUDGED table: what each rule could not judge and why, and the idle rules."""
+    rows = gaps(report)
+    if not rows:
+        return
+    table = Table(
+        title=Text(f"NOT JUDGED ({len(rows)})", style="bold"),
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        expand=True,
+    )
+    table.add_column("rule", width=max(len(g.rule) for g in rows), no_wrap=True)
+    table.add_column("what was not judged, and why", ratio=2)
+    table.add_column("count", justify="right", width=5, no_wrap=True)
+    table.add_column("subjects", ratio=1, overflow="fold")
+    for g in rows:
+        count = str(g.count) if g.count else ""
+        table.add_row(Text(g.rule), Text(g.reason), Text(count), Text(subjects_text(g)))
+    console.print(table)

@@ -3,6 +3,11 @@
 There is no list to maintain: a rule is a SQL file whose header comments say what it is
 (see ``README.md`` next to this module). The registry is strict: a missing or unknown
 header key, an id that differs from the file stem or an unknown severity is an error.
+
+A rule file may end with a coverage section: a line starting ``-- coverage:`` (followed by
+what the section reports), then one SELECT of what the rule could not judge and why (the
+columns ``reason``, and optionally ``subject`` and ``period``). The rule's ``sql`` is the
+text before that line, its ``coverage`` the SELECT after it.
 """
 
 from __future__ import annotations
@@ -22,6 +27,10 @@ HEADER_KEYS = ("id", "severity", "needs", "tolerance", "checks", "why", "evidenc
 GROUPS = ("batch", "mirror", "serial", "filings", "authorisations")
 
 _KEY_LINE = re.compile(r"^--\s*([a-z_]+):\s*(.*)$")
+#: The line that starts a rule file's coverage section.
+COVERAGE_MARK = re.compile(r"^--\s*coverage:[ \t]*(.*)$", re.M)
+#: The columns a coverage query returns: ``reason`` required, the others optional.
+COVERAGE_COLUMNS = ("reason", "subject", "period")
 _CONTINUATION = re.compile(r"^--\s{2,}(\S.*)$")
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _COMMENT = re.compile(r"--[^\n]*")
@@ -49,12 +58,55 @@ class Rule:
     why: str
     evidence: str
     sql: str
+    coverage: str | None = None
+    coverage_about: str = ""
 
     @property
     def parameters(self) -> tuple[str, ...]:
         """The ``$name`` parameters the SQL uses (comments and string literals aside)."""
-        body = _STRING.sub("''", _COMMENT.sub("", self.sql))
-        return tuple(sorted(set(_PARAM.findall(body))))
+        return sql_parameters(self.sql)
+
+    @property
+    def coverage_parameters(self) -> tuple[str, ...]:
+        """The ``$name`` parameters the coverage query uses (none without one)."""
+        return sql_parameters(self.coverage or "")
+
+
+def sql_parameters(sql: str) -> tuple[str, ...]:
+    """The ``$name`` parameters of ``sql``, comments and string literals aside.
+
+    >>> sql_parameters("SELECT $b, '$x', $a -- $c")
+    ('a', 'b')
+    """
+    body = _STRING.sub("''", _COMMENT.sub("", sql))
+    return tuple(sorted(set(_PARAM.findall(body))))
+
+
+def split_coverage(text: str, name: str) -> tuple[str, str | None, str]:
+    """A rule file's text as (its rule query, its coverage query or None, what that covers).
+
+    >>> split_coverage("SELECT 1\\n-- coverage: gaps\\n--   and more\\nSELECT 'r' AS reason", "x")
+    ('SELECT 1', "SELECT 'r' AS reason", 'gaps and more')
+    """
+    marks = list(COVERAGE_MARK.finditer(text))
+    if not marks:
+        return text, None, ""
+    if len(marks) > 1:
+        raise RuleFileError(f"{name}: more than one coverage section")
+    mark = marks[0]
+    about = mark.group(1).strip()
+    rest = text[mark.end() :].split("\n")
+    while rest and not rest[0].strip():
+        rest.pop(0)  # the end of the marker line
+    while rest and (cont := _CONTINUATION.match(rest[0].rstrip())):
+        about = f"{about} {cont.group(1).strip()}"
+        rest.pop(0)
+    query = "\n".join(rest).strip()
+    if not query:
+        raise RuleFileError(f"{name}: the coverage section holds no query")
+    if not about:
+        raise RuleFileError(f"{name}: say after '-- coverage:' what the section reports")
+    return text[: mark.start()].rstrip(), query, about
 
 
 def parse_header(text: str, name: str) -> dict[str, str]:
@@ -109,6 +161,7 @@ def _rule_from(path: Traversable, group: str) -> Rule:
     except ValueError:
         raise RuleFileError(f"{name}: unknown severity '{fields['severity']}'") from None
     needs = tuple(n.strip() for n in fields["needs"].split(",") if n.strip())
+    sql, coverage, about = split_coverage(text, name)
     return Rule(
         id=stem,
         group=group,
@@ -118,7 +171,9 @@ def _rule_from(path: Traversable, group: str) -> Rule:
         checks=fields["checks"],
         why=fields["why"],
         evidence=fields["evidence"],
-        sql=text,
+        sql=sql,
+        coverage=coverage,
+        coverage_about=about,
     )
 
 

@@ -14,7 +14,9 @@
 --            substance and counterparty country supersedes it). A flow with records but no
 --            return line counts as filed zero, for every product or substance the filer files.
 --            One finding per flow (and counterparty country); manufacture and destruction of
---            one product both off make one finding, each flow's figures in the detail.
+--            one product both off make one finding, each flow's figures in the detail. A
+--            destroyed quantity in a unit that is not a known UN/ECE Rec 20 code is left out
+--            of the totals, and the report says so.
 -- why:       A return that does not add up to the filer's own declarations hides quantity:
 --            an under-declared manufacture or import leaves stock off the books, ready to
 --            leave the licit chain; an over-declared export covers goods diverted at home.
@@ -107,6 +109,8 @@ WITH returns AS (
     JOIN event_quantities q ON q.event_row = d.event_row
     LEFT JOIN unit_factors u ON u.uom = q.uom
     LEFT JOIN product_mass pm ON pm.gtin = q.gtin
+    -- a quantity in a unit not known is left out (the coverage section lists it)
+    WHERE q.uom IS NULL OR u.uom IS NOT NULL
 ), records AS (
     SELECT
         b.manufacturer AS party, 'manufacture' AS flow, CAST(NULL AS VARCHAR) AS cc,
@@ -268,3 +272,16 @@ JOIN evidence e
  AND e.country_to IS NOT DISTINCT FROM x.country_to
 GROUP BY x.filer, x.label_kind, x.label, x.country_from, x.country_to, x.period, x.expected,
     x.observed, x.difference, x.unit, x.detail
+
+-- coverage: the destroying events whose quantities are in a unit that is not a known UN/ECE
+--           Rec 20 code: left out of the destruction totals rather than compared wrongly
+SELECT
+    'destroyed quantities in unit "' || q.uom || '" (not a known UN/ECE Rec 20 unit) left '
+        || 'out of the destruction totals' AS reason,
+    e.event_key AS subject,
+    CAST(year(e.local_date) AS VARCHAR) || '-Q' || CAST(quarter(e.local_date) AS VARCHAR)
+        AS period
+FROM live_events e
+JOIN event_quantities q ON q.event_row = e.event_row
+WHERE e.biz_step = 'destroying' AND q.uom IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM unit_factors u WHERE u.uom = q.uom)

@@ -85,3 +85,48 @@ SELECT
         AS evidence
 FROM unfiled
 GROUP BY party, period
+
+-- coverage: the parties with controlled activity in a quarter that were not judged because
+--           no returns from their country (from any country, for a party known only from
+--           its batches) are loaded for that quarter or its year
+WITH activity AS (
+    SELECT b.manufacturer AS party, b.manufacture_date AS d, CAST(NULL AS VARCHAR) AS country
+    FROM batch_qty b
+    JOIN product_mass pm ON pm.gtin = b.gtin
+    WHERE pm.controlled
+    UNION ALL
+    SELECT
+        c.declarant, c.declared_date,
+        CASE c.direction WHEN 'export' THEN c.origin_country ELSE c.destination_country END
+    FROM consignment_qty c
+    JOIN product_mass pm ON pm.gtin = c.gtin
+    WHERE pm.controlled AND c.direction IN ('export', 'import')
+), party_country AS (
+    SELECT party, min(country) AS country
+    FROM activity
+    WHERE country IS NOT NULL
+    GROUP BY party
+), dated AS (
+    SELECT DISTINCT
+        a.party, pc.country,
+        CAST(year(a.d) AS VARCHAR) || '-Q' || CAST(quarter(a.d) AS VARCHAR) AS quarter,
+        CAST(year(a.d) AS VARCHAR) AS year
+    FROM activity a
+    LEFT JOIN party_country pc ON pc.party = a.party
+), collected AS (
+    SELECT DISTINCT country, period FROM filings
+)
+SELECT
+    CASE
+        WHEN d.country IS NULL THEN 'parties known only from their batches not judged for '
+            || d.quarter || ': no returns at all are loaded for ' || d.quarter || ' or ' || d.year
+        ELSE 'parties in ' || d.country || ' not judged for ' || d.quarter
+            || ': no returns from ' || d.country || ' are loaded for ' || d.quarter || ' or '
+            || d.year
+    END AS reason,
+    d.party AS subject,
+    d.quarter AS period
+FROM dated d
+WHERE NOT EXISTS (
+    SELECT 1 FROM collected k
+    WHERE k.period IN (d.quarter, d.year) AND (d.country IS NULL OR k.country = d.country))

@@ -7,7 +7,9 @@
 --            (SSCCs expanded as packed at the shipping time); bulk lots come from the
 --            shipping event's quantity list. The expiry is the earliest of the lot's
 --            manufacture declaration (batches.expiry_date) and its commissioning events'
---            ILMD itemExpirationDate.
+--            ILMD itemExpirationDate. A shipped quantity in a unit that is not a known
+--            UN/ECE Rec 20 code still shows the lot shipped, but is left out of the total
+--            shipped, and the report says so.
 -- why:       Expired medicines have no legitimate buyer: shipping them means they are headed
 --            for a grey market, or the expiry on record is false and the lot is not what
 --            its paperwork says.
@@ -75,8 +77,11 @@ WITH expiries AS (
     JOIN event_sources x ON x.event_row = s.event_row
     WHERE s.biz_step = 'shipping' AND s.epc_kind = 'sgtin'
     UNION ALL
+    -- a quantity in a unit not known ships the lot but adds nothing to the total (the
+    -- coverage section lists it)
     SELECT q.gtin, q.lot, NULL, CAST(q.quantity * u.factor AS DECIMAL(38,12)),
-           CASE u.dimension WHEN 'mass' THEN 'KGM' WHEN 'volume' THEN 'LTR' ELSE 'H87' END,
+           CASE WHEN u.dimension = 'mass' THEN 'KGM' WHEN u.dimension = 'volume' THEN 'LTR'
+                WHEN u.uom IS NOT NULL OR q.uom IS NULL THEN 'H87' END,
            e.event_row, e.event_key, e.event_time, e.local_date, e.source
     FROM live_events e
     JOIN event_quantities q ON q.event_row = e.event_row
@@ -136,7 +141,8 @@ SELECT
     t.lot,
     CAST(year(t.first_date) AS VARCHAR) || '-Q' || CAST(quarter(t.first_date) AS VARCHAR)
         AS period,
-    CAST(0 AS DECIMAL(38,12)) AS expected,
+    CASE WHEN t.serials > 0 OR t.bulk IS NOT NULL THEN CAST(0 AS DECIMAL(38,12)) END
+        AS expected,
     CASE WHEN t.serials > 0 THEN CAST(t.serials AS DECIMAL(38,12)) ELSE t.bulk END
         AS observed,
     CASE WHEN t.serials > 0 THEN CAST(t.serials AS DECIMAL(38,12)) ELSE t.bulk END
@@ -149,3 +155,17 @@ FROM totals t
 JOIN expiry_sources w ON w.gtin = t.gtin AND w.lot = t.lot
 JOIN shipped_list l ON l.gtin = t.gtin AND l.lot = t.lot
 JOIN evidence v ON v.gtin = t.gtin AND v.lot = t.lot
+
+-- coverage: the shipping events whose quantities of a lot are in a unit that is not a known
+--           UN/ECE Rec 20 code: left out of the totals shipped
+SELECT
+    'shipped quantities in unit "' || q.uom || '" (not a known UN/ECE Rec 20 unit) left out '
+        || 'of the totals shipped' AS reason,
+    e.event_key AS subject,
+    CAST(year(e.local_date) AS VARCHAR) || '-Q' || CAST(quarter(e.local_date) AS VARCHAR)
+        AS period
+FROM live_events e
+JOIN event_quantities q ON q.event_row = e.event_row
+WHERE e.biz_step = 'shipping' AND q.gtin IS NOT NULL AND q.lot IS NOT NULL
+  AND q.uom IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM unit_factors u WHERE u.uom = q.uom)

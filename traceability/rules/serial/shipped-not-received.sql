@@ -225,3 +225,60 @@ JOIN summary m ON m.shipment_ref IS NOT DISTINCT FROM g.shipment_ref
               AND m.epc IS NOT DISTINCT FROM g.epc
 JOIN evidence v ON v.shipment_ref IS NOT DISTINCT FROM g.shipment_ref
                AND v.epc IS NOT DISTINCT FROM g.epc
+
+-- coverage: the destinations of shipping events (on or before as_of) that were not judged
+--           because no receiving event at them is loaded, and the shipping events that name
+--           no destination at all
+WITH ships AS (
+    SELECT e.event_row, e.local_date
+    FROM live_rows e
+    WHERE e.biz_step = 'shipping' AND e.local_date <= CAST($as_of AS DATE)
+), receipts AS (
+    SELECT e.event_row
+    FROM live_rows e
+    WHERE e.biz_step = 'receiving' AND e.local_date <= CAST($as_of AS DATE)
+), receivers AS (
+    SELECT coalesce(p.gln, p.value_key) AS party
+    FROM event_parties p
+    JOIN receipts r ON r.event_row = p.event_row
+    WHERE p.role = 'destination'
+    UNION
+    SELECT coalesce(NULLIF(regexp_extract(e.biz_location, '/41[47]/([0-9]{13})', 1), ''),
+                    e.biz_location)
+    FROM live_events e
+    JOIN receipts r ON r.event_row = e.event_row
+    WHERE e.biz_location IS NOT NULL
+    UNION
+    SELECT coalesce(NULLIF(regexp_extract(e.read_point, '/41[47]/([0-9]{13})', 1), ''),
+                    e.read_point)
+    FROM live_events e
+    JOIN receipts r ON r.event_row = e.event_row
+    WHERE e.read_point IS NOT NULL
+), destinations AS (
+    SELECT DISTINCT p.event_row, coalesce(p.gln, p.value_key) AS party
+    FROM event_parties p
+    JOIN ships s ON s.event_row = p.event_row
+    WHERE p.role = 'destination'
+), judged AS (
+    SELECT DISTINCT d.event_row
+    FROM destinations d
+    WHERE d.party IN (SELECT v.party FROM receivers v)
+)
+SELECT
+    'no receiving events loaded from these destinations: shipments to them not judged'
+        AS reason,
+    d.party AS subject,
+    CAST(year(s.local_date) AS VARCHAR) || '-Q' || CAST(quarter(s.local_date) AS VARCHAR)
+        AS period
+FROM destinations d
+JOIN ships s ON s.event_row = d.event_row
+WHERE d.event_row NOT IN (SELECT j.event_row FROM judged j)
+UNION ALL
+SELECT
+    'shipping events naming no destination not judged' AS reason,
+    x.event_key AS subject,
+    CAST(year(s.local_date) AS VARCHAR) || '-Q' || CAST(quarter(s.local_date) AS VARCHAR)
+        AS period
+FROM ships s
+JOIN event_sources x ON x.event_row = s.event_row
+WHERE s.event_row NOT IN (SELECT d.event_row FROM destinations d)

@@ -1,0 +1,63 @@
+"""What every format says the same way: caveats, and what the rules could not judge.
+
+A finding that carries caveats (rejected input records name its subject) is marked with
+:data:`CAVEAT_MARK` in every format and lists them; every format has a "not judged" part
+listing, per rule, what it could not judge and why, and the rules that did not run for want
+of an input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from traceability.diff import CAVEAT_MARK
+from traceability.model import Caveat, Report
+
+#: How many subjects of a "not judged" reason the table and Markdown views show.
+SUBJECTS_SHOWN = 10
+
+__all__ = ["CAVEAT_MARK", "SUBJECTS_SHOWN", "Gap", "caveat_text", "gaps", "subjects_text"]
+
+
+def caveat_text(c: Caveat) -> str:
+    """One caveat as ``source (code): reason``.
+
+    >>> caveat_text(Caveat("events.jsonl:4", "bad-event-time", "eventTime: not a date"))
+    'events.jsonl:4 (bad-event-time): eventTime: not a date'
+    """
+    return f"{c.source} ({c.code}): {c.reason}"
+
+
+@dataclass(frozen=True)
+class Gap:
+    """One line of the "not judged" part: a rule, what it did not judge, and whom."""
+
+    rule: str
+    reason: str
+    count: int
+    subjects: tuple[str, ...]
+
+
+def gaps(report: Report) -> list[Gap]:
+    """What each rule could not judge, in the order of ``rules_run``.
+
+    A rule without data gives one line naming the inputs it lacked.
+    """
+    out = []
+    for run in report.rules_run:
+        if run.status != "ran":
+            absent = ", ".join(run.absent) if run.absent else "its inputs"
+            out.append(Gap(run.rule, f"not run: no rows in {absent}", 0, ()))
+        out += [Gap(run.rule, n.reason, n.count, n.subjects) for n in run.not_judged]
+    return out
+
+
+def subjects_text(gap: Gap, shown: int = SUBJECTS_SHOWN) -> str:
+    """The first subjects of a gap, with how many more there are.
+
+    >>> subjects_text(Gap("r", "why", 3, ("a", "b", "c")), shown=2)
+    'a, b and 1 more'
+    """
+    head = ", ".join(gap.subjects[:shown])
+    more = gap.count - min(shown, len(gap.subjects))
+    return f"{head} and {more} more" if more > 0 and head else head
