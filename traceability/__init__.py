@@ -19,6 +19,7 @@ from traceability.preflight import preflight as _preflight  # noqa: E402
 from traceability.reconcile import reconcile as _reconcile  # noqa: E402
 from traceability.render import render as _render  # noqa: E402
 from traceability.rules import Rule, all_rules  # noqa: E402
+from traceability.validate import ValidationResult, validate  # noqa: E402
 
 if TYPE_CHECKING:
     import duckdb
@@ -30,12 +31,14 @@ __all__ = [
     "Diff",
     "Preflight",
     "Rule",
+    "ValidationResult",
     "__version__",
     "diff",
     "preflight",
     "reconcile",
     "render",
     "rules",
+    "validate",
 ]
 
 

@@ -24,6 +24,7 @@ from traceability.model import Report, Severity
 from traceability.render import RENDERERS
 from traceability.render.to_preflight import render_preflight_table
 from traceability.render.to_table import render_table
+from traceability.validate import validate
 
 F = TypeVar("F", bound=Callable[..., Any])
 MAX_REJECTS_SHOWN = 20
@@ -239,6 +240,76 @@ def load_command(db: Path, kind: str | None, strict: bool, paths: tuple[Path, ..
     _print_rejections(result)
 
 
+@cli.command("validate")
+@click.option(
+    "--kind",
+    type=click.Choice(ALL_KINDS),
+    help="Treat every file as this kind instead of detecting it from its header.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="table: one line per reject or note and a summary; json: for pipelines.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the result to this file ('-' for standard output, the default).",
+)
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate_command(
+    kind: str | None, fmt: str, output: Path | None, files: tuple[Path, ...]
+) -> None:
+    """Check FILES against the standard and the input contract.
+
+    The sender's check before sending: FILES are files or folders (walked recursively),
+    each read as 'load' reads it, and every record it would reject and every note or
+    warning about it is listed with file, line (or event) and code. Nothing is loaded and
+    no database is written. Exit 0: no reject and no note; 1: any; 2: a file cannot be
+    read (one line on standard error each; the other files are still checked).
+
+    \b
+    Example:
+      tracecheck validate events.jsonl consignments.csv
+      tracecheck validate outbox/ --format json --output outbox-check.json
+      tracecheck validate --kind filings returns-2026-q1.xlsx
+    """
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task("checking", total=None)
+
+        def progress(path: str, index: int, total: int) -> None:
+            shown = escape(_plain(path))
+            bar.update(task, description=f"checking {shown}", completed=index, total=total)
+
+        result = validate(list(files), kind=kind, progress=progress)
+    for f in result.unreadable:
+        click.echo(f"error: {_plain(f.error or f.path)}", err=True)
+    if fmt == "json":
+        text = result.to_json()
+    else:
+        lines = [
+            f"{_plain(f.where(i))}: [{i.level}] {_plain(i.code)}: {_plain(i.message)}"
+            for f in result.files
+            for i in f.issues
+        ]
+        text = "".join(f"{line}\n" for line in [*lines, result.summary()])
+    _write(text, output)
+    if result.exit_code:
+        sys.exit(int(result.exit_code))
+
+
 @cli.command("demo")
 @click.option(
     "--folder",
@@ -285,12 +356,23 @@ def _write(text: str, output: Path | None) -> None:
         raise TracecheckError(f"{output}: cannot write report ({exc.strerror})") from None
 
 
-def _exit_for(report: Report, fail_on: str | None) -> None:
+def _exit_for(report: Report, fail_on: str | None, count_caveated: bool = True) -> None:
     if fail_on is None:
         return
-    threshold = Severity(fail_on)
-    if any(f.severity.at_least(threshold) for f in report.findings):
+    if report.fails(Severity(fail_on), caveated=count_caveated):
         sys.exit(int(ExitCode.FINDINGS))
+
+
+def caveated_option(f: F) -> F:
+    """``--count-caveated/--ignore-caveated``: whether --fail-on counts caveated findings."""
+    return click.option(
+        "--count-caveated/--ignore-caveated",
+        "count_caveated",
+        default=True,
+        help="Whether --fail-on counts the findings that carry caveats (a record the load "
+        "rejected names their subject, so they may be wrong for want of it). Default: count "
+        "them; --ignore-caveated leaves them out of --fail-on (they stay in the report).",
+    )(f)
 
 
 @cli.command("reconcile")
@@ -330,6 +412,7 @@ def _exit_for(report: Report, fail_on: str | None) -> None:
     type=click.Choice([s.value for s in Severity]),
     help="Exit 1 when a finding is at or above this severity (default: never).",
 )
+@caveated_option
 @click.option(
     "--config",
     "config_path",
@@ -347,16 +430,21 @@ def reconcile_command(
     fmt: str | None,
     output: Path | None,
     fail_on: str | None,
+    count_caveated: bool,
     config_path: Path | None,
     as_of: str | None,
 ) -> None:
     """Run the reconciliation rules and write the discrepancy report.
+
+    A finding whose subject a rejected input record names carries caveats (marked ⚠);
+    each rule says what it could not judge, and why.
 
     \b
     Example:
       tracecheck reconcile --db q1.duckdb
       tracecheck reconcile --db q1.duckdb --period 2026-Q1 --format json --output q1.json
       tracecheck reconcile --db q1.duckdb --rule mirror --fail-on high
+      tracecheck reconcile --db q1.duckdb --fail-on high --ignore-caveated
       tracecheck reconcile --engine spark --data q1-parquet --format json
     """
     selection = list(rule_ids) or None
@@ -396,7 +484,7 @@ def reconcile_command(
         _write(render_table(report, width=width, color=True), output)
     else:
         _write(render(report, fmt), output)
-    _exit_for(report, fail_on)
+    _exit_for(report, fail_on, count_caveated)
 
 
 def _spark_progress(step: str) -> None:
@@ -448,27 +536,36 @@ def export_command(db: Path, target: Path, overwrite: bool) -> None:
     type=click.Choice([s.value for s in Severity]),
     help="Exit 1 when a new or changed finding is at or above this severity.",
 )
+@caveated_option
 def diff_command(
-    old: Path, new: Path, fmt: str | None, output: Path | None, fail_on: str | None
+    old: Path,
+    new: Path,
+    fmt: str | None,
+    output: Path | None,
+    fail_on: str | None,
+    count_caveated: bool,
 ) -> None:
     """Compare two JSON reports: what is new, resolved or changed.
 
     OLD and NEW are reports written by 'reconcile --format json'. Findings are matched by
     fingerprint (rule and subject): each is new, resolved, changed (other quantities or
-    another severity) or unchanged. --fail-on looks at new and changed findings only.
+    another severity) or unchanged. --fail-on looks at new and changed findings only
+    (and, with --ignore-caveated, only at those without caveats). A change of caveats alone
+    does not make a finding changed.
 
     \b
     Example:
       tracecheck diff q4-2025.json q1-2026.json
       tracecheck diff q4-2025.json q1-2026.json --format html --output changes.html
       tracecheck diff last.json this.json --fail-on high
+      tracecheck diff last.json this.json --fail-on high --ignore-caveated
     """
     result = diff(load_report(old), load_report(new))
     to_terminal = (output is None or str(output) == "-") and sys.stdout.isatty()
     _write(render(result, fmt or ("table" if to_terminal else "json")), output)
     if to_terminal and fmt in (None, "table"):
         click.echo(result.summary())
-    if fail_on is not None and fails(result, Severity(fail_on)):
+    if fail_on is not None and fails(result, Severity(fail_on), caveated=count_caveated):
         sys.exit(int(ExitCode.FINDINGS))
 
 
