@@ -23,6 +23,7 @@ from lxml import etree
 
 from traceability.errors import UnreadableFile
 from traceability.load import load
+from traceability.load.checks import CHECKS
 from traceability.load.epcis_documents import read_document
 from traceability.load.epcis_xml import XSD_VARIABLE, read_xml
 from traceability.load.eventhash import event_hash
@@ -221,6 +222,13 @@ def test_corpus_loads_as_upstream_intends(
         for path, message in unreadable.items():
             outcome[path] = "rejected"
             assert message.startswith(str(CORPUS / path))  # the reason names the file
+
+        # Every code written has its entry, with the class it was written as.
+        for path in readable:
+            for code in reasons[path]:
+                assert CHECKS[code].outcome == "reject", (path, code)
+            for code in notes[path]:
+                assert CHECKS[code].outcome == "note", (path, code)
 
         intents = {r["path"]: r["upstream_intent"] for r in rows}
         roots = {r["path"]: r["root"] for r in rows}

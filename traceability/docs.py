@@ -7,7 +7,8 @@ Two sources are turned into Markdown here:
 - the JSON Schemas of the input kinds (``schemas/*.schema.json``) and the sample files under
   ``docs/samples/`` fill the blocks of any ``docs/*.md`` page marked
   ``<!-- generated: WHAT -->`` ... ``<!-- /generated -->`` (WHAT is ``types``,
-  ``columns KIND`` or ``sample PATH``, a path relative to ``docs/``).
+  ``columns KIND``, ``sample PATH``, a path relative to ``docs/``, or ``checks``, the
+  loader's checks from :mod:`traceability.load.checks`).
 
 Regenerate everything with ``make docs`` (``python -m traceability.docs``);
 ``python -m traceability.docs --check`` (part of ``make lint``) exits 1 when a page is out
@@ -22,6 +23,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from traceability.load.checks import checks_markdown
 from traceability.load.identifiers import normalise_uom
 from traceability.load.kinds import TABULAR_KINDS, Column, kind_spec, load_schema
 from traceability.rules import GROUPS, Rule, RuleFileError, _rule_from
@@ -106,6 +108,14 @@ def rules_markdown(rules: Sequence[Rule]) -> str:
         "- A difference within the tolerance is not a finding. Time windows are judged "
         "as of `--as-of` (default: the latest date in the data); a window still open on that "
         "date is listed as pending, with severity `info`.",
+        "- **Not judged** (where given) is what the rule reports it could not judge, and why: "
+        "its entry in the report's `rules_run` lists each reason with the subjects it covers "
+        "(`not_judged`), so that a rule with no finding is not read as a clean bill where it "
+        "saw nothing. A rule without its inputs names them (`absent`).",
+        "- Any finding whose subject a record rejected at load names (a serial, an SSCC, a "
+        "lot, a shipment, a declaration, an authorisation, a return, a party in the "
+        "finding's period) carries that record as a caveat (`file:line`, code and reason), "
+        "marked ⚠ in every format.",
         "",
         "| rule | group | severity | checks |",
         "| --- | --- | --- | --- |",
@@ -130,8 +140,10 @@ def rules_markdown(rules: Sequence[Rule]) -> str:
                 f"- **Tolerance:** {_prose(r.tolerance, params)}",
                 f"- **Inputs needed:** {needs}",
                 f"- **Evidence listed:** {_prose(r.evidence, params)}",
-                f"- **Source:** `traceability/rules/{r.group}/{r.id}.sql`",
             ]
+            if r.coverage_about:
+                out.append(f"- **Not judged:** {_prose(r.coverage_about, params)}")
+            out.append(f"- **Source:** `traceability/rules/{r.group}/{r.id}.sql`")
     return "\n".join(out) + "\n"
 
 
@@ -238,6 +250,8 @@ def generate_block(what: str, docs: Path) -> str:
     word, _, arg = what.strip().partition(" ")
     if word == "types":
         return types_markdown()
+    if word == "checks":
+        return checks_markdown()
     if word == "columns":
         if arg not in TABULAR_KINDS:
             raise DocsError(f"unknown kind {arg!r} in a generated block")

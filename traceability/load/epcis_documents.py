@@ -1,32 +1,28 @@
 """EPCIS documents (JSON / JSON-LD and XML): reading, checking, and recording what was found.
 
-What rejects an event and what only warns follows one line: an event is **rejected**
-when its meaning cannot be told, and only **warned** about when the meaning is clear but
-the form deviates from the standard's schema.
+What rejects an event and what only warns follows one line (set out, code by code, in
+:mod:`traceability.load.checks`): an event is **rejected** when its business meaning
+cannot be told, and only **warned** about when the meaning is clear but the form deviates
+from the standard.
 
-Rejected (besides what the event pipeline itself rejects: type, times, action, EPCs,
-quantities, units):
+Rejected here (besides what the event pipeline itself rejects: type, times, action, EPCs,
+quantities):
 
-- ``unknown-field``: a field that is neither an EPCIS field nor namespaced (``weight``
-  in a quantity element, ``materialType`` in ILMD): a user field needs a namespace, or it
-  means nothing;
-- ``unknown-vocabulary``: a bare word where CBV has no such term (``transforming`` as a
-  bizStep): neither a standard term nor a URI of someone's vocabulary;
+- ``unknown-vocabulary``: a word where no vocabulary has such a term, in any spelling
+  (``transforming`` as a bizStep): what happened cannot be told;
 - ``no-objects``: an ObjectEvent naming no objects (no ``epcList``, no
   ``quantityList``, no sensor data at a read point);
 - ``bad-certification-info``: ``certificationInfo`` that is not a URI or a list of them;
-- ``no-context``: a JSON-LD document without ``@context``;
-- ``xml-element-order``: in a document of the EPCIS 2.0 XML namespace, an event whose
-  standard elements leave the sequence of the 2.0 XSD (``action`` before ``eventTime``).
-  The XSD's sequence is part of the 2.0 XML binding, and upstream keeps such a file as
-  invalid (``Invalid/ObjectEvent_with_wrong_element_order.xml``); the corpus also calls
-  two reordered documents valid, and tracecheck sides with the XSD.
+- ``no-context``: a JSON-LD document without ``@context``.
 
-Warned (kept in ``load_notes``, with the event number, XML line and field): elements out
-of the 2.0 sequence in a 1.2-namespace document (which follows neither XSD when it says
-``schemaVersion="2.0"``), EPCIS 2.0 fields in a 1.2 document, stray text in XML
-wrappers, CBV 1.x URNs in JSON, ILMD on an event that is not ``ADD``; where the official
-EPCIS 2.0.1 JSON Schema is given (a file path in ``TRACECHECK_EPCIS_SCHEMA``), each
+Warned (kept in ``load_notes``, with the event number, XML line and field): fields that are
+neither EPCIS fields nor namespaced (``unknown-field``, kept in the stored event), ILMD
+``lotNumber`` / ``itemExpirationDate`` without their ``cbvmda:`` prefix
+(``ilmd-bare-name``), a CBV term in another case, with spaces around it or in a spelling
+its binding does not use (``vocabulary-spelling``, ``cbv-urn-in-json``), times without
+seconds, ILMD on an event that is not ``ADD``; the XML reader's own (elements out of the
+XSD's sequence, 2.0 fields in a 1.2 document, stray text in XML wrappers); where the
+official EPCIS 2.0.1 JSON Schema is given (a file path in ``TRACECHECK_EPCIS_SCHEMA``), each
 deviation from it; and where the folder of the official XSDs is given
 (``TRACECHECK_EPCIS_XSD``), each deviation of an XML event from the XSD of its
 document's namespace (see :class:`~traceability.load.epcis_xml.XsdCheck`). Schema

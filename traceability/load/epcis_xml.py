@@ -22,11 +22,11 @@ Conversion follows the EPCIS 2.0 XML ↔ JSON-LD mapping:
   declared in an ``@context`` of the event; ILMD in the CBV master-data namespace keeps
   its standard ``cbvmda:`` prefix. Extension values are text, as in the standard mapping.
 
-Problems that make an event meaningless (an element that is neither standard nor in a
-namespace of its own, an entity reference) reject that event, as do standard elements out
-of the XSD's sequence in a document of the EPCIS 2.0 namespace (the sequence is part of
-that binding); deviations that do not (the same order in a 1.2-namespace document, 2.0
-fields in a 1.2 document, stray text in a wrapper) are warnings. With the official XSDs
+An entity reference makes an event meaningless (its text is not there) and rejects it.
+Deviations whose meaning is clear are warnings: an element with no namespace of its own
+(kept under its bare name), standard elements out of the XSD's sequence, 2.0 fields in a
+1.2 document or outside the wrappers 1.2 puts them in, a vocabulary term written bare, in
+another case or with spaces, stray text in a wrapper. With the official XSDs
 given (``TRACECHECK_EPCIS_XSD``), each event is also validated against them, for
 warnings only (see :class:`XsdCheck`). Master-data documents and capture-job reports are
 recognised and skipped; a query definition or anything that is not EPCIS is refused as a

@@ -1045,7 +1045,7 @@ def _load_chunk(
         load_id,
         source,
         [
-            Note("note", code, message, rec, f"{where} {rec} {field}")
+            Note("warning", code, message, rec, f"{where} {rec} {field}")
             for rec, field, code, message in found_in_python.notes
             if rec not in rejected
         ],
