@@ -12,6 +12,7 @@ import random
 import re
 import string
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -657,8 +658,17 @@ def test_uom_sql_agrees_with_python(con: duckdb.DuckDBPyConnection, raws: list[s
 
 
 def test_uom_tables_are_consistent() -> None:
+    # Declarations accept the spellings of the contract; events also the pound (LBR, from
+    # "LB"); every code either knows is one the rules convert (their unit_factors table).
+    from traceability.load.identifiers import KNOWN_UOM_CODES
+
     codes = set(UOM_SPELLINGS.values())
-    assert codes == set(UOM_MASS_KG) | set(UOM_VOLUME_L) | {"H87"}
+    assert codes <= KNOWN_UOM_CODES
+    assert KNOWN_UOM_CODES == set(UOM_MASS_KG) | set(UOM_VOLUME_L) | {"H87"}
+    base = (Path(__file__).resolve().parents[1] / "traceability/rules/_base.sql").read_text()
+    factors = base.split("CREATE OR REPLACE TEMP VIEW unit_factors", 1)[1].split(";", 1)[0]
+    assert KNOWN_UOM_CODES == set(re.findall(r"\('([A-Z0-9]{3})'", factors))
+    assert UOM_MASS_KG["LBR"] == Decimal("0.45359237")
     assert {uom_dimension(c) for c in codes} == {"mass", "volume", "count"}
     assert UOM_MASS_KG["MGM"] * 1000 == UOM_MASS_KG["GRM"]
     with pytest.raises(KeyError):

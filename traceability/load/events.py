@@ -1077,8 +1077,11 @@ def _member_rejects(
         )
         for rec, field, raw in members
     ]
-    loading = {r[0] for r in _run(con, "SELECT rec FROM tc_ev WHERE problem IS NULL").fetchall()}
-    rows += [element for element in elements if element[0] in loading]
+    if elements:
+        rejected = {
+            r[0] for r in _run(con, "SELECT rec FROM tc_ev WHERE problem IS NOT NULL").fetchall()
+        }
+        rows += [element for element in elements if element[0] not in rejected]
     if not rows:
         return []
     wanted = sorted({r[0] for r in rows})
