@@ -73,7 +73,8 @@ CHECKS_IN_ORDER: tuple[Check, ...] = (
         "bad-event-time",
         "events",
         "eventTime is missing or not a date-time with an offset.",
-        "When it happened, and so its period and its place in a serial's history, is unknown.",
+        "When it happened, and so its period and its place in a serial's history, is unknown "
+        "(a time without an offset is any of 26 hours).",
     ),
     _reject(
         "bad-time-zone-offset",
@@ -209,6 +210,14 @@ CHECKS_IN_ORDER: tuple[Check, ...] = (
         "A time written without seconds (2026-01-10T14:00+05:30); read as second 0.",
         "The minute is given; the seconds change no period and no order of events that a "
         "whole minute does not.",
+    ),
+    _note(
+        "time-without-offset",
+        "events",
+        "A recordTime or errorDeclaration.declarationTime without an offset from UTC; read "
+        "as UTC. (An eventTime without one is rejected: bad-event-time.)",
+        "These times only order the records and corrections of one event, which an error "
+        "of hours does not change; the event's own time decides its period.",
     ),
     _note(
         "unit-synonym",

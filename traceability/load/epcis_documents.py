@@ -235,7 +235,7 @@ def check_event(
                     "(written in another case, or with spaces around it)",
                 )
             )
-    item.warnings.extend(_times_without_seconds(event))
+    item.warnings.extend(_time_notes(event))
     if event.get("type") == "ObjectEvent" and not _names_objects(event):
         item.problems.append(
             Issue(
@@ -308,17 +308,28 @@ _WITHOUT_SECONDS = re.compile(
 )
 
 
-def _times_without_seconds(event: Mapping[str, Any]) -> Iterator[Issue]:
+_WITHOUT_OFFSET = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?")
+
+
+def _time_notes(event: Mapping[str, Any]) -> Iterator[Issue]:
     declaration = event.get("errorDeclaration")
     times = [("eventTime", event.get("eventTime")), ("recordTime", event.get("recordTime"))]
     if isinstance(declaration, Mapping):
         times.append(("errorDeclaration.declarationTime", declaration.get("declarationTime")))
     for path, value in times:
-        if isinstance(value, str) and _WITHOUT_SECONDS.fullmatch(value.strip()):
+        if not isinstance(value, str):
+            continue
+        if _WITHOUT_SECONDS.fullmatch(value.strip()):
             yield Issue(
                 path,
                 "time-without-seconds",
                 f"{path}: {value!r} has no seconds; read as second 0 of that minute",
+            )
+        if path != "eventTime" and _WITHOUT_OFFSET.fullmatch(value.strip()):
+            yield Issue(
+                path,
+                "time-without-offset",
+                f"{path}: {value!r} has no offset from UTC; read as UTC",
             )
 
 
@@ -391,6 +402,12 @@ def jsonl_check_condition(keys: str, line: str) -> str:
     def no_seconds(column: str) -> str:
         return f"({column} IS NOT NULL AND substr({column}, 17, 1) <> ':')"
 
+    def no_offset(column: str) -> str:
+        return (
+            f"({column} IS NOT NULL AND right({column}, 1) <> 'Z' "
+            f"AND substr({column}, -6, 1) NOT IN ('+', '-'))"
+        )
+
     # The field names come from the parse; the substrings are looked for with contains(),
     # which, unlike a regular expression, costs little over a long line.
     bare_ilmd = " OR ".join(f"contains({line}, '\"{n}\"')" for n in BARE_ILMD_NAMES)
@@ -400,6 +417,7 @@ def jsonl_check_condition(keys: str, line: str) -> str:
             OR {odd_types("sourceList", "sourceDestinationType")}
             OR {odd_types("destinationList", "sourceDestinationType")}
             OR {no_seconds("o.eventTime")} OR {no_seconds("o.recordTime")}
+            OR {no_offset("o.recordTime")}
             OR list_contains({keys}, 'errorDeclaration')
             OR list_contains({keys}, 'persistentDisposition')
             OR list_contains({keys}, 'certificationInfo')

@@ -776,7 +776,7 @@ _MESSAGES = {
     "bad-time-zone-offset": "eventTimeZoneOffset: missing, or not written +HH:MM / -HH:MM",
     "bad-action": "action: missing, or not one of ADD, OBSERVE, DELETE",
     "bad-epc": "an EPC is not a valid GS1 identifier (check digit, length or form)",
-    "bad-error-declaration": "errorDeclaration.declarationTime: not a date-time with an offset",
+    "bad-error-declaration": "errorDeclaration.declarationTime: not a date-time",
     "bad-quantity": "a quantity is not a non-negative number",
     "unknown-unit": "a uom is not a known UN/ECE Recommendation 20 unit",
     "bad-epc-class": "an epcClass is not a valid GS1 class identifier",
