@@ -27,6 +27,7 @@ from test_render import finding
 import traceability
 from traceability.caveats import Reject, attach, named_by
 from traceability.cli import cli
+from traceability.config import from_mapping
 from traceability.diff import diff, fails, report_from_dict
 from traceability.errors import ExitCode
 from traceability.load import load
@@ -39,7 +40,7 @@ from traceability.render.to_table import render_table
 EXPORTER = "8901234000007"  # IN
 IMPORTER = "0614141000005"  # US: no receiving event of it is loaded
 RECEIVER = "4012345000009"  # DE: its receiving events are loaded
-BRITISH = "5012345000008"  # GB: no returns from GB are loaded
+BRITISH = "5012345000008"  # GB: no returns from GB are loaded, and it files none
 GTIN_BULK = "08901234000021"
 
 
@@ -374,25 +375,28 @@ def test_diff_ignore_caveated(tmp_path: Path, report: Report) -> None:
 # --- coverage -------------------------------------------------------------------------------
 
 
-def test_missing_filing_names_the_parties_of_a_country_whose_returns_are_absent(
-    report: Report,
+def test_missing_filing_reports_a_party_whose_country_sent_no_returns(report: Report) -> None:
+    run = _run(report, "missing-filing")
+    assert run == {"rule": "missing-filing", "status": "ran", "findings": 1}
+    (found,) = [f for f in report.findings if f.rule == "missing-filing"]
+    assert dict(found.subject) == {"party": BRITISH} and found.period == "2026-Q1"
+
+
+def test_missing_filing_names_the_parties_of_a_country_whose_returns_are_not_collected(
+    quarter: Path,
 ) -> None:
+    only_india = from_mapping({"missing_filing": {"countries": ["IN"]}})
+    report = traceability.reconcile(quarter, rules=["missing-filing"], config=only_india)
     run = _run(report, "missing-filing")
     assert run["findings"] == 0
-    assert run["not_judged"] == [
-        {
-            "reason": "parties in GB not judged for 2026-Q1: no returns from GB are loaded "
-            "for 2026-Q1 or 2026",
-            "count": 1,
-            "subjects": [BRITISH],
-        }
-    ]
+    reason = "parties in GB not judged: GB is not among the countries whose returns are collected"
+    assert run["not_judged"] == [{"reason": reason, "count": 1, "subjects": [BRITISH]}]
     table = render(report, "table")
-    assert "parties in GB not judged for 2026-Q1" in table and BRITISH in table
+    assert "parties in GB not judged" in table and BRITISH in table
     md = render(report, "md")
-    assert "## Not judged" in md and "| missing-filing | parties in GB not judged for 2026-Q1" in md
+    assert "## Not judged" in md and "| missing-filing | parties in GB not judged" in md
     page = render(report, "html")
-    assert "Not judged" in page and "parties in GB not judged for 2026-Q1" in page
+    assert "Not judged" in page and "parties in GB not judged" in page
 
 
 def test_coverage_keeps_to_the_period_asked_for(quarter: Path) -> None:

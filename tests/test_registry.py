@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from traceability.config import Config
 from traceability.model import Severity
 from traceability.reconcile import OUTPUT_COLUMNS, SUBJECT_KEYS
 from traceability.rules import (
@@ -23,16 +24,10 @@ from traceability.rules import (
 from traceability.store import connect
 
 CASES = Path(__file__).parent / "rules"
-PARAMETERS = {
-    "tol_units",
-    "tol_mass_pct",
-    "tol_mass_kg",
-    "tol_mirror_pct",
-    "window_days",
-    "as_of",
-    "period_start",
-    "period_end",
-}
+#: The parameters a rule may use: those the settings give, and those of the run.
+PARAMETERS = {*Config().parameters(), "as_of", "period_start", "period_end"}
+#: Their values on an empty store: the default settings, no date.
+DEFAULT_VALUES = {**Config().parameters(), "as_of": None, "period_start": None, "period_end": None}
 
 #: The catalogue of spec/rules.md: fixed ids and default severities.
 CATALOGUE: dict[str, Severity] = {
@@ -166,17 +161,7 @@ def test_every_rule_runs_on_an_empty_store_with_the_contract_columns(
     con = connect(tmp_path / "empty.duckdb")
     try:
         run_base(con)
-        values = {
-            "tol_units": 0,
-            "tol_mass_pct": 0.5,
-            "tol_mass_kg": 0.001,
-            "tol_mirror_pct": 2,
-            "window_days": 60,
-            "as_of": None,
-            "period_start": None,
-            "period_end": None,
-        }
-        cursor = con.execute(rule.sql, {p: values[p] for p in rule.parameters})
+        cursor = con.execute(rule.sql, {p: DEFAULT_VALUES[p] for p in rule.parameters})
         columns = [d[0] for d in cursor.description or ()]
         assert cursor.fetchall() == []
     finally:
@@ -195,9 +180,9 @@ def test_every_coverage_query_runs_on_an_empty_store_with_the_coverage_columns(
     con = connect(tmp_path / "empty.duckdb")
     try:
         run_base(con)
-        values = {"window_days": 60, "as_of": None, "period_start": None, "period_end": None}
         assert rule.coverage is not None
-        cursor = con.execute(rule.coverage, {p: values[p] for p in rule.coverage_parameters})
+        values = {p: DEFAULT_VALUES[p] for p in rule.coverage_parameters}
+        cursor = con.execute(rule.coverage, values)
         columns = [d[0] for d in cursor.description or ()]
         assert cursor.fetchall() == []
     finally:

@@ -19,10 +19,17 @@ Defaults are built in; a TOML file (``--config FILE``) overrides any of them::
     [preflight]            # tracecheck preflight
     min_shelf_life_days = 180   # a lot must have this many days left on the ship date
     rules = ["serial", "authorisations"]     # default: the preflight rule set
+
+    [missing_filing]       # the missing-filing rule
+    countries = ["IN"]     # the countries whose returns are collected: only their parties
+                           # are judged (and only their returns show a period's returns are
+                           # in); the parties of other countries are listed as not judged.
+                           # Default: every country.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -40,7 +47,8 @@ DEFAULT_TOLERANCES: dict[str, Decimal] = {
     "tol_mirror_pct": Decimal("2"),
 }
 DEFAULT_WINDOW_DAYS = 60
-_SECTIONS = {"tolerances", "severity", "rules", "preflight"}
+_SECTIONS = {"tolerances", "severity", "rules", "preflight", "missing_filing"}
+_COUNTRY = re.compile(r"[A-Z]{2}")
 
 
 @dataclass(frozen=True)
@@ -61,10 +69,21 @@ class Config:
     run: tuple[str, ...] = ()
     skip: tuple[str, ...] = ()
     preflight: PreflightSettings = field(default_factory=PreflightSettings)
+    #: missing-filing: the countries whose returns are collected (None: every country)
+    collected_countries: tuple[str, ...] | None = None
 
-    def parameters(self) -> dict[str, Decimal | int]:
-        """The rule parameters these settings give (``$tol_units``, ``$window_days``, ...)."""
-        return {**self.tolerances, "window_days": self.window_days}
+    def parameters(self) -> dict[str, Decimal | int | str | None]:
+        """The rule parameters these settings give (``$tol_units``, ``$window_days``, ...).
+
+        ``$collected_countries`` is the countries comma-separated (``'IN,US'``), or NULL
+        for every country.
+        """
+        countries = self.collected_countries
+        return {
+            **self.tolerances,
+            "window_days": self.window_days,
+            "collected_countries": None if countries is None else ",".join(countries),
+        }
 
     def with_overrides(self, **changes: Any) -> Config:
         """A copy with some fields replaced."""
@@ -140,6 +159,7 @@ def from_mapping(data: Mapping[str, Any], *, source: str = "config") -> Config:
         run=_names(rules.get("run", []), f"{source}: rules.run"),
         skip=_names(rules.get("skip", []), f"{source}: rules.skip"),
         preflight=_preflight(_table(data, "preflight", source), source),
+        collected_countries=_collected(_table(data, "missing_filing", source), source),
     )
 
 
@@ -157,6 +177,32 @@ def _preflight(data: Mapping[str, Any], source: str) -> PreflightSettings:
         )
     rules = _names(data.get("rules", []), f"{source}: preflight.rules")
     return PreflightSettings(min_shelf_life_days=days, rules=rules)
+
+
+def _collected(data: Mapping[str, Any], source: str) -> tuple[str, ...] | None:
+    """``[missing_filing] countries``: ISO 3166-1 alpha-2 codes, sorted; None when not set."""
+    bad = sorted(set(data) - {"countries"})
+    if bad:
+        raise InputError(f"{source}: missing_filing.{bad[0]}: unknown key", hint="use countries")
+    if "countries" not in data:
+        return None
+    where = f"{source}: missing_filing.countries"
+    value = data["countries"]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputError(f'{where}: expected a list of country codes, such as ["IN"]')
+    countries = sorted({v.strip().upper() for v in value})
+    if not countries:
+        raise InputError(
+            f"{where}: no country given",
+            hint="list the countries whose returns are collected, or skip the rule: "
+            '[rules] skip = ["missing-filing"]',
+        )
+    for code in countries:
+        if not _COUNTRY.fullmatch(code):
+            raise InputError(
+                f"{where}: {code!r} is not an ISO 3166-1 alpha-2 country code", hint="e.g. IN"
+            )
+    return tuple(countries)
 
 
 def _table(data: Mapping[str, Any], name: str, source: str) -> Mapping[str, Any]:

@@ -4,11 +4,14 @@ Each ``[[case]]`` holds small input tables (CSV text per kind, JSON Lines for ev
 optional ``params`` and the expected findings as projections. The case's data is written
 as real files, loaded into a real DuckDB file, and only that rule is run. Reference data
 (the product master) comes from ``_base.toml`` unless the case sets ``base = false``.
-``pytest tests/rules -k <rule-id>`` runs one rule's cases.
+``pytest tests/rules -k <rule-id>`` runs one rule's cases. A case may give ``config``
+(settings sections other than tolerances, as in a ``--config`` file) and ``not_judged``
+(the rule's coverage entries expected, by reason and subjects).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
@@ -29,7 +32,10 @@ from traceability.store import connect
 HERE = Path(__file__).parent
 SCHEMA = HERE.parents[1] / "schemas" / "report.schema.json"
 TABLE_KINDS = ("products", "batches", "consignments", "authorisations", "filings", "estimates")
-CASE_KEYS = {"name", "base", "params", "expect", "status", "events", *TABLE_KINDS}
+CASE_KEYS = {
+    *("name", "base", "params", "config", "expect", "not_judged", "status", "events"),
+    *TABLE_KINDS,
+}
 PARAM_KEYS = {"tol_units", "tol_mass_pct", "tol_mass_kg", "tol_mirror_pct", "window_days"}
 RUN_KEYS = {"as_of", "period"}
 EXPECT_KEYS = {
@@ -55,6 +61,8 @@ class Case:
     params: Mapping[str, Any]
     expect: Sequence[Mapping[str, Any]]
     status: str | None
+    config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    not_judged: Sequence[Mapping[str, Any]] | None = None
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -73,6 +81,9 @@ def _check_case(rule: str, raw: Mapping[str, Any]) -> None:
     for item in raw["expect"]:
         extra = set(item) - EXPECT_KEYS
         assert not extra, f"{where}: unknown expect keys {sorted(extra)}"
+    assert "tolerances" not in raw.get("config", {}), f"{where}: tolerances go in params"
+    for item in raw.get("not_judged", []):
+        assert set(item) == {"reason", "subjects"}, f"{where}: not_judged: reason, subjects"
     for kind in (*TABLE_KINDS, "events"):
         assert isinstance(raw.get(kind, ""), str), f"{where}: {kind} must be a string"
 
@@ -100,6 +111,8 @@ def cases() -> Iterator[Case]:
                 params=raw.get("params", {}),
                 expect=raw["expect"],
                 status=raw.get("status"),
+                config=raw.get("config", {}),
+                not_judged=raw.get("not_judged"),
             )
 
 
@@ -132,7 +145,10 @@ def run_case(case: Case, folder: Path) -> Report:
     """Load the case and run its rule alone."""
     db = build_db(case, folder)
     settings: Config = from_mapping(
-        {"tolerances": {k: v for k, v in case.params.items() if k in PARAM_KEYS}}
+        {
+            **case.config,
+            "tolerances": {k: v for k, v in case.params.items() if k in PARAM_KEYS},
+        }
     )
     return reconcile(
         db,
@@ -207,6 +223,10 @@ def test_rule_case(case: Case, tmp_path: Path) -> None:
     (run,) = [r for r in report.rules_run if r.rule == case.rule]
     if case.status is not None:
         assert run.status == case.status
+    if case.not_judged is not None:
+        got = sorted((n.reason, list(n.subjects)) for n in run.not_judged)
+        want = sorted((n["reason"], sorted(n["subjects"])) for n in case.not_judged)
+        assert got == want, f"{case.name!r}: not judged {got}, expected {want}"
     if case.name == "empty database":
         assert run.status == "no-data"
     Draft202012Validator(json.loads(SCHEMA.read_text(encoding="utf-8"))).validate(report.to_dict())

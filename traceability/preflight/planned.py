@@ -33,7 +33,6 @@ from traceability.store import create_all
 STORE, PLANNED = "tc_store", "tc_planned"
 _FAST_SGTIN = re.compile(FAST_SGTIN)  # the loader's: serials that need no decoding
 _UNSEEN = Epc("", "other", "")
-_LOT_IN_URI = re.compile(r"/(?:01|gtin)/[0-9]{8,14}/(?:10|lot)/")
 _SHOWN_REJECTS = 5
 
 
@@ -257,29 +256,16 @@ def _epc_event(
 ) -> str:
     """One planned shipping event of the listed EPCs under the shipment's ref; its key.
 
-    A serial whose product the lines declare in one lot is written as a Digital Link with
-    that lot, so that ``serial-lot-mismatch`` compares it with the lot it was commissioned in.
+    The EPCs are written as scanned: ``serial-lot-mismatch`` and ``serial-count-mismatch``
+    read the lot a pack moves under from the lines of the shipment the event carries, as
+    they do for a shipment already loaded.
     """
-    qualifier: dict[str, str] = {}  # gtin -> "/10/<lot>": products declared in one lot
-    for gtin, lot in con.execute(
-        "SELECT gtin, min(lot) FROM consignments WHERE lot IS NOT NULL AND lot <> '' "
-        "GROUP BY gtin HAVING count(DISTINCT lot) = 1"
-    ).fetchall():
-        part = f"/10/{quote(lot, safe='')}"
-        if parse_epc(f"https://id.gs1.org/01/{gtin}{part}/21/1") is not None:
-            qualifier[gtin] = part
     key = f"planned-shipping:{ref}"
     row = _new_event(con, key, ref, day, origin)
-    raws = []
-    for epc in listed:
-        raw, part = epc.raw.strip(), qualifier.get(epc.gtin or "", "")
-        if epc.kind == "sgtin" and part and not _LOT_IN_URI.search(raw):
-            raw = epc.key.replace("/21/", f"{part}/21/", 1)
-        raws.append(raw)
     rows = pa.table(
         {
             "event_row": pa.array([row] * len(listed), pa.int64()),
-            "epc_raw": pa.array(raws, pa.string()),
+            "epc_raw": pa.array([e.raw.strip() for e in listed], pa.string()),
             "epc_key": pa.array([e.key for e in listed], pa.string()),
         }
     )

@@ -1,14 +1,18 @@
 -- id:        missing-filing
 -- severity:  medium
 -- needs:     filings
--- tolerance: none
+-- tolerance: collected_countries = every country (the [missing_filing] countries setting:
+--            the countries whose returns are collected, comma-separated; NULL for all)
 -- checks:    A party that manufactured (batches) or declared an export or import (consignment
 --            lines) of a controlled product in a period filed no return for that period (no
---            filings line with it as filer, for the quarter or for its year). Only periods for
---            which returns from the party's country are loaded are judged (the party's country
---            is the origin of its exports or the destination of its imports; a party known only
---            from batches is judged against returns from any country), so a quarter whose
---            returns are not yet in is not reported.
+--            filings line with it as filer, for the quarter or for its year), whatever
+--            country's returns are loaded. A period is judged once returns for it are loaded:
+--            a record's period is its quarter where any returns for that quarter are loaded,
+--            else its year where annual returns are; a quarter no return is loaded for yet is
+--            not judged. With countries set, only the parties of those countries are judged,
+--            and only the returns from them count as loaded; a party's country is the origin
+--            of its exports or the destination of its imports, else the country it files in
+--            (a party known only from its batches, that files nowhere, is judged).
 -- why:       A licensed party that trades or makes controlled substances but reports nothing
 --            keeps its stock out of the regulator's sight: nothing can be reconciled against it.
 -- evidence:  every batch and consignment line of the party in the period
@@ -27,33 +31,44 @@ WITH activity AS (
     FROM consignment_qty c
     JOIN product_mass pm ON pm.gtin = c.gtin
     WHERE pm.controlled AND c.direction IN ('export', 'import')
+), declared_country AS (
+    SELECT a.party, min(a.country) AS country
+    FROM activity a
+    WHERE a.country IS NOT NULL
+    GROUP BY a.party
 ), party_country AS (
-    SELECT party, min(country) AS country
-    FROM activity
-    WHERE country IS NOT NULL
-    GROUP BY party
+    SELECT d.party, d.country FROM declared_country d
+    UNION ALL
+    -- a party that declared no consignment: the country it files in
+    SELECT f.filer, min(f.country)
+    FROM filings f
+    WHERE f.filer NOT IN (SELECT d.party FROM declared_country d)
+    GROUP BY f.filer
 ), dated AS (
     SELECT
-        a.party, a.kind, a.key, a.source, pc.country,
+        a.party, a.kind, a.key, a.source,
         CAST(year(a.d) AS VARCHAR) || '-Q' || CAST(quarter(a.d) AS VARCHAR) AS quarter,
         CAST(year(a.d) AS VARCHAR) AS year
     FROM activity a
     LEFT JOIN party_country pc ON pc.party = a.party
+    WHERE $collected_countries IS NULL OR pc.country IS NULL
+       OR list_contains(string_split($collected_countries, ','), pc.country)
 ), collected AS (
-    SELECT DISTINCT country, period FROM filings
+    -- the periods returns are loaded for (from the countries whose returns are collected)
+    SELECT DISTINCT f.period
+    FROM filings f
+    WHERE $collected_countries IS NULL
+       OR list_contains(string_split($collected_countries, ','), f.country)
 ), due AS (
     -- the period each record is judged in: its quarter where that quarter's returns are
     -- in, else its year where annual returns are
     SELECT
         d.*,
-        CASE WHEN EXISTS (
-                SELECT 1 FROM collected k
-                WHERE k.period = d.quarter AND (d.country IS NULL OR k.country = d.country))
+        CASE WHEN d.quarter IN (SELECT k.period FROM collected k)
             THEN d.quarter ELSE d.year END AS period
     FROM dated d
-    WHERE EXISTS (
-        SELECT 1 FROM collected k
-        WHERE k.period IN (d.quarter, d.year) AND (d.country IS NULL OR k.country = d.country))
+    WHERE d.quarter IN (SELECT k.period FROM collected k)
+       OR d.year IN (SELECT k.period FROM collected k)
 ), unfiled AS (
     SELECT u.*
     FROM due u
@@ -86,9 +101,10 @@ SELECT
 FROM unfiled
 GROUP BY party, period
 
--- coverage: the parties with controlled activity in a quarter that were not judged because
---           no returns from their country (from any country, for a party known only from
---           its batches) are loaded for that quarter or its year
+-- coverage: the parties with controlled activity in a quarter that were not judged: those of
+--           a country whose returns are not collected (with the countries setting), and those
+--           with activity in a quarter that no return is loaded for, for the quarter or its
+--           year
 WITH activity AS (
     SELECT b.manufacturer AS party, b.manufacture_date AS d, CAST(NULL AS VARCHAR) AS country
     FROM batch_qty b
@@ -101,32 +117,46 @@ WITH activity AS (
     FROM consignment_qty c
     JOIN product_mass pm ON pm.gtin = c.gtin
     WHERE pm.controlled AND c.direction IN ('export', 'import')
+), declared_country AS (
+    SELECT a.party, min(a.country) AS country
+    FROM activity a
+    WHERE a.country IS NOT NULL
+    GROUP BY a.party
 ), party_country AS (
-    SELECT party, min(country) AS country
-    FROM activity
-    WHERE country IS NOT NULL
-    GROUP BY party
+    SELECT d.party, d.country FROM declared_country d
+    UNION ALL
+    SELECT f.filer, min(f.country)
+    FROM filings f
+    WHERE f.filer NOT IN (SELECT d.party FROM declared_country d)
+    GROUP BY f.filer
 ), dated AS (
     SELECT DISTINCT
         a.party, pc.country,
+        $collected_countries IS NULL OR pc.country IS NULL
+            OR list_contains(string_split($collected_countries, ','), pc.country) AS collected,
         CAST(year(a.d) AS VARCHAR) || '-Q' || CAST(quarter(a.d) AS VARCHAR) AS quarter,
         CAST(year(a.d) AS VARCHAR) AS year
     FROM activity a
     LEFT JOIN party_country pc ON pc.party = a.party
-), collected AS (
-    SELECT DISTINCT country, period FROM filings
+), loaded AS (
+    SELECT DISTINCT f.period
+    FROM filings f
+    WHERE $collected_countries IS NULL
+       OR list_contains(string_split($collected_countries, ','), f.country)
 )
 SELECT
     CASE
-        WHEN d.country IS NULL THEN 'parties known only from their batches not judged for '
-            || d.quarter || ': no returns at all are loaded for ' || d.quarter || ' or ' || d.year
-        ELSE 'parties in ' || d.country || ' not judged for ' || d.quarter
-            || ': no returns from ' || d.country || ' are loaded for ' || d.quarter || ' or '
-            || d.year
+        WHEN NOT d.collected THEN 'parties in ' || d.country || ' not judged: ' || d.country
+            || ' is not among the countries whose returns are collected'
+        WHEN $collected_countries IS NULL THEN 'parties not judged for ' || d.quarter
+            || ': no returns are loaded for ' || d.quarter || ' or ' || d.year
+        ELSE 'parties not judged for ' || d.quarter || ': no returns from '
+            || replace($collected_countries, ',', ', ') || ' are loaded for ' || d.quarter
+            || ' or ' || d.year
     END AS reason,
     d.party AS subject,
     d.quarter AS period
 FROM dated d
-WHERE NOT EXISTS (
-    SELECT 1 FROM collected k
-    WHERE k.period IN (d.quarter, d.year) AND (d.country IS NULL OR k.country = d.country))
+WHERE NOT d.collected
+   OR NOT (d.quarter IN (SELECT k.period FROM loaded k)
+           OR d.year IN (SELECT k.period FROM loaded k))

@@ -4,10 +4,15 @@
 -- tolerance: tol_units = 0 (units: a finding when the count differs by more)
 -- checks:    For each export shipment_ref that live shipping events carry, the distinct
 --            serials shipped under it (SSCCs expanded to any depth as packed at each shipping
---            event's time; each serial counted in the lot it was commissioned in) against the
---            units declared on the export lines, per shipment_ref, gtin and lot. Lines without
---            a lot are compared per shipment_ref and gtin; products declared by mass are left
---            out, and so is an SGTIN that has packs packed in it (a case) at the time.
+--            event's time) against the units declared on the export lines, per shipment_ref,
+--            gtin and lot: each serial counted in the lot it ships under, the lot it was
+--            commissioned in where the lines declare that lot. A serial commissioned in a lot
+--            the lines do not declare for its product moves under a declared lot (that is
+--            serial-lot-mismatch's finding, not a count difference): it counts in that lot
+--            where the lines declare one, and where they declare several the product is
+--            compared per shipment_ref and gtin. Lines without a lot are compared per
+--            shipment_ref and gtin; products declared by mass are left out, and so is an
+--            SGTIN that has packs packed in it (a case) at the time.
 -- why:       More packs declared than scanned out means paper quantity with no goods behind
 --            it (room to pass diverted goods off later); more scanned than declared means
 --            undeclared packs crossed the border inside a declared shipment.
@@ -58,22 +63,56 @@ WITH lines AS (
            count(*) FILTER (WHERE s.lot IS NULL) AS lot_unknown
     FROM shipped s
     GROUP BY s.ref_id, s.id_gtin, s.lot
-), observed AS (
-    SELECT f.shipment_ref, g.gtin, CASE WHEN c.lotless THEN NULL ELSE p.lot END AS lot,
-           sum(p.serials) AS serials, sum(p.lot_unknown) AS lot_unknown
+), serial_lots AS (
+    SELECT f.shipment_ref, g.gtin, p.lot, p.serials, p.lot_unknown
     FROM per_lot p
     JOIN refs f ON f.ref_id = p.ref_id
     JOIN epc_gtins g ON g.gtin_id = p.id_gtin
-    LEFT JOIN counted c ON c.shipment_ref = f.shipment_ref AND c.gtin = g.gtin
-    WHERE c.lotless IS NOT NULL
-       OR NOT EXISTS (SELECT 1 FROM lines l
-                      WHERE l.shipment_ref = f.shipment_ref AND l.gtin = g.gtin)
-    GROUP BY 1, 2, 3
-), declared AS (
-    SELECT l.shipment_ref, l.gtin, CASE WHEN c.lotless THEN NULL ELSE l.lot END AS lot,
-           CAST(sum(l.qty_units) AS DECIMAL(38,12)) AS units, min(l.period) AS period
+), declared_lots AS (
+    -- the lots the lines of a counted (shipment_ref, gtin) declare, where each line names one
+    SELECT l.shipment_ref, l.gtin, count(DISTINCT l.lot) AS lots, min(l.lot) AS first_lot
     FROM lines l
     JOIN counted c ON c.shipment_ref = l.shipment_ref AND c.gtin = l.gtin
+    WHERE NOT c.lotless
+    GROUP BY l.shipment_ref, l.gtin
+), undeclared AS (
+    -- serials commissioned in a lot the lines do not declare for their product: they move
+    -- under a declared lot (serial-lot-mismatch reports that)
+    SELECT s.shipment_ref, s.gtin, sum(s.serials) AS serials
+    FROM serial_lots s
+    JOIN declared_lots d ON d.shipment_ref = s.shipment_ref AND d.gtin = s.gtin
+    WHERE s.lot IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM lines l
+                      WHERE l.shipment_ref = s.shipment_ref AND l.gtin = s.gtin
+                        AND l.lot = s.lot)
+    GROUP BY s.shipment_ref, s.gtin
+), compare_by AS (
+    -- how each counted (shipment_ref, gtin) is compared: per lot; in its one declared lot
+    -- when serials of other lots moved under it; per shipment_ref and gtin (by_product)
+    -- when the lines name no lot, or several and serials of other lots moved under them
+    SELECT c.shipment_ref, c.gtin,
+           c.lotless OR (u.serials IS NOT NULL AND d.lots > 1) AS by_product,
+           CASE WHEN u.serials IS NOT NULL AND d.lots = 1 THEN d.first_lot END AS one_lot,
+           coalesce(u.serials, 0) AS undeclared
+    FROM counted c
+    LEFT JOIN declared_lots d ON d.shipment_ref = c.shipment_ref AND d.gtin = c.gtin
+    LEFT JOIN undeclared u ON u.shipment_ref = c.shipment_ref AND u.gtin = c.gtin
+), observed AS (
+    SELECT s.shipment_ref, s.gtin,
+           CASE WHEN b.by_product THEN NULL ELSE coalesce(b.one_lot, s.lot) END AS lot,
+           sum(s.serials) AS serials, sum(s.lot_unknown) AS lot_unknown,
+           max(b.undeclared) AS undeclared
+    FROM serial_lots s
+    LEFT JOIN compare_by b ON b.shipment_ref = s.shipment_ref AND b.gtin = s.gtin
+    WHERE b.by_product IS NOT NULL
+       OR NOT EXISTS (SELECT 1 FROM lines l
+                      WHERE l.shipment_ref = s.shipment_ref AND l.gtin = s.gtin)
+    GROUP BY 1, 2, 3
+), declared AS (
+    SELECT l.shipment_ref, l.gtin, CASE WHEN b.by_product THEN NULL ELSE l.lot END AS lot,
+           CAST(sum(l.qty_units) AS DECIMAL(38,12)) AS units, min(l.period) AS period
+    FROM lines l
+    JOIN compare_by b ON b.shipment_ref = l.shipment_ref AND b.gtin = l.gtin
     WHERE l.shipment_ref IN (SELECT sh.shipment_ref FROM ships sh)
     GROUP BY 1, 2, 3
 ), unpacked AS (
@@ -92,7 +131,8 @@ WITH lines AS (
         d.period AS declared_period,
         coalesce(d.units, CAST(0 AS DECIMAL(38,12))) AS expected,
         CAST(coalesce(o.serials, 0) AS DECIMAL(38,12)) AS observed,
-        coalesce(o.lot_unknown, 0) AS lot_unknown
+        coalesce(o.lot_unknown, 0) AS lot_unknown,
+        coalesce(o.undeclared, 0) AS undeclared
     FROM declared d
     FULL OUTER JOIN observed o
       ON o.shipment_ref = d.shipment_ref AND o.gtin = d.gtin
@@ -138,6 +178,14 @@ SELECT
         || regexp_replace(CAST(f.expected AS VARCHAR), '\.?0+$', '') || ' units declared'
         || CASE WHEN f.lot_unknown > 0
                 THEN '; ' || CAST(f.lot_unknown AS VARCHAR) || ' serials never commissioned'
+                ELSE '' END
+        || CASE WHEN f.undeclared > 0
+                THEN '; ' || CAST(f.undeclared AS VARCHAR)
+                     || CASE WHEN f.lot IS NULL
+                             THEN ' serials commissioned in lots not declared, counted for '
+                                  || 'the product as a whole'
+                             ELSE ' serials commissioned in another lot, shipped under this one'
+                        END
                 ELSE '' END
         || CASE WHEN f.difference < 0 AND u.empty_containers > 0
                 THEN '; ' || CAST(u.empty_containers AS VARCHAR)
