@@ -15,14 +15,18 @@ from test_render import PINNED_AT, check_golden, finding, hostile_report
 
 from traceability.diff import Diff, diff, fails, load_report, order, render_diff
 from traceability.errors import InputError, UnreadableFile
-from traceability.model import Evidence, Finding, Report, Severity
+from traceability.model import Evidence, Finding, Report, RuleRun, Severity
+from traceability.rules import all_rules
 
 C, H, M, L = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW
 
 
 def report(*findings: Finding, at: str = PINNED_AT) -> Report:
-    """A report holding ``findings`` and nothing else of interest."""
-    return dataclasses.replace(hostile_report(), generated_at=at, findings=findings)
+    """A report holding ``findings`` and nothing else of interest: every rule ran."""
+    runs = tuple(
+        RuleRun(r.id, "ran", sum(1 for f in findings if f.rule == r.id)) for r in all_rules()
+    )
+    return dataclasses.replace(hostile_report(), generated_at=at, findings=findings, rules_run=runs)
 
 
 GAP = finding("mirror-quantity-gap", {"gtin": "08901234000014", "shipment_ref": "AWB-1"}, H)
@@ -67,7 +71,7 @@ def test_diff_sorts_findings_into_new_resolved_changed_and_unchanged() -> None:
 
 def test_changed_keeps_old_and_new_side_by_side() -> None:
     out = diff(OLD, NEW).to_dict()
-    assert list(out) == ["new", "resolved", "changed", "unchanged"]
+    assert list(out)[:4] == ["new", "resolved", "changed", "unchanged"]
     first = out["changed"][0]
     assert (first["old"]["observed"], first["new"]["observed"]) == ("90", "380")
     assert first["old"]["fingerprint"] == first["new"]["fingerprint"]

@@ -4,9 +4,16 @@ Findings are matched by ``fingerprint`` (rule + subject, stable across runs and 
 corrections). A matched pair is *changed* when its quantities (``expected``, ``observed``,
 ``difference``, ``unit``) or its severity differ, and *unchanged* otherwise: a reworded
 message, a different list of evidence or other caveats alone is not a change, and the newer
-finding is kept. :func:`fails` looks at new and changed findings only, so a known problem
-that has not moved does not fail a pipeline twice; it can leave out the findings that carry
+finding is kept. :func:`fails` looks at new and changed findings, so a known problem that
+has not moved does not fail a pipeline twice; it can leave out the findings that carry
 caveats too.
+
+Only what both reports looked at is compared (see :mod:`traceability.scope`): reports of
+other kinds are refused, reports of other periods or settings too unless ``common_scope``
+is asked for, and a finding of a rule the other report did not run (or ran without data),
+of a period it did not cover, or of a subject it could not judge, is neither new nor
+resolved but *out of scope*, listed apart with the reason. :func:`fails` counts the newer
+report's out-of-scope findings as new ones: nothing says they are known problems.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from traceability.model import (
     RuleRun,
     Severity,
 )
+from traceability.scope import OutOfScope, Scope, Side, plan, side
 
 QUANTITIES = ("expected", "observed", "difference", "unit")
 #: The mark every format puts on a finding that carries caveats.
@@ -59,7 +67,9 @@ class Diff:
     """The result of comparing an old report with a new one.
 
     ``old_generated_at`` and ``new_generated_at`` say which reports were compared; they
-    appear in the headers of the rendered forms, not in :meth:`to_dict`.
+    appear in the headers of the rendered forms, not in :meth:`to_dict`. ``scope`` says what
+    was compared, ``out_of_scope`` lists the findings of either report the other did not
+    look for.
     """
 
     new: tuple[Finding, ...]
@@ -68,14 +78,19 @@ class Diff:
     unchanged: tuple[Finding, ...]
     old_generated_at: str | None = None
     new_generated_at: str | None = None
+    scope: Scope = Scope()
+    out_of_scope: tuple[OutOfScope, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form: ``{"new", "resolved", "changed", "unchanged"}``."""
+        """The JSON form: ``{"new", "resolved", "changed", "unchanged"}``, then
+        ``out_of_scope`` (each ``{"report", "reason", "finding"}``) and ``scope``."""
         return {
             "new": [f.to_dict() for f in self.new],
             "resolved": [f.to_dict() for f in self.resolved],
             "changed": [c.to_dict() for c in self.changed],
             "unchanged": [f.to_dict() for f in self.unchanged],
+            "out_of_scope": [o.to_dict() for o in self.out_of_scope],
+            "scope": self.scope.to_dict(),
         }
 
     def summary(self) -> str:
@@ -87,9 +102,10 @@ class Diff:
         new = f"{len(self.new)} new"
         if self.new:
             new += f" ({_by_severity(self.new)})"
+        outside = f", {len(self.out_of_scope)} out of scope" if self.out_of_scope else ""
         return (
             f"{len(self.resolved)} resolved since the previous report, {new}, "
-            f"{len(self.changed)} changed, {len(self.unchanged)} unchanged"
+            f"{len(self.changed)} changed, {len(self.unchanged)} unchanged{outside}"
         )
 
 
@@ -106,14 +122,53 @@ def order(f: Finding) -> tuple[Any, ...]:
     return (f.severity.rank, f.rule, subject, f.period or "", f.fingerprint)
 
 
-def diff(old: Report | Mapping[str, Any], new: Report | Mapping[str, Any]) -> Diff:
-    """Compare two reports (objects, or JSON reports already read with :func:`load_report`).
+def diff(
+    old: Report | Mapping[str, Any],
+    new: Report | Mapping[str, Any],
+    *,
+    common_scope: bool = False,
+) -> Diff:
+    """Compare two reports (objects, or JSON reports already read with :func:`load_report`)
+    on what both looked at.
+
+    ``common_scope``: compare reports of different periods or settings on the period both
+    cover and the rules the differing settings do not affect, rather than refuse them.
 
     Raises:
         InputError: a mapping that does not hold a report's findings.
+        NotComparable: reports of other kinds (a reconcile report and a preflight result,
+            preflights of two shipments), with no rule or period in common, or of other
+            periods or settings without ``common_scope``.
     """
-    olds = _by_fingerprint(_findings(old, "old report"))
-    news = _by_fingerprint(_findings(new, "new report"))
+    was = side(old, "old", _findings(old, "old report"))
+    now = side(new, "new", _findings(new, "new report"))
+    scope = plan(was, now, common=common_scope)
+    outside: list[OutOfScope] = []
+    unjudged: dict[str, int] = {}  # per report: findings left out as not judged by the other
+
+    def kept(s: Side) -> list[Finding]:
+        inside = []
+        for f in s.findings:
+            reason = scope.outside(f, s)
+            if reason is None:
+                inside.append(f)
+            else:
+                outside.append(OutOfScope(s.name, reason, f))
+        return inside
+
+    def judged(found: list[Finding], s: Side) -> list[Finding]:
+        claimed = []
+        for f in found:
+            reason = scope.unjudged(f, s)
+            if reason is None:
+                claimed.append(f)
+            else:
+                outside.append(OutOfScope(s.name, reason, f))
+                unjudged[s.name] = unjudged.get(s.name, 0) + 1
+        return claimed
+
+    olds = _by_fingerprint(kept(was))
+    news = _by_fingerprint(kept(now))
     added: list[Finding] = []
     resolved: list[Finding] = []
     changed: list[Change] = []
@@ -129,6 +184,7 @@ def diff(old: Report | Mapping[str, Any], new: Report | Mapping[str, Any]) -> Di
                 unchanged.append(b)
     for group in olds.values():
         resolved += group
+    resolved, added = judged(resolved, was), judged(added, now)
     return Diff(
         new=tuple(sorted(added, key=order)),
         resolved=tuple(sorted(resolved, key=order)),
@@ -136,6 +192,8 @@ def diff(old: Report | Mapping[str, Any], new: Report | Mapping[str, Any]) -> Di
         unchanged=tuple(sorted(unchanged, key=order)),
         old_generated_at=_generated_at(old),
         new_generated_at=_generated_at(new),
+        scope=scope.scope(unjudged, left_out=bool(outside)),
+        out_of_scope=tuple(sorted(outside, key=lambda o: (*order(o.finding), o.report))),
     )
 
 
@@ -174,9 +232,12 @@ def fails(result: Diff, threshold: Severity, *, caveated: bool = True) -> bool:
     """Whether a new or changed finding is at ``threshold`` or more severe (``--fail-on``).
 
     A changed finding is judged on its new severity; resolved and unchanged ones never fail.
-    ``caveated=False`` leaves out the findings that carry caveats.
+    A finding of the new report that is out of scope counts as a new one: the old report
+    did not look for it, so nothing says it is a known problem. ``caveated=False`` leaves
+    out the findings that carry caveats.
     """
-    current = (*result.new, *(c.new for c in result.changed))
+    unseen = (o.finding for o in result.out_of_scope if o.report == "new")
+    current = (*result.new, *(c.new for c in result.changed), *unseen)
     return any(f.severity.at_least(threshold) for f in current if caveated or not f.caveats)
 
 
@@ -215,14 +276,12 @@ def finding_from_dict(data: Mapping[str, Any], where: str = "finding") -> Findin
             unit=data.get("unit"),
             message=str(data.get("message") or ""),
             detail=data.get("detail"),
-            evidence=tuple(
-                Evidence(str(e["kind"]), str(e["key"]), e.get("source"))
-                for e in data.get("evidence") or ()
-            ),
+            evidence=tuple(Evidence.from_dict(e) for e in data.get("evidence") or ()),
             caveats=tuple(
                 Caveat(str(c["source"]), str(c["code"]), str(c["reason"]))
                 for c in data.get("caveats") or ()
             ),
+            records_left_out=int(data.get("records_left_out") or 0),
         )
     except KeyError as exc:
         raise InputError(f"{where}: missing {exc.args[0]!r}") from None
@@ -245,6 +304,7 @@ def report_from_dict(data: Mapping[str, Any]) -> Report:
         rules_run=tuple(_rule_run(r) for r in data.get("rules_run") or ()),
         findings=_findings(data, "report"),
         rejected_records=int((data.get("summary") or {}).get("rejected_records") or 0),
+        scope=Report.scope_from_dict(data),
     )
 
 
@@ -293,6 +353,11 @@ def load_report(path: str | Path) -> dict[str, Any]:
         raise InputError(
             f"{where}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
         ) from None
+    if isinstance(data, dict) and "findings" not in data and {"new", "resolved"} <= set(data):
+        raise InputError(
+            f"{where}: a diff of two reports, not a report",
+            hint="diff compares reports written by 'reconcile --format json'",
+        )
     validator = Draft202012Validator(load_schema("report"), format_checker=FormatChecker())
     error = best_match(validator.iter_errors(data))
     if error is not None:
@@ -336,7 +401,9 @@ def _visible(text: str) -> str:
 def render_diff_table(result: Diff, *, width: int = 160) -> str:
     """New, changed and resolved findings as terminal tables, then the summary line.
 
-    Unchanged findings are only counted. A changed cell reads ``old → new``.
+    Unchanged findings are only counted. A changed cell reads ``old → new``. When the
+    reports did not look at the same things, the scope comes first and the findings out of
+    scope get a table of their own, each with its report and the reason.
     """
     import io
 
@@ -363,6 +430,10 @@ def render_diff_table(result: Diff, *, width: int = 160) -> str:
         texts += [_visible(pair(q)) for q in QUANTITIES]
         return [Text(t) for t in texts]  # Text: data is never read as markup
 
+    for line in result.scope.lines():
+        console.print(Text(_visible(line)))
+    if result.scope.narrowed:
+        console.print()
     sections: list[tuple[str, list[tuple[Finding | None, Finding]]]] = [
         ("NEW", [(None, f) for f in result.new]),
         ("CHANGED", [(c.old, c.new) for c in result.changed]),
@@ -382,6 +453,19 @@ def render_diff_table(result: Diff, *, width: int = 160) -> str:
             table.add_column(name, justify="right" if right else "left", overflow="fold")
         for old, f in rows:
             table.add_row(*cells(old, f))
+        console.print(table)
+    if result.out_of_scope:
+        table = Table(
+            title=Text(f"OUT OF SCOPE ({len(result.out_of_scope)})"),
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            expand=True,
+        )
+        for name in ("report", "severity", "rule", "subject", "period", "why"):
+            table.add_column(name, overflow="fold")
+        for o in result.out_of_scope:
+            row = cells(None, o.finding)[:4]
+            table.add_row(Text(o.report), *row, Text(_visible(o.reason)))
         console.print(table)
     marked = [f for f in (*result.new, *(c.new for c in result.changed)) if f.caveats]
     if marked:

@@ -46,6 +46,10 @@ class UnknownKind(InputError):
     """The kind of a file could not be told from its header or document type."""
 
 
+class NotComparable(InputError):
+    """Two reports that cannot be compared: other kinds, periods or settings."""
+
+
 class StoreError(TracecheckError):
     """The database cannot be opened or used."""
 
