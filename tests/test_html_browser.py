@@ -4,8 +4,8 @@ The browser is started with ``--remote-debugging-pipe``: it reads DevTools comma
 file descriptor 3 and writes replies and events to descriptor 4, each message a JSON object
 followed by a NUL byte. That needs no extra Python package. The tests check that the page
 renders without console errors or exceptions, that nothing is fetched, that the findings
-table has one row per finding, and that sorting and filtering work, by running JavaScript
-in the page and reading the DOM back.
+table has one row per finding, that sorting and filtering work and that every evidence row
+shows its record, by running JavaScript in the page and reading the DOM back.
 
 Skipped when Chromium is missing; on Debian: ``apt-get install -y chromium``.
 """
@@ -304,6 +304,51 @@ def test_diff_page_renders_cleanly(browser: Browser, sample: Report, tmp_path: P
     everything = [*result.new, *result.resolved, *(c.new for c in result.changed)]
     everything += result.unchanged
     assert shown == sum(1 for f in everything if f.severity.value == "critical")
+    assert browser.problems(page) == []
+
+
+def test_every_evidence_row_shows_its_record(browser: Browser, tmp_path: Path) -> None:
+    """The quarter loaded from two folders with files of the same names: each evidence row
+    shows the record it names, and its source leads to the one input file it comes from."""
+    from test_evidence_records import build_two_folder_quarter
+
+    import traceability
+
+    report = traceability.reconcile(build_two_folder_quarter(tmp_path / "quarter"))
+    page = write_page(tmp_path, "records.html", render(report, "html"))
+    browser.open(page)
+    shown = browser.js(
+        "(() => {"
+        " document.querySelectorAll('#findings details').forEach(d => { d.open = true; });"
+        f" return {ROWS}.map(r => Array.from(r.querySelectorAll('.evidence li')).map(li => {{"
+        "   const pre = li.querySelector('pre.record');"
+        "   const link = li.querySelector('a.source');"
+        "   const row = link && document.getElementById(link.getAttribute('href').slice(1));"
+        "   return {source: link ? link.textContent : null,"
+        "           record: pre ? pre.textContent : null,"
+        "           visible: !!pre && pre.offsetHeight > 0 && pre.getClientRects().length > 0,"
+        "           input: row ? row.querySelector('td.path').textContent : null};"
+        " }));"
+        "})()"
+    )
+    expected = [
+        [
+            {
+                "source": e.source,
+                "record": e.record,
+                "visible": True,
+                "input": report.inputs[e.input].path if e.input is not None else None,
+            }
+            for e in f.evidence
+        ]
+        for f in report.findings
+    ]
+    assert sum(len(rows) for rows in expected) > 10
+    assert all(e["record"] and e["input"] for rows in expected for e in rows)
+    assert shown == expected
+    assert len({e["input"] for rows in expected for e in rows}) > len(
+        {Path(str(e["input"])).name for rows in expected for e in rows}
+    ), "files of the same name from both folders"
     assert browser.problems(page) == []
 
 

@@ -177,7 +177,7 @@ def test_a_pack_packed_elsewhere_names_its_container_and_packing(store: Path) ->
         "packed in https://id.gs1.org/00/189012340000000011 on 2026-01-13 and not unpacked"
     )
     assert "record this pack's unpacking" in blocker.detail
-    assert [(e.key, e.source) for e in blocker.evidence] == [
+    assert [(e.key, e.source and Path(e.source).name) for e in blocker.evidence] == [
         ("planned-shipping:AWB-NEXT-1", None),
         ("urn:uuid:7f3c0e2a-0000-4000-8000-000000000003", "events.jsonl:3"),
     ]

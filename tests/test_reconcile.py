@@ -252,7 +252,11 @@ def test_an_open_connection_is_used_as_it_is(small_db: Path) -> None:
         con.close()
     (finding,) = report.findings
     assert (finding.expected, finding.observed, finding.difference) == ("350", "400", "50")
-    assert finding.evidence[0].source == "batches.csv:2"
+    # the path as loaded and the line; the input it names, and the record at that line
+    assert finding.evidence[0].source == f"{small_db.parent / 'batches.csv'}:2"
+    source = report.inputs[finding.evidence[0].input or 0]
+    assert source.path == str(small_db.parent / "batches.csv")
+    assert '"quantity": "350"' in (finding.evidence[0].record or "")
 
 
 def test_reports_record_the_inputs_they_were_made_from(small_db: Path) -> None:

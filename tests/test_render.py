@@ -3,8 +3,8 @@
 The golden files in ``tests/golden/`` are built from the sample quarter
 (``generate_quarter(seed=0, plant=DEMO_PLANTS)``, loaded and reconciled), after pinning what
 legitimately varies between runs: ``generated_at``, the tool version, the temporary folder
-in input paths and the SHA-256 of ``.xlsx`` inputs (openpyxl stamps the save time into the
-file). To regenerate them after an intended change, run
+in input paths and evidence sources, and the SHA-256 of ``.xlsx`` inputs (openpyxl stamps
+the save time into the file). To regenerate them after an intended change, run
 
     TRACECHECK_UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_render.py tests/test_diff.py
 
@@ -106,8 +106,23 @@ def pinned(report: Report, folder: Path) -> Report:
         )
         for i in report.inputs
     )
+    prefix = f"{folder}{os.sep}"
+    findings = tuple(
+        dataclasses.replace(
+            f,
+            evidence=tuple(
+                dataclasses.replace(e, source=e.source.removeprefix(prefix)) if e.source else e
+                for e in f.evidence
+            ),
+        )
+        for f in report.findings
+    )
     return dataclasses.replace(
-        report, generated_at=PINNED_AT, tool_version=PINNED_VERSION, inputs=inputs
+        report,
+        generated_at=PINNED_AT,
+        tool_version=PINNED_VERSION,
+        inputs=inputs,
+        findings=findings,
     )
 
 

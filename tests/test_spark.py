@@ -21,6 +21,7 @@ from click.testing import CliRunner
 
 import traceability
 from traceability.cli import cli
+from traceability.config import Config, from_mapping
 from traceability.export import MANIFEST, PARTITION_COLUMN, export
 from traceability.load import load
 from traceability.model import Report
@@ -218,11 +219,14 @@ def _report_json(report: Report) -> dict[str, Any]:
     return dict(data)
 
 
-def _both(store: Path, folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def _both(
+    store: Path, folder: Path, config: Config | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     from traceability.spark import reconcile_spark
 
     export(store, folder)
-    return _report_json(traceability.reconcile(store)), _report_json(reconcile_spark(folder))
+    duck = traceability.reconcile(store, config=config)
+    return _report_json(duck), _report_json(reconcile_spark(folder, config=config))
 
 
 def test_spark_and_duckdb_agree_byte_for_byte_on_the_demo_quarter(
@@ -251,13 +255,27 @@ def test_spark_and_duckdb_agree_on_caveats_and_what_was_not_judged(
     from test_caveats import build_quarter
 
     store = build_quarter(tmp_path / "quarter")
-    duck, on_spark = _both(store, tmp_path / "parquet")
+    # the returns of India only are collected: the British party is not judged
+    only_india = from_mapping({"missing_filing": {"countries": ["IN"]}})
+    duck, on_spark = _both(store, tmp_path / "parquet", only_india)
     assert duck["summary"]["caveated"] >= 2 and duck["summary"]["rejected_records"] == 3
     assert {r["rule"] for r in duck["rules_run"] if "not_judged" in r} >= {
         "missing-filing",
         "shipped-not-received",
         "expired-shipped",
     }
+    assert json.dumps(on_spark, sort_keys=True) == json.dumps(duck, sort_keys=True)
+
+
+def test_spark_and_duckdb_give_the_same_evidence_records(spark: Any, tmp_path: Path) -> None:
+    """Files of the same names from two folders: the same sources, inputs and records."""
+    from test_evidence_records import build_two_folder_quarter
+
+    store = build_two_folder_quarter(tmp_path / "quarter")
+    duck, on_spark = _both(store, tmp_path / "parquet")
+    evidence = [e for f in duck["findings"] for e in f["evidence"]]
+    assert evidence and all("input" in e and e.get("record") for e in evidence)
+    assert on_spark["parameters"]["records"] == duck["parameters"]["records"]
     assert json.dumps(on_spark, sort_keys=True) == json.dumps(duck, sort_keys=True)
 
 

@@ -71,8 +71,13 @@ def preflight(
     epcs: str | Path | None = None,
     as_of: date | str | None = None,
     config: Config | str | Path | None = None,
+    allow_missing_data: bool = False,
 ) -> Preflight:
     """Check a planned shipment before it leaves; the store is opened read-only.
+
+    A check the shipment needs that the store cannot support (no authorisations loaded for
+    a controlled product, no batches, no events for the EPCs given) blocks it with a reason
+    ``cannot check: ...``: the result is not ``clear``, unless ``allow_missing_data``.
 
     Args:
         db: the database file.
@@ -81,8 +86,17 @@ def preflight(
             document with the planned packing and shipping events.
         as_of: the day the shipment leaves (default: the lines' ``declared_date``).
         config: a :class:`~traceability.config.Config` or a TOML file of settings.
+        allow_missing_data: clear the shipment even when a check it needs could not be made
+            for want of data (the result's ``unchecked`` still lists them).
     """
-    return _preflight(db, shipment, epcs=epcs, as_of=as_of, config=config)
+    return _preflight(
+        db,
+        shipment,
+        epcs=epcs,
+        as_of=as_of,
+        config=config,
+        allow_missing_data=allow_missing_data,
+    )
 
 
 def rules() -> list[Rule]:

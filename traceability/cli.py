@@ -21,6 +21,7 @@ from traceability.errors import ExitCode, InputError, StrictLoadAborted, Tracech
 from traceability.load import LoadResult, load
 from traceability.load.kinds import ALL_KINDS
 from traceability.model import Report, Severity
+from traceability.reconcile import empty_scope_message
 from traceability.render import RENDERERS
 from traceability.render.to_preflight import render_preflight_table
 from traceability.render.to_table import render_table
@@ -359,7 +360,7 @@ def _write(text: str, output: Path | None) -> None:
 def _exit_for(report: Report, fail_on: str | None, count_caveated: bool = True) -> None:
     if fail_on is None:
         return
-    if report.fails(Severity(fail_on), caveated=count_caveated):
+    if report.fails(Severity(fail_on), caveated=count_caveated, allow_empty=True):
         sys.exit(int(ExitCode.FINDINGS))
 
 
@@ -410,9 +411,16 @@ def caveated_option(f: F) -> F:
 @click.option(
     "--fail-on",
     type=click.Choice([s.value for s in Severity]),
-    help="Exit 1 when a finding is at or above this severity (default: never).",
+    help="Exit 1 when a finding is at or above this severity (default: never), or when "
+    "there is no record to judge (an empty store or --period).",
 )
 @caveated_option
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Let --fail-on pass when the store, or the --period, holds no records to judge "
+    "(default: it fails, exit 1); standard error still says nothing was judged.",
+)
 @click.option(
     "--config",
     "config_path",
@@ -431,13 +439,18 @@ def reconcile_command(
     output: Path | None,
     fail_on: str | None,
     count_caveated: bool,
+    allow_empty: bool,
     config_path: Path | None,
     as_of: str | None,
 ) -> None:
     """Run the reconciliation rules and write the discrepancy report.
 
     A finding whose subject a rejected input record names carries caveats (marked ⚠);
-    each rule says what it could not judge, and why.
+    each rule says what it could not judge, and why. When the store, or the --period,
+    holds no record the rules read (batches, consignments, events, filings), nothing was
+    judged: standard error says so, and --fail-on exits 1 rather than pass on nothing
+    (--allow-empty lets it pass). Exit 0: nothing at or above --fail-on; 1: a finding at
+    or above it, or nothing to judge with --fail-on; 2: bad input.
 
     \b
     Example:
@@ -445,6 +458,7 @@ def reconcile_command(
       tracecheck reconcile --db q1.duckdb --period 2026-Q1 --format json --output q1.json
       tracecheck reconcile --db q1.duckdb --rule mirror --fail-on high
       tracecheck reconcile --db q1.duckdb --fail-on high --ignore-caveated
+      tracecheck reconcile --db q1.duckdb --period 2026-Q2 --fail-on high --allow-empty
       tracecheck reconcile --engine spark --data q1-parquet --format json
     """
     selection = list(rule_ids) or None
@@ -484,7 +498,24 @@ def reconcile_command(
         _write(render_table(report, width=width, color=True), output)
     else:
         _write(render(report, fmt), output)
+    _check_scope(report, fail_on, allow_empty)
     _exit_for(report, fail_on, count_caveated)
+
+
+def _check_scope(report: Report, fail_on: str | None, allow_empty: bool) -> None:
+    """Say on stderr that a report judged no record; with --fail-on, fail unless allowed."""
+    said = empty_scope_message(report)
+    if said is None:
+        return
+    if fail_on is not None and not allow_empty:
+        click.echo(
+            f"error: {_plain(said)}, and --fail-on {fail_on} does not pass on nothing "
+            "(--allow-empty lets it)",
+            err=True,
+        )
+        sys.exit(int(ExitCode.FINDINGS))
+    allowed = "; passing anyway (--allow-empty)" if allow_empty else ""
+    click.echo(f"warning: {_plain(said)}{allowed}", err=True)
 
 
 def _spark_progress(step: str) -> None:
@@ -534,9 +565,16 @@ def export_command(db: Path, target: Path, overwrite: bool) -> None:
 @click.option(
     "--fail-on",
     type=click.Choice([s.value for s in Severity]),
-    help="Exit 1 when a new or changed finding is at or above this severity.",
+    help="Exit 1 when a new or changed finding, or a finding of NEW out of scope, is at or "
+    "above this severity.",
 )
 @caveated_option
+@click.option(
+    "--common-scope",
+    is_flag=True,
+    help="Compare reports of other periods or settings on what they share (the period both "
+    "cover, the rules the settings do not affect) instead of refusing them.",
+)
 def diff_command(
     old: Path,
     new: Path,
@@ -544,23 +582,36 @@ def diff_command(
     output: Path | None,
     fail_on: str | None,
     count_caveated: bool,
+    common_scope: bool,
 ) -> None:
     """Compare two JSON reports: what is new, resolved or changed.
 
-    OLD and NEW are reports written by 'reconcile --format json'. Findings are matched by
-    fingerprint (rule and subject): each is new, resolved, changed (other quantities or
-    another severity) or unchanged. --fail-on looks at new and changed findings only
-    (and, with --ignore-caveated, only at those without caveats). A change of caveats alone
-    does not make a finding changed.
+    OLD and NEW are reports written by 'reconcile --format json' (or two preflight results
+    of one shipment). Findings are matched by fingerprint (rule and subject): each is new,
+    resolved, changed (other quantities or another severity) or unchanged. A change of
+    caveats alone does not make a finding changed.
+
+    Only what both reports looked at is compared. A finding of a rule the other report did
+    not run (or ran with no data), or whose subject it could not judge, is out of scope:
+    neither new nor resolved, listed apart with the reason, and the scope compared is
+    printed. Reports of other kinds are refused; so are reports of other periods or
+    settings (tolerances, window, severity overrides) unless --common-scope is given.
+
+    --fail-on looks at new and changed findings, and at NEW's findings out of scope, which
+    nothing shows to be known (with --ignore-caveated, only at those without caveats).
+    Exit 0: nothing at or above --fail-on; 1: something is; 2: bad input, or reports that
+    cannot be compared (one line saying why).
 
     \b
     Example:
-      tracecheck diff q4-2025.json q1-2026.json
-      tracecheck diff q4-2025.json q1-2026.json --format html --output changes.html
+      tracecheck diff monday.json friday.json
+      tracecheck diff monday.json friday.json --format html --output changes.html
       tracecheck diff last.json this.json --fail-on high
       tracecheck diff last.json this.json --fail-on high --ignore-caveated
+      tracecheck diff full.json mirror-only.json --format json
+      tracecheck diff q1-2026.json year-2026.json --common-scope --fail-on high
     """
-    result = diff(load_report(old), load_report(new))
+    result = diff(load_report(old), load_report(new), common_scope=common_scope)
     to_terminal = (output is None or str(output) == "-") and sys.stdout.isatty()
     _write(render(result, fmt or ("table" if to_terminal else "json")), output)
     if to_terminal and fmt in (None, "table"):
@@ -586,6 +637,13 @@ def diff_command(
     type=click.Path(dir_okay=False, path_type=Path),
     help="TOML settings; [preflight] min_shelf_life_days, rules.",
 )
+@click.option(
+    "--allow-missing-data",
+    is_flag=True,
+    help="Clear the shipment even when a check it needs cannot be made for want of data "
+    "(default: blocked, exit 1, 'cannot check: ...'); standard error names the checks "
+    "not made.",
+)
 def preflight_command(
     db: Path,
     shipment: Path,
@@ -594,6 +652,7 @@ def preflight_command(
     fmt: str | None,
     output: Path | None,
     config_path: Path | None,
+    allow_missing_data: bool,
 ) -> None:
     """Check a planned SHIPMENT before it leaves.
 
@@ -603,13 +662,28 @@ def preflight_command(
     to do. The balance of each authorisation quoted is shown. Nothing is written to the
     database. Exit 0: clear to ship; 1: blocked; 2: bad input.
 
+    A check the shipment needs that the database cannot support blocks it too (exit 1),
+    its reason 'cannot check: ...' naming what is missing: no batches loaded; no products
+    loaded, or a product shipped not among them; no authorisations loaded when a product
+    shipped is controlled; no events loaded when --epcs is given. What the shipment does
+    not need blocks nothing (authorisations for uncontrolled products, events without
+    --epcs, earlier consignments). --allow-missing-data clears it without those checks.
+
     \b
     Example:
       tracecheck preflight --db q1.duckdb shipment.csv --epcs scanned.txt
       tracecheck preflight --db q1.duckdb shipment.csv --epcs packing.json --format md
       tracecheck preflight --db q1.duckdb shipment.csv --as-of 2026-04-02 --config pf.toml
+      tracecheck preflight --db new.duckdb shipment.csv --allow-missing-data
     """
-    result = traceability.preflight(db, shipment, epcs=epcs, as_of=as_of, config=config_path)
+    result = traceability.preflight(
+        db,
+        shipment,
+        epcs=epcs,
+        as_of=as_of,
+        config=config_path,
+        allow_missing_data=allow_missing_data,
+    )
     to_terminal = (output is None or str(output) == "-") and sys.stdout.isatty()
     fmt = fmt or ("table" if to_terminal else "json")
     if fmt == "table" and to_terminal:
@@ -617,8 +691,31 @@ def preflight_command(
         _write(render_preflight_table(result, width=width, color=True), output)
     else:
         _write(render(result, fmt), output)
+    _say_unchecked(result)
     if not result.clear:
         sys.exit(int(ExitCode.FINDINGS))
+
+
+def _say_unchecked(result: traceability.Preflight) -> None:
+    """Name on stderr the checks a preflight could not make, one line per reason."""
+    if not result.unchecked:
+        return
+    by_reason: dict[str, list[str]] = {}
+    for gap in result.unchecked:
+        by_reason.setdefault(gap.reason, []).append(gap.rule)
+    allowed = result.missing_data_allowed
+    for reason, rules_named in by_reason.items():
+        said = f"{_plain(reason)}; rule(s) {', '.join(rules_named)}"
+        if allowed:
+            click.echo(f"warning: {said}; not blocking (--allow-missing-data)", err=True)
+        else:
+            click.echo(f"blocked: {said}", err=True)
+    if not allowed:
+        click.echo(
+            "hint: load what is missing, or pass --allow-missing-data to clear the shipment "
+            "without these checks",
+            err=True,
+        )
 
 
 @cli.command("rules")

@@ -112,6 +112,11 @@ def rules_markdown(rules: Sequence[Rule]) -> str:
         "its entry in the report's `rules_run` lists each reason with the subjects it covers "
         "(`not_judged`), so that a rule with no finding is not read as a clean bill where it "
         "saw nothing. A rule without its inputs names them (`absent`).",
+        "- **Evidence listed** is what each finding's `evidence` names: one record per "
+        "item, by its `source` (the path of the file as loaded and the line in it; "
+        "`@` and the start of the file's SHA-256 follow a path loaded more than once) and "
+        "`input` (the file's index in the report's `inputs`). The JSON and HTML reports "
+        "carry the record itself (`record`, bounded: see `parameters.records`).",
         "- Any finding whose subject a record rejected at load names (a serial, an SSCC, a "
         "lot, a shipment, a declaration, an authorisation, a return, a party in the "
         "finding's period) carries that record as a caveat (`file:line`, code and reason), "

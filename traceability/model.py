@@ -37,11 +37,46 @@ class Severity(StrEnum):
 
 @dataclass(frozen=True)
 class Evidence:
-    """One record a finding rests on: what it is, its key, and ``file:line``."""
+    """One record a finding rests on: what it is, its key, and ``file:line``.
+
+    ``source`` is the path as loaded and the line (or record number) in it; where one path
+    was loaded more than once, the path is followed by ``@`` and the first 12 hex digits of
+    the file's SHA-256. ``input`` is the index of that file in the report's inputs (None
+    when unknown). ``record`` is the stored record's text (see :mod:`traceability.records`),
+    at most a bounded number of characters, ``record_cut`` how many more were left out;
+    None when the report carries no record for it.
+    """
 
     kind: str
     key: str
     source: str | None
+    input: int | None = None
+    record: str | None = None
+    record_cut: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The evidence item as the JSON report writes it (the optional keys when known)."""
+        out: dict[str, Any] = {"kind": self.kind, "key": self.key, "source": self.source}
+        if self.input is not None:
+            out["input"] = self.input
+        if self.record is not None:
+            out["record"] = self.record
+            if self.record_cut:
+                out["record_cut"] = self.record_cut
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Evidence:
+        """An evidence item from its JSON form (a report of any version)."""
+        source, index, record = data.get("source"), data.get("input"), data.get("record")
+        return cls(
+            str(data["kind"]),
+            str(data["key"]),
+            None if source is None else str(source),
+            index if isinstance(index, int) and not isinstance(index, bool) else None,
+            None if record is None else str(record),
+            int(data.get("record_cut") or 0),
+        )
 
 
 @dataclass(frozen=True)
@@ -66,7 +101,8 @@ class Finding:
     """One discrepancy: a rule's judgement on one subject.
 
     ``caveats`` name the rejected input records that also name the subject: the finding was
-    made without them. They are not part of the fingerprint.
+    made without them. They are not part of the fingerprint. ``records_left_out``: how many
+    evidence items carry no record because the report bounds the records per finding.
     """
 
     fingerprint: str
@@ -82,6 +118,7 @@ class Finding:
     detail: str | None = None
     evidence: tuple[Evidence, ...] = ()
     caveats: tuple[Caveat, ...] = ()
+    records_left_out: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The finding as the JSON report writes it (``caveats`` only when there are any)."""
@@ -97,8 +134,10 @@ class Finding:
             "unit": self.unit,
             "message": self.message,
             "detail": self.detail,
-            "evidence": [{"kind": e.kind, "key": e.key, "source": e.source} for e in self.evidence],
+            "evidence": [e.to_dict() for e in self.evidence],
         }
+        if self.records_left_out:
+            out["records_left_out"] = self.records_left_out
         if self.caveats:
             out["caveats"] = [c.to_dict() for c in self.caveats]
         return out
@@ -153,18 +192,27 @@ class RuleRun:
 
 @dataclass(frozen=True)
 class InputFile:
-    """One file loaded into the database the report was made from."""
+    """One file loaded into the database the report was made from.
+
+    ``load_id`` is its load in the store (not written to the report; None when unknown).
+    """
 
     path: str
     sha256: str
     kind: str
     records: int
     rejected: int
+    load_id: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
 class Report:
-    """The result of one reconciliation."""
+    """The result of one reconciliation.
+
+    ``scope``: how many records the rules had to judge, per table of records they read
+    (``batches``, ``consignments``, ``events``, ``filings``; those dated in the period with
+    ``--period``); None when not counted (a report read back from an older file).
+    """
 
     tool_version: str
     generated_at: str
@@ -174,16 +222,36 @@ class Report:
     findings: tuple[Finding, ...]
     tool_name: str = field(default="tracecheck")
     rejected_records: int = 0
+    scope: Mapping[str, int] | None = None
+
+    @property
+    def records_in_scope(self) -> int | None:
+        """How many records the rules had to judge in all (None: not counted)."""
+        return None if self.scope is None else sum(self.scope.values())
+
+    @property
+    def empty_scope(self) -> bool:
+        """Whether the rules judged nothing: no record in scope (an empty store or period).
+
+        A report with a finding judged something, whatever records it counted.
+        """
+        return self.records_in_scope == 0 and not self.findings
 
     def caveated(self) -> int:
         """How many findings carry caveats."""
         return sum(1 for f in self.findings if f.caveats)
 
-    def fails(self, threshold: Severity, *, caveated: bool = True) -> bool:
+    def fails(
+        self, threshold: Severity, *, caveated: bool = True, allow_empty: bool = False
+    ) -> bool:
         """Whether a finding is at ``threshold`` or more severe (``--fail-on``).
 
-        ``caveated=False`` leaves out the findings that carry caveats.
+        ``caveated=False`` leaves out the findings that carry caveats. A report that judged
+        no record (:attr:`empty_scope`) fails too: a gate does not pass on nothing, unless
+        ``allow_empty`` (``--allow-empty``).
         """
+        if self.empty_scope and not allow_empty:
+            return True
         return any(
             f.severity.at_least(threshold) for f in self.findings if caveated or not f.caveats
         )
@@ -222,5 +290,20 @@ class Report:
                 "caveated": self.caveated(),
                 "rejected_records": self.rejected_records,
             },
+            **self._scope_dict(),
             "findings": [f.to_dict() for f in self.findings],
         }
+
+    def _scope_dict(self) -> dict[str, Any]:
+        """The report's ``scope`` entry, when the records in scope were counted."""
+        if self.scope is None:
+            return {}
+        return {"scope": {"records": self.records_in_scope, "by_table": dict(self.scope)}}
+
+    @staticmethod
+    def scope_from_dict(data: Mapping[str, Any]) -> dict[str, int] | None:
+        """The ``scope`` of a JSON report (None when it has none)."""
+        scope = data.get("scope")
+        if not isinstance(scope, Mapping):
+            return None
+        return {str(k): int(v) for k, v in (scope.get("by_table") or {}).items()}

@@ -6,7 +6,9 @@ uses, and turns each row into a :class:`~traceability.model.Finding`: exact deci
 strings, a message, a stable fingerprint (rule + subject) and a deterministic order. A
 rule's coverage query, where it has one, says what the rule could not judge and why
 (``not_judged``). Last, the findings whose subject a rejected input record names get
-caveats (:mod:`traceability.caveats`).
+caveats (:mod:`traceability.caveats`), and the records in scope are counted (the report's
+``scope``): a report that judged no record, of an empty store or an empty ``--period``,
+says so, and ``Report.fails`` does not pass it.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from traceability.model import (
     RuleRun,
     Severity,
 )
+from traceability.records import add_records, duckdb_query
 from traceability.rules import (
     Rule,
     UnknownRule,
@@ -201,7 +204,83 @@ LATEST_DATE_SQL = """
     ) AS latest
 """
 #: The files loaded, for the report's ``inputs``, in SQL both engines run.
-INPUTS_SQL = "SELECT path, sha256, kind, records, rejected FROM loads ORDER BY load_id"
+INPUTS_SQL = "SELECT path, sha256, kind, records, rejected, load_id FROM loads ORDER BY load_id"
+
+#: The tables of records the rules judge, each with the column that dates a record for
+#: ``--period`` (a filing carries its quarter or year). The other inputs (products,
+#: authorisations, estimates) are what records are judged against, not records to judge.
+RECORD_TABLES = {
+    "batches": "manufacture_date",
+    "consignments": "declared_date",
+    "events": "local_date",
+    "filings": "period",
+}
+
+
+def _period_labels(span: tuple[date, date]) -> list[str]:
+    """The filing periods that overlap ``span``: its year and the quarters it covers.
+
+    >>> _period_labels((date(2026, 1, 1), date(2026, 3, 31)))
+    ['2026', '2026-Q1']
+    """
+    first, last = (span[0].month - 1) // 3 + 1, (span[1].month - 1) // 3 + 1
+    return [str(span[0].year), *(f"{span[0].year}-Q{q}" for q in range(first, last + 1))]
+
+
+def scope_sql(rules: Iterable[Rule], span: tuple[date, date] | None) -> str | None:
+    """SQL, in a form both engines run, counting the records in scope that ``rules`` read.
+
+    One row per table of records (:data:`RECORD_TABLES`) one of the rules needs: the
+    table's name (``record_table``) and how many records it holds (``records``); with
+    ``span``, only those dated in it. None when the rules read no table of records.
+    """
+    tables = sorted({t for r in rules for t in r.needs if t in RECORD_TABLES})
+    parts = []
+    for table in tables:
+        where = ""
+        if span is not None and table == "filings":
+            labels = ", ".join(f"'{label}'" for label in _period_labels(span))
+            where = f" WHERE period IN ({labels})"
+        elif span is not None:
+            start, end = (f"DATE '{d.isoformat()}'" for d in span)
+            where = f" WHERE {RECORD_TABLES[table]} BETWEEN {start} AND {end}"
+        parts.append(f"SELECT '{table}' AS record_table, count(*) AS records FROM {table}{where}")
+    return " UNION ALL ".join(parts) if parts else None
+
+
+def scope_from_rows(rows: Iterable[Sequence[Any]]) -> dict[str, int]:
+    """The records in scope per table, from the rows of :func:`scope_sql`."""
+    return {str(table): int(n) for table, n in sorted(rows, key=lambda r: str(r[0]))}
+
+
+def count_scope(
+    con: duckdb.DuckDBPyConnection, rules: Iterable[Rule], span: tuple[date, date] | None
+) -> dict[str, int]:
+    """How many records ``rules`` had to judge, per table of records they read."""
+    sql = scope_sql(rules, span)
+    return {} if sql is None else scope_from_rows(con.execute(sql).fetchall())
+
+
+def empty_scope_message(report: Report) -> str | None:
+    """What a report that judged no record says about it; None when it judged some.
+
+    >>> from traceability.model import Report
+    >>> scope = {"consignments": 0, "events": 0}
+    >>> empty_scope_message(Report("0", "", (), {"period": "2025-Q1"}, (), (), scope=scope))
+    'no records in scope: no consignments or events dated in 2025-Q1; nothing was judged'
+    """
+    if not report.empty_scope:
+        return None
+    names = list(report.scope or ())
+    tables = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+    period = report.parameters.get("period")
+    if not tables:
+        where = "no rule that reads records was run"
+    elif period:
+        where = f"no {tables} dated in {period}"
+    else:
+        where = f"the store holds no {tables}"
+    return f"no records in scope: {where}; nothing was judged"
 
 
 def latest_date(con: duckdb.DuckDBPyConnection) -> date | None:
@@ -211,8 +290,11 @@ def latest_date(con: duckdb.DuckDBPyConnection) -> date | None:
 
 
 def input_files(rows: Iterable[Sequence[Any]]) -> tuple[InputFile, ...]:
-    """The report's inputs from the rows of ``INPUTS_SQL``."""
-    return tuple(InputFile(str(p), str(h), str(k), int(n), int(r)) for p, h, k, n, r in rows)
+    """The report's inputs from the rows of ``INPUTS_SQL`` (the load id last, if there)."""
+    return tuple(
+        InputFile(str(p), str(h), str(k), int(n), int(r), int(rest[0]) if rest else None)
+        for p, h, k, n, r, *rest in rows
+    )
 
 
 def _inputs(con: duckdb.DuckDBPyConnection) -> tuple[InputFile, ...]:
@@ -549,10 +631,12 @@ def build_report(
     as_of: date | None,
     inputs: tuple[InputFile, ...],
     rejects: Iterable[Reject] = (),
+    scope: Mapping[str, int] | None = None,
 ) -> Report:
     """The report of the rules' runs and findings (whatever engine ran them).
 
     ``rejects``: the records the load rejected; the findings they name get caveats.
+    ``scope``: the records in scope per table (:func:`count_scope`).
     """
     runs: list[RuleRun] = []
     findings: list[Finding] = []
@@ -571,6 +655,8 @@ def build_report(
     }
     if settings.severity:
         parameters["severity"] = {k: v.value for k, v in sorted(settings.severity.items())}
+    if settings.collected_countries is not None:
+        parameters["collected_countries"] = list(settings.collected_countries)
     return Report(
         tool_version=__version__,
         generated_at=datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
@@ -579,6 +665,7 @@ def build_report(
         rules_run=tuple(runs),
         findings=tuple(findings),
         rejected_records=rejected,
+        scope=None if scope is None else dict(scope),
     )
 
 
@@ -594,8 +681,11 @@ def _run(
     run_base(con, shared=workers > 1)
     when = as_of or latest_date(con)
     params = rule_parameters(settings, span, when)
-    results = _run_rules(con, tuple(chosen), settings, params, span, workers)
-    return build_report(results, settings, period, when, _inputs(con), _rejects(con))
+    rules = tuple(chosen)
+    results = _run_rules(con, rules, settings, params, span, workers)
+    scope = count_scope(con, rules, span)
+    report = build_report(results, settings, period, when, _inputs(con), _rejects(con), scope)
+    return add_records(report, duckdb_query(con))
 
 
 def _rejects(con: duckdb.DuckDBPyConnection, batch: int = 10_000) -> Iterator[Reject]:

@@ -7,7 +7,9 @@ statement translated from DuckDB's dialect to Spark SQL by sqlglot. The rows go 
 same code as DuckDB's (:func:`traceability.reconcile.findings_from_rows`), so findings,
 fingerprints and reports are the same for the same data. A rule's coverage query (what it
 could not judge) runs the same way, after the rule, and the export's ``rejects`` table
-gives the findings their caveats (:mod:`traceability.caveats`), as on DuckDB.
+gives the findings their caveats (:mod:`traceability.caveats`), as on DuckDB. The evidence
+records come from the export's tables through the same queries as on DuckDB
+(:mod:`traceability.records`), translated the same way.
 
 What is engine-specific stays here and is small:
 
@@ -60,9 +62,12 @@ from traceability.reconcile import (
     parse_date,
     parse_period,
     rule_parameters,
+    scope_from_rows,
+    scope_sql,
     selected_rules,
     settings_from,
 )
+from traceability.records import Query, add_records
 from traceability.rules import MAX_REPEATS, BaseFailed, Rule, base_statements, sql_parameters
 
 if TYPE_CHECKING:
@@ -504,6 +509,29 @@ def _run_rule(
     return RuleRun(rule.id, "ran", len(found), not_judged=gaps), found
 
 
+@cache
+def _spark_text(sql: str) -> str:
+    (statement,) = translate(sql, "the evidence records query")
+    return statement
+
+
+def _record_query(spark: SparkSession) -> Query:
+    """The evidence records' :data:`~traceability.records.Query` over the export's tables."""
+
+    def run(sql: str, columns: Sequence[str], rows: Sequence[tuple[int, ...]]) -> list[Any]:
+        text = _spark_text(sql)
+        schema = ", ".join(f"{c} BIGINT" for c in columns)
+        spark.createDataFrame(list(rows), schema).createOrReplaceTempView("tc_keys")
+        try:
+            return spark.sql(text).collect()
+        except Exception as exc:  # noqa: BLE001 - Spark raises its own error types
+            raise RuleFailed(f"reading the evidence records failed: {_first_line(exc)}") from None
+        finally:
+            spark.catalog.dropTempView("tc_keys")
+
+    return run
+
+
 def _rejects(spark: SparkSession) -> Iterator[Reject]:
     """The rejected records of the export, streamed to the driver."""
     return read_rejects(spark.sql(REJECTS_SQL).toLocalIterator())
@@ -570,6 +598,11 @@ def reconcile_spark(
                 done = dict(zip((r.id for r in order), pool.map(task, order), strict=True))
             results = [done[r.id] for r in chosen]
             inputs = _inputs(spark)
-            return build_report(results, settings, period, when, inputs, _rejects(spark))
+            sql = scope_sql(chosen, span)
+            scope = {} if sql is None else scope_from_rows(spark.sql(sql).collect())
+            rejects = _rejects(spark)
+            report = build_report(results, settings, period, when, inputs, rejects, scope)
+            say("reading the evidence records")
+            return add_records(report, _record_query(spark))
         finally:
             folder.remove()

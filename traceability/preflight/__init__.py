@@ -30,6 +30,16 @@ a planned pack still packed in a container that does not leave with it is the
 authorisation balance is ``authorisation-exceeded`` itself, run with a
 tolerance below zero so that it reports every authorisation's total: once with the planned
 lines and once without them.
+
+No verdict comes from absent data: a rule with nothing to run on gives no finding, and that
+is not a clearance. A check the shipment needs that the store cannot support blocks it with
+a reason ``cannot check: ...`` naming what is missing (see ``needs``): no batches loaded
+(the lots' make and expiry); no products loaded, or a product shipped not among them
+(whether it is controlled); no authorisations loaded when a product shipped is controlled;
+no events loaded when EPCs are given (the serials' history). What a shipment does not need
+blocks nothing: no authorisations for uncontrolled products, no events without EPCs, no
+earlier consignments (the first shipment). ``allow_missing_data`` clears such a shipment
+all the same, and the result still lists the checks not made (``unchecked``).
 """
 
 from __future__ import annotations
@@ -49,6 +59,7 @@ from traceability.model import Finding, Report
 from traceability.preflight.balances import Balance
 from traceability.preflight.balances import balances as balances_of
 from traceability.preflight.narrowed import narrow
+from traceability.preflight.needs import Unchecked, blocker, unchecked
 from traceability.preflight.planned import Plan, attach, load_plan, one
 from traceability.preflight.stock import (
     PACKED_ELSEWHERE,
@@ -67,7 +78,7 @@ from traceability.reconcile import (
 from traceability.rules import all_rules, select
 from traceability.store import connect
 
-__all__ = ["PREFLIGHT_RULES", "REMEDIES", "Balance", "Preflight", "preflight"]
+__all__ = ["PREFLIGHT_RULES", "REMEDIES", "Balance", "Preflight", "Unchecked", "preflight"]
 
 PREFLIGHT_RULES = (
     "unknown-lot",
@@ -116,17 +127,28 @@ PACKED_REMEDY = (
 
 @dataclass(frozen=True)
 class Preflight:
-    """The verdict on a planned shipment: the report of what blocks it, and balances."""
+    """The verdict on a planned shipment: the report of what blocks it, and balances.
+
+    ``unchecked``: the checks the shipment needs that the store could not support (each
+    also a blocker, ``cannot check: ...``, unless ``missing_data_allowed``).
+    """
 
     shipment_ref: str
     ship_date: date
     report: Report
     balances: tuple[Balance, ...]
+    unchecked: tuple[Unchecked, ...] = ()
+    missing_data_allowed: bool = False
 
     @property
     def clear(self) -> bool:
-        """Clear to ship: nothing blocks it."""
+        """Clear to ship: nothing blocks it (a check that could not be made blocks it)."""
         return not self.report.findings
+
+    @property
+    def checked(self) -> bool:
+        """Whether every check the shipment needs could be made."""
+        return not self.unchecked
 
     @property
     def blockers(self) -> tuple[Finding, ...]:
@@ -141,8 +163,14 @@ def preflight(
     epcs: str | Path | None = None,
     as_of: date | str | None = None,
     config: Config | str | Path | None = None,
+    allow_missing_data: bool = False,
 ) -> Preflight:
     """Check a planned shipment against the store, which is opened read-only.
+
+    A check the shipment needs that the store cannot support (no authorisations loaded
+    for a controlled product, no batches, ...: see the module's docstring) blocks it with
+    a reason ``cannot check: ...``; ``allow_missing_data`` lets it clear without them
+    (they stay listed in ``unchecked``).
 
     Args:
         db: the database file.
@@ -153,6 +181,8 @@ def preflight(
             with the planned packing and shipping events.
         as_of: the day the shipment leaves (default: the lines' ``declared_date``).
         config: settings, or a TOML file of them (``[preflight] min_shelf_life_days``).
+        allow_missing_data: clear the shipment even when a check it needs could not be
+            made for want of data.
 
     Raises:
         InputError: a planned file that cannot be read, holds rejected records, or is not
@@ -187,7 +217,9 @@ def preflight(
             level = settings.severity.get(twice[0].id, twice[0].severity)
             found = merge(found, packed_elsewhere(con, plan, twice[0], level))
         balances = balances_of(con, plan, settings)
-        return _verdict(plan, report, found, balances, shift)
+        gaps = unchecked(con, plan, [r.id for r in chosen], epcs=epc_path is not None)
+        verdict = _verdict(plan, report, found, balances, shift)
+        return _unchecked(verdict, plan, gaps, settings, allowed=allow_missing_data)
     finally:
         con.close()
 
@@ -339,3 +371,40 @@ def _verdict(
         report, inputs=plan.inputs, parameters=parameters, rules_run=runs, findings=tuple(blockers)
     )
     return Preflight(plan.shipment_ref, plan.ship_date, checked, balances)
+
+
+def _unchecked(
+    verdict: Preflight,
+    plan: Plan,
+    gaps: tuple[Unchecked, ...],
+    settings: Config,
+    *,
+    allowed: bool,
+) -> Preflight:
+    """The verdict with the checks that could not be made: blockers, unless ``allowed``.
+
+    The report's parameters list them (``cannot_check``) and say whether missing data was
+    allowed (``missing_data_allowed``).
+    """
+    if not gaps:
+        return verdict
+    report = verdict.report
+    added = [] if allowed else [blocker(g, plan, settings) for g in gaps]
+    findings = tuple(sorted([*report.findings, *added], key=sort_key))
+    counts = {g.rule: 0 for g in gaps}
+    for f in added:
+        counts[f.rule] += 1
+    runs = tuple(
+        replace(r, findings=(r.findings or 0) + counts[r.rule])
+        if r.status == "ran" and r.rule in counts
+        else r
+        for r in report.rules_run
+    )
+    parameters = {
+        **report.parameters,
+        "verdict": "blocked" if findings else "clear",
+        "cannot_check": [g.to_dict() for g in gaps],
+        "missing_data_allowed": allowed,
+    }
+    checked = replace(report, parameters=parameters, rules_run=runs, findings=findings)
+    return replace(verdict, report=checked, unchecked=gaps, missing_data_allowed=allowed)

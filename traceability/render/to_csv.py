@@ -145,19 +145,30 @@ def render_diff_csv(result: Diff, *, bom: bool = False) -> str:
     the finding's columns follow (the old finding for a resolved one, the new one
     otherwise), then ``previous_severity`` and the previous quantities, filled for changed
     findings only.
+
+    When the reports did not look at the same things, a last column ``scope`` is added:
+    the first rows (``change`` ``scope``) hold the scope, one line each, and each finding
+    out of scope (``change`` ``out-of-scope``) says there which report it is of and why.
     """
     everything = [*result.new, *(c.new for c in result.changed), *result.resolved]
-    keys = subject_keys([*everything, *result.unchanged])
+    outside = [o.finding for o in result.out_of_scope]
+    keys = subject_keys([*everything, *result.unchanged, *outside])
     previous = ["previous_severity", *(f"previous_{q}" for q in QUANTITIES)]
-    rows: list[list[str]] = [["change", *header(keys), *previous]]
-    blank = [""] * len(previous)
+    scope = ["scope"] if result.scope.narrowed else []
+    rows: list[list[str]] = [["change", *header(keys), *previous, *scope]]
+    blank = [""] * (len(previous) + len(scope))
+    width = len(rows[0])
+    rows += [["scope", *[""] * (width - 2), neutralise(line)] for line in result.scope.lines()]
     rows += [["new", *finding_cells(f, keys), *blank] for f in result.new]
     for c in result.changed:
         old = c.old
         before = [neutralise(old.severity.value)]
         before += [quantity_cell(getattr(old, q)) for q in QUANTITY_COLUMNS]
         before += [neutralise(old.unit or "")]
-        rows.append(["changed", *finding_cells(c.new, keys), *before])
+        rows.append(["changed", *finding_cells(c.new, keys), *before, *[""] * len(scope)])
     rows += [["resolved", *finding_cells(f, keys), *blank] for f in result.resolved]
     rows += [["unchanged", *finding_cells(f, keys), *blank] for f in result.unchanged]
+    for o in result.out_of_scope:
+        why = neutralise(f"{o.report} report: {o.reason}")
+        rows.append(["out-of-scope", *finding_cells(o.finding, keys), *blank[:-1], why])
     return write_rows(rows, bom=bom)

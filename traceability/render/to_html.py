@@ -12,7 +12,9 @@ embedded JSON, which :func:`script_json` escapes so that no ``</script>`` (or ``
 can end the element early.
 
 A finding that carries caveats is marked ``⚠`` after its rule and lists them in its
-evidence; a "Not judged" section says what each rule could not judge, and why.
+evidence; a "Not judged" section says what each rule could not judge, and why. Each
+evidence row shows the record as loaded where the report carries it
+(:mod:`traceability.records`), its source linked to its row of the input files.
 
 The output is byte-stable: the same report gives the same bytes.
 """
@@ -211,10 +213,10 @@ def _key_rank(key: str) -> tuple[int, str]:
 
 
 def _parameters(parameters: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Scalar parameters as text; nested ones (tolerances, severity) are shown apart."""
+    """Scalar parameters as text; nested ones (tolerances, severity, records) are shown apart."""
     rows = []
     for key, value in parameters.items():
-        if key in ("tolerances", "severity"):
+        if key in ("tolerances", "severity", "records"):
             continue
         if value is None:
             text = "—"
@@ -271,6 +273,7 @@ def render_html(report: Report) -> str:
         summary=summary_line(report),
         counts=[(s.value, counts.get(s.value, 0)) for s in Severity],
         parameters=_parameters(report.parameters),
+        records=dict(report.parameters.get("records") or {}),
         tolerances=sorted(dict(report.parameters.get("tolerances") or {}).items()),
         overrides=sorted(dict(report.parameters.get("severity") or {}).items()),
         idle=[r.rule for r in report.rules_run if r.status != "ran"],
@@ -283,7 +286,11 @@ def render_html(report: Report) -> str:
 
 
 def render_diff_html(result: Diff) -> str:
-    """The diff as one self-contained HTML page: new, changed, resolved, unchanged."""
+    """The diff as one self-contained HTML page: new, changed, resolved, unchanged.
+
+    When the reports did not look at the same things, the scope is stated under the
+    summary and the findings out of scope are listed last, each with its report and why.
+    """
     sections = [
         ("new", "New", "Findings the previous report did not have.", result.new, ()),
         (
@@ -314,6 +321,11 @@ def render_diff_html(result: Diff) -> str:
                 "rows": [finding_row(f, olds[i] if olds else None) for i, f in enumerate(findings)],
             }
             for key, title, note, findings, olds in sections
+        ],
+        scope=result.scope.lines(),
+        outside=[
+            {"report": o.report, "reason": o.reason, "row": finding_row(o.finding)}
+            for o in result.out_of_scope
         ],
         data=script_json(result.to_dict()),
     )

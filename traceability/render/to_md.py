@@ -143,7 +143,9 @@ def render_diff_md(result: Diff) -> str:
     """The diff as Markdown: new, changed, resolved and unchanged findings in that order.
 
     New and changed findings are what needs attention, so they come with their messages and
-    evidence; a changed value reads ``old → new``.
+    evidence; a changed value reads ``old → new``. When the reports did not look at the same
+    things, the scope follows the summary and the findings out of scope come last, each with
+    its report and the reason.
     """
     head = ("#", "severity", *COLUMNS[1:])
     parts = ["# Changes since the previous report", f"**{md_text(result.summary())}.**"]
@@ -152,6 +154,11 @@ def render_diff_md(result: Diff) -> str:
             f"Previous report generated {_cell(result.old_generated_at) or 'at an unknown time'}; "
             f"this one {_cell(result.new_generated_at) or 'at an unknown time'}."
         )
+    scope = result.scope.lines()
+    if scope:
+        parts.append(f"**Scope:** {md_text(scope[0])}.")
+        if scope[1:]:
+            parts.append("\n".join(f"- {md_text(note, start=True)}" for note in scope[1:]))
     sections: list[tuple[str, str, list[tuple[Finding | None, Finding]], bool]] = [
         ("New", "N", [(None, f) for f in result.new], True),
         ("Changed", "X", [(c.old, c.new) for c in result.changed], True),
@@ -174,4 +181,12 @@ def render_diff_md(result: Diff) -> str:
         if detailed:
             lists = (evidence_list(r, f) for r, (_, f) in zip(refs, pairs, strict=True))
             parts.append("\n".join(lists))
+    if result.out_of_scope:
+        rows = []
+        for i, o in enumerate(result.out_of_scope, start=1):
+            cells = finding_row(f"O{i}", o.finding)
+            severity = o.finding.severity.value
+            rows.append([cells[0], o.report, severity, *cells[1:4], md_text(o.reason)])
+        parts.append(f"## Out of scope ({len(rows)})")
+        parts.append(table(("#", "report", "severity", *COLUMNS[1:4], "why"), rows, ()))
     return "\n\n".join(parts) + "\n"

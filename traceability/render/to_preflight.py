@@ -4,7 +4,10 @@ The blocking reasons are findings of an ordinary report, so each format is the r
 own renderer. The table and Markdown views put the verdict (clear to ship, or blocked with
 how many reasons) and the balance of each authorisation quoted above them; JSON, CSV and
 HTML carry the same facts in the report's parameters (``verdict``, ``shipment_ref``,
-``ship_date``, ``authorisations``).
+``ship_date``, ``authorisations``, and ``cannot_check`` with ``missing_data_allowed`` when
+a check could not be made for want of data). A check not made blocks the shipment as a
+finding ``cannot check: ...``; with missing data allowed, the table and Markdown views list
+it under the verdict instead.
 """
 
 from __future__ import annotations
@@ -32,10 +35,20 @@ BALANCE_COLUMNS = ("authorisation", "unit", "authorised", "used before", "this s
 def verdict_line(result: Preflight) -> str:
     """One line: the shipment, its day, and whether it may leave."""
     head = f"Shipment {result.shipment_ref} leaving {result.ship_date.isoformat()}: "
+    if result.clear and result.unchecked:
+        n = len(result.unchecked)
+        return head + f"CLEAR TO SHIP, missing data allowed: {n} check(s) not made."
     if result.clear:
         return head + "CLEAR TO SHIP."
     n = len(result.blockers)
     return head + f"BLOCKED by {n} reason{'s' if n != 1 else ''} (each with what to do)."
+
+
+def unchecked_lines(result: Preflight) -> list[str]:
+    """The checks not made that do not block (missing data allowed): rule and reason."""
+    if not result.missing_data_allowed:
+        return []
+    return [f"not checked: {u.rule}: {u.reason}" for u in result.unchecked]
 
 
 def _balance_rows(result: Preflight) -> list[tuple[str, ...]]:
@@ -58,6 +71,8 @@ def render_preflight_table(result: Preflight, *, width: int = WIDTH, color: bool
     console = text_console(out, width=width, color=color)
     style = "bold green" if result.clear else "bold red"
     console.print(Text(verdict_line(result), style=style), soft_wrap=True)
+    for line in unchecked_lines(result):
+        console.print(Text(line, style="yellow"), soft_wrap=True)
     if result.balances:
         balances = Table(title="Authorisations quoted", title_justify="left", box=box.SIMPLE_HEAD)
         for i, name in enumerate(BALANCE_COLUMNS):
@@ -74,6 +89,8 @@ def render_preflight_md(result: Preflight) -> str:
         f"# Preflight of shipment {md_text(result.shipment_ref)}",
         f"**{md_text(verdict_line(result))}**",
     ]
+    if unchecked_lines(result):
+        parts.append("\n".join(f"- {md_text(line)}" for line in unchecked_lines(result)))
     if result.balances:
         rows = [[md_text(c) for c in row] for row in _balance_rows(result)]
         parts.append(table(BALANCE_COLUMNS, rows, BALANCE_COLUMNS[2:]))

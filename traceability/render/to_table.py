@@ -37,6 +37,8 @@ def summary_line(report: Report) -> str:
     if counts:
         parts = ", ".join(f"{n} {sev}" for sev, n in counts.items())
         head = f"{len(report.findings)} finding(s): {parts}"
+    elif report.empty_scope:
+        head = "No findings: no records in scope, nothing was judged"
     else:
         head = "No findings"
     caveated = report.caveated()

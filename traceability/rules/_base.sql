@@ -16,6 +16,18 @@ SELECT * FROM (VALUES
     ('H87', 'count', CAST(1 AS DECIMAL(38,12)))
 ) AS t(uom, dimension, factor);
 
+-- The name of each load in evidence sources ('name:line', the line or record number in the
+-- file): the path as the file was loaded, followed by '@' and the first 12 hex digits of its
+-- SHA-256 where the same path was loaded more than once (a corrected file loaded again), so
+-- that a source names exactly one input. Every `source` column below is written from it (a
+-- row whose load is not in `loads` keeps its source_file); traceability.records resolves
+-- the same names to the report's inputs.
+CREATE OR REPLACE TEMP VIEW load_names AS
+SELECT l.load_id,
+       CASE WHEN count(*) OVER (PARTITION BY l.path) > 1
+            THEN l.path || '@' || substr(l.sha256, 1, 12) ELSE l.path END AS load_name
+FROM loads l;
+
 -- One product master row per gtin (a later load, then a later line, wins), with the kg of
 -- base in one trade unit: one pack (H87) or one kg of a mass-traded product.
 CREATE OR REPLACE TEMP VIEW product_mass AS
@@ -43,10 +55,11 @@ SELECT
                 * coalesce(p.base_factor, 1) AS DECIMAL(38,12))
         WHEN tu.dimension = 'mass' THEN CAST(coalesce(p.base_factor, 1) AS DECIMAL(38,12))
     END AS kg_base_per_unit,
-    regexp_extract(p.source_file, '[^/\\]+$') || ':' || p.source_line AS source
+    coalesce(n.load_name, p.source_file) || ':' || p.source_line AS source
 FROM latest p
 LEFT JOIN unit_factors cu ON cu.uom = p.content_uom
 LEFT JOIN unit_factors tu ON tu.uom = p.trade_uom
+LEFT JOIN load_names n ON n.load_id = p.load_id
 WHERE p.version_rank = 1;
 
 -- Declared quantities (consignment lines and manufacture declarations) in comparison
@@ -116,20 +129,22 @@ FROM b;
 
 -- Consignment lines with their declared_qty columns and their 'file:line' source.
 CREATE OR REPLACE TEMP VIEW consignment_qty AS
-SELECT c.*, regexp_extract(c.source_file, '[^/\\]+$') || ':' || c.source_line AS source,
+SELECT c.*, coalesce(n.load_name, c.source_file) || ':' || c.source_line AS source,
        d.* EXCLUDE (record_table, load_id, source_line)
 FROM consignments c
 JOIN declared_qty d
   ON d.record_table = 'consignments' AND d.load_id = c.load_id
- AND d.source_line = c.source_line;
+ AND d.source_line = c.source_line
+LEFT JOIN load_names n ON n.load_id = c.load_id;
 
 -- Manufacture declarations with the same columns as consignment_qty.
 CREATE OR REPLACE TEMP VIEW batch_qty AS
-SELECT x.*, regexp_extract(x.source_file, '[^/\\]+$') || ':' || x.source_line AS source,
+SELECT x.*, coalesce(n.load_name, x.source_file) || ':' || x.source_line AS source,
        d.* EXCLUDE (record_table, load_id, source_line)
 FROM batches x
 JOIN declared_qty d
-  ON d.record_table = 'batches' AND d.load_id = x.load_id AND d.source_line = x.source_line;
+  ON d.record_table = 'batches' AND d.load_id = x.load_id AND d.source_line = x.source_line
+LEFT JOIN load_names n ON n.load_id = x.load_id;
 
 -- Return lines with their 'file:line' source; version_rank 1 is the line that counts: a
 -- later filing with the same (filer, period, flow, product or substance, counterparty
@@ -137,12 +152,24 @@ JOIN declared_qty d
 CREATE OR REPLACE TEMP VIEW filing_versions AS
 SELECT
     f.*,
-    regexp_extract(f.source_file, '[^/\\]+$') || ':' || f.source_line AS source,
+    coalesce(n.load_name, f.source_file) || ':' || f.source_line AS source,
     row_number() OVER (
         PARTITION BY f.filer, f.period, f.flow, f.gtin, f.substance_base,
             f.counterparty_country
         ORDER BY f.load_id DESC, f.source_line DESC) AS version_rank
-FROM filings f;
+FROM filings f
+LEFT JOIN load_names n ON n.load_id = f.load_id;
+
+-- Authorisations and annual estimates, every column plus their 'file:line' source.
+CREATE OR REPLACE TEMP VIEW authorisation_rows AS
+SELECT a.*, coalesce(n.load_name, a.source_file) || ':' || a.source_line AS source
+FROM authorisations a
+LEFT JOIN load_names n ON n.load_id = a.load_id;
+
+CREATE OR REPLACE TEMP VIEW estimate_rows AS
+SELECT e.*, coalesce(n.load_name, e.source_file) || ':' || e.source_line AS source
+FROM estimates e
+LEFT JOIN load_names n ON n.load_id = e.load_id;
 
 -- Events: one version per event_key (the first stored), none whose key was error-declared.
 -- valid_rows holds their event_row; valid_events adds every events column and `source`.
@@ -158,8 +185,9 @@ FROM (
 WHERE v.version_rank = 1;
 
 CREATE OR REPLACE TEMP VIEW valid_events AS
-SELECT e.*, regexp_extract(e.source_file, '[^/\\]+$') || ':' || e.source_line AS source
+SELECT e.*, coalesce(n.load_name, e.source_file) || ':' || e.source_line AS source
 FROM events e
+LEFT JOIN load_names n ON n.load_id = e.load_id
 WHERE e.event_row IN (SELECT r.event_row FROM valid_rows r);
 
 -- EPC identity. Every EPC is identified by the pair (id_gtin, id_serial): for an SGTIN, the
@@ -278,15 +306,17 @@ WHERE e.event_row IN (SELECT r.event_row FROM valid_rows r)
   AND e.event_row NOT IN (SELECT x.voided_row FROM voided_shipments x);
 
 CREATE OR REPLACE TEMP VIEW live_events AS
-SELECT e.*, regexp_extract(e.source_file, '[^/\\]+$') || ':' || e.source_line AS source
+SELECT e.*, coalesce(n.load_name, e.source_file) || ':' || e.source_line AS source
 FROM events e
+LEFT JOIN load_names n ON n.load_id = e.load_id
 WHERE e.event_row IN (SELECT l.event_row FROM live_rows l);
 
 -- Each event's key and 'file:line' source: join it last, for the rows a rule reports.
 CREATE OR REPLACE TEMP VIEW event_sources AS
 SELECT e.event_row, e.event_key,
-       regexp_extract(e.source_file, '[^/\\]+$') || ':' || e.source_line AS source
-FROM events e;
+       coalesce(n.load_name, e.source_file) || ':' || e.source_line AS source
+FROM events e
+LEFT JOIN load_names n ON n.load_id = e.load_id;
 
 -- Business-transaction refs of live events (match consignments.shipment_ref on ref).
 CREATE OR REPLACE TEMP VIEW event_refs AS
@@ -477,10 +507,11 @@ SELECT
     coalesce(k.epc_key, 'https://id.gs1.org/01/' || g.gtin || '/21/' || m.id_serial)
         AS epc_key,
     m.epc_kind, g.gtin, CASE WHEN m.id_gtin > 0 THEN m.id_serial END AS serial,
-    regexp_extract(e.source_file, '[^/\\]+$') || ':' || e.source_line AS source,
+    coalesce(n.load_name, e.source_file) || ':' || e.source_line AS source,
     m.id_gtin, m.id_serial
 FROM serial_moves m
 JOIN events e ON e.event_row = m.event_row
+LEFT JOIN load_names n ON n.load_id = e.load_id
 LEFT JOIN epc_gtins g ON g.gtin_id = m.id_gtin
 LEFT JOIN epc_keys k ON k.id_gtin = m.id_gtin AND k.id_serial = m.id_serial;
 

@@ -18,11 +18,10 @@
 WITH auths AS (
     SELECT
         a.*,
-        regexp_extract(a.source_file, '[^/\\]+$') || ':' || a.source_line AS source,
         row_number() OVER (
             PARTITION BY a.authorisation_ref ORDER BY a.load_id DESC, a.source_line DESC)
             AS version_rank
-    FROM authorisations a
+    FROM authorisation_rows a
 ), limits AS (
     SELECT
         a.authorisation_ref, a.kind, a.gtin, a.substance_base, a.max_quantity, a.uom,

@@ -25,11 +25,10 @@ WITH consignment_versions AS (
 ), auths AS (
     SELECT
         a.*,
-        regexp_extract(a.source_file, '[^/\\]+$') || ':' || a.source_line AS source,
         row_number() OVER (
             PARTITION BY a.authorisation_ref ORDER BY a.load_id DESC, a.source_line DESC)
             AS version_rank
-    FROM authorisations a
+    FROM authorisation_rows a
 ), quoted AS (
     SELECT
         l.declaration_id, coalesce(l.line, '1') AS line, l.source, l.period, l.direction,

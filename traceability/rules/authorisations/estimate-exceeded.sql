@@ -14,11 +14,10 @@
 WITH estimate_versions AS (
     SELECT
         e.*,
-        regexp_extract(e.source_file, '[^/\\]+$') || ':' || e.source_line AS source,
         row_number() OVER (
             PARTITION BY e.country, e.substance_base, e.year
             ORDER BY e.load_id DESC, e.source_line DESC) AS version_rank
-    FROM estimates e
+    FROM estimate_rows e
 ), limits AS (
     SELECT
         e.country, e.substance_base, e.year, e.quantity, e.uom, e.source,
