@@ -33,11 +33,18 @@ def load_average() -> str:
     return f"{one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min)"
 
 
-def run(script: str, *args: str) -> tuple[float, float, str]:
-    """Run a script in a fresh process; (seconds, its own peak RSS in MiB, stdout)."""
+def run(script: str, *args: str, code: Path | None = None) -> tuple[float, float, str]:
+    """Run a script in a fresh process; (seconds, its own peak RSS in MiB, stdout).
+
+    ``code``: a checkout whose ``traceability`` package the script imports instead of the
+    installed one (to measure another version on the same data, sides taking turns).
+    """
+    env = None
+    if code is not None:
+        env = {**os.environ, "PYTHONPATH": str(code.resolve())}
     start = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-c", script, *args], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", script, *args], stdout=subprocess.PIPE, text=True, env=env
     )
     assert proc.stdout is not None
     out = proc.stdout.read()

@@ -16,6 +16,7 @@ machine it ran on.
     python bench/ingest.py --events 5000000
     python bench/ingest.py --data events.jsonl   # an existing file instead
     python bench/ingest.py --runs 3        # each side three times, interleaved; medians
+    python bench/ingest.py --baseline ../old-checkout   # also the load of another version
 """
 
 from __future__ import annotations
@@ -111,6 +112,22 @@ print(f.accepted, f.rejected)
 """
 
 
+def _revision(folder: Path) -> str:
+    """The commit a checkout is at, if git can tell."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(folder), "log", "-1", "--format=%h %s"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "not a git checkout"
+    return out[:80]
+
+
 def main() -> None:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -127,6 +144,13 @@ def main() -> None:
     )
     parser.add_argument(
         "--no-floor", action="store_true", help="skip the floor (the tables with no checks)"
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="a checkout of another version: its load is measured too, as a side taking "
+        "turns with the others (this version's load must be no slower)",
     )
     args = parser.parse_args()
 
@@ -150,13 +174,17 @@ def main() -> None:
         print(f"DuckDB memory_limit: {args.memory_limit}")
         print(f"load average before: {load_average()}")
         sides = [("raw", RAW), ("tracecheck", OURS)] + ([] if args.no_floor else [("floor", FLOOR)])
+        if args.baseline is not None:
+            sides.append(("baseline", OURS))
+            print(f"baseline: the load of {args.baseline} ({_revision(args.baseline)})")
         times: dict[str, list[float]] = {name: [] for name, _ in sides}
         peaks: dict[str, float] = dict.fromkeys(times, 0.0)
         outs: dict[str, list[str]] = {name: [] for name in times}
         for round_ in range(args.runs):  # interleaved, so that a slow spell hits every side
             for name, script in sides:
                 db = folder / f"{name}-{round_}.duckdb"
-                seconds, rss, out = run(script, str(db), str(data), args.memory_limit)
+                code = args.baseline if name == "baseline" else None
+                seconds, rss, out = run(script, str(db), str(data), args.memory_limit, code=code)
                 db.unlink()
                 times[name].append(seconds)
                 peaks[name] = max(peaks[name], rss)
@@ -185,6 +213,12 @@ def main() -> None:
             "rejected": rejected,
             "ratio": round(ours_s / raw_s, 2),
         }
+        if args.baseline is not None:
+            base_s = statistics.median(times["baseline"])
+            figures["baseline_seconds"] = round(base_s, 2)
+            figures["baseline_peak_rss_mib"] = round(peaks["baseline"])
+            figures["baseline_accepted_rejected"] = outs["baseline"][-1]
+            figures["tracecheck_to_baseline"] = round(ours_s / base_s, 3)
         if floor:
             figures["floor_seconds"] = round(floor["total"], 2)
             figures["floor_ratio"] = round(floor["total"] / raw_s, 2)
@@ -202,6 +236,13 @@ def main() -> None:
             each = "; ".join(f"{k} {', '.join(f'{t:.1f}' for t in v)}" for k, v in times.items())
             print(f"medians of {args.runs} interleaved runs (seconds of each: {each})")
         print(f"ratio tracecheck / raw: {ours_s / raw_s:.2f}x")
+        if args.baseline is not None:
+            base_s = statistics.median(times["baseline"])
+            print(
+                f"baseline load:          {base_s:6.1f} s  {written / base_s:>10,.0f} events/s  "
+                f"peak RSS {peaks['baseline']:,.0f} MiB (accepted, rejected: "
+                f"{outs['baseline'][-1]}); this version / baseline: {ours_s / base_s:.3f}"
+            )
         if floor:
             steps = ", ".join(f"{k} {v:.1f} s" for k, v in floor.items() if k != "total")
             print(
