@@ -391,9 +391,12 @@ def jsonl_check_condition(keys: str, line: str) -> str:
     """
 
     def odd(column: str, vocabulary: str) -> str:
+        # The bare words first: most values are one, and a short list is looked through
+        # in a third of the time of every spelling.
         return (
-            f"({column} IS NOT NULL AND {column} NOT IN "
-            f"({_terms_sql(canonical_spellings(vocabulary))}))"
+            f"CASE WHEN {column} IS NULL OR {column} IN ({_terms_sql(CBV_TERMS[vocabulary])}) "
+            f"THEN false ELSE {column} NOT IN ({_terms_sql(canonical_spellings(vocabulary))}) "
+            "END"
         )
 
     def odd_types(column: str, vocabulary: str) -> str:

@@ -563,9 +563,16 @@ SELECT rec, list, pos, raw FROM tc_odd
 WHERE raw IS NULL OR raw IN (SELECT raw FROM tc_ids WHERE key IS NULL)
 """
 
-#: Events rejected for their identifiers: an invalid parentID (what the event packs into
-#: or unpacks from cannot be told), or EPCs none of which is valid in an event that names
-#: no other object (no valid parent, no quantities): what it is about cannot be told.
+#: Events rejected for an invalid parentID: what the event packs into or unpacks from
+#: cannot be told.
+_BAD_PARENTS = f"""
+SELECT rec, 'parentID: ' || {_quote("parent_raw")} AS detail FROM tc_ev
+JOIN tc_ids ON tc_ids.raw = tc_ev.parent_raw WHERE tc_ids.key IS NULL
+"""
+
+#: Events rejected for their identifiers: an invalid parentID, or EPCs none of which is
+#: valid in an event that names no other object (no valid parent, no quantities): what it
+#: is about cannot be told.
 _BAD_EPCS = f"""
 WITH bad AS (
     SELECT rec, arg_min(list || '[' || pos || ']: ' || {_quote("raw")},
@@ -576,9 +583,7 @@ WITH bad AS (
 SELECT b.rec, b.detail FROM bad b JOIN named USING (rec) JOIN tc_ev e USING (rec)
 WHERE b.n = named.n AND NOT e.has_quantities AND e.parent_raw IS NULL
 UNION ALL
-SELECT rec, 'parentID: ' || {_quote("parent_raw")} FROM tc_ev
-JOIN tc_ids ON tc_ids.raw = tc_ev.parent_raw WHERE tc_ids.key IS NULL
-"""
+{_BAD_PARENTS}"""
 
 
 def create_epc_macros(con: duckdb.DuckDBPyConnection) -> None:
@@ -675,7 +680,8 @@ def _epc_pass(con: duckdb.DuckDBPyConnection, source: str) -> None:
     )
     _resolve_identifiers(con)
     _keep(con, "tc_bad_members", _BAD_MEMBERS)
-    _keep(con, "tc_bad", _BAD_EPCS)
+    # Counting each event's EPCs costs a pass over them all: only where one is invalid.
+    _keep(con, "tc_bad", _BAD_EPCS if _tables()["tc_bad_members"].num_rows else _BAD_PARENTS)
     bad = _tables().pop("tc_bad")
     if bad.num_rows:
         _amend(
