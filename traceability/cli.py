@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -194,6 +195,29 @@ def _print_rejections(result: LoadResult, *, err: bool = False) -> None:
         click.echo(f"... and {more} more (all are in the rejects table)", err=err)
 
 
+@contextmanager
+def _file_progress(verb: str) -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar over files on a terminal's stderr (none when it is not a terminal),
+    and the callback the library calls with each file; the file's name is shown escaped."""
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task(verb, total=None)
+
+        def progress(path: str, index: int, total: int) -> None:
+            shown = escape(_plain(path))
+            bar.update(task, description=f"{verb} {shown}", completed=index, total=total)
+
+        yield progress
+
+
 @cli.command("load")
 @db_option
 @click.option(
@@ -221,21 +245,7 @@ def load_command(db: Path, kind: str | None, strict: bool, paths: tuple[Path, ..
       tracecheck load --db q1.duckdb --strict consignments.csv
       tracecheck load --db q1.duckdb --kind filings returns-2026-q1.xlsx
     """
-    console = Console(stderr=True)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    ) as bar:
-        task = bar.add_task("loading", total=None)
-
-        def progress(path: str, index: int, total: int) -> None:
-            bar.update(task, description=f"loading {path}", completed=index, total=total)
-
+    with _file_progress("loading") as progress:
         result = load(db, list(paths), kind=kind, strict=strict, progress=progress)
     _print_summary(result, _console())
     _print_rejections(result)
@@ -278,22 +288,7 @@ def validate_command(
       tracecheck validate outbox/ --format json --output outbox-check.json
       tracecheck validate --kind filings returns-2026-q1.xlsx
     """
-    console = Console(stderr=True)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    ) as bar:
-        task = bar.add_task("checking", total=None)
-
-        def progress(path: str, index: int, total: int) -> None:
-            shown = escape(_plain(path))
-            bar.update(task, description=f"checking {shown}", completed=index, total=total)
-
+    with _file_progress("checking") as progress:
         result = validate(list(files), kind=kind, progress=progress)
     for f in result.unreadable:
         click.echo(f"error: {_plain(f.error or f.path)}", err=True)
