@@ -2,10 +2,13 @@
 
 Runs generated inputs (100,000 by default) through the real ``load()`` into real DuckDB
 databases, on a few worker processes, with the strategies and the harness of
-``tests/fuzzing.py``, and prints for each loader how many inputs ran and how they ended:
-accepted, rejected (loaded with some records rejected), refused (a clear error for the
-whole file), crashes (any other exception, or a refusal that changed the database) and
-hangs (an input still running after ``--timeout`` seconds). Each crash or hang is saved
+``tests/fuzzing.py`` (among them the changes that could alter a value unseen: numbers
+respelt with exponents or many decimals, keys given twice, invisible and control
+characters in values, a DOCTYPE declaring attribute defaults), and prints for each
+loader how many inputs ran and how they ended: accepted, rejected (loaded with some
+records rejected), refused (a clear error for the whole file), crashes (any other
+exception, or a refusal that changed the database) and hangs (an input still running
+after ``--timeout`` seconds). Each crash or hang is saved
 under ``bench/out/fuzz/`` with its traceback, to become a regression fixture in
 ``fixtures/hostile/regressions/``. The exit status is 1 when there was any.
 

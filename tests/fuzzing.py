@@ -3,8 +3,11 @@
 Each input starts from a valid seed file in ``fixtures/hostile/seeds/`` and is changed in
 the way its format invites: cells and headers of a CSV file rewritten with hostile text,
 values of a JSON event replaced by other JSON (deep, huge, of the wrong type), elements
-and text of an EPCIS XML document renamed, dropped, repeated or rewritten, and then, for
-every format, bytes flipped, inserted (quotes, separators, NUL, invalid UTF-8, BOMs,
+and text of an EPCIS XML document renamed, dropped, repeated or rewritten; in JSON, JSON
+Lines and XML text, the changes that could alter a value unseen (:func:`silent_mutations`:
+numbers respelt with exponents, many decimals, huge or tiny; keys given twice; invisible
+and control characters put into values; a DOCTYPE declaring attribute defaults); and then,
+for every format, bytes flipped, inserted (quotes, separators, NUL, invalid UTF-8, BOMs,
 brackets, entity references ...), deleted, repeated or cut off.
 
 The harness loads each input through the real ``load()`` into a real DuckDB database (one
@@ -21,6 +24,7 @@ import copy
 import csv
 import io
 import json
+import re
 import traceback
 from collections import Counter
 from collections.abc import Callable
@@ -101,6 +105,11 @@ TOKENS = [
     "é".encode(),
     "😀".encode(),
     "\u202e".encode(),
+    "\u200b".encode(),
+    b"\\u200b",
+    b"&#x200B;",
+    b"1.5e-13",
+    b"1E+30",
     b"=cmd|' /C calc'!A0",
     b'"); DROP TABLE events; --',
 ]
@@ -282,6 +291,62 @@ def xml_mutations(draw: st.DrawFn, data: bytes) -> bytes:
     return bytes(etree.tostring(root, xml_declaration=draw(st.booleans()), encoding="UTF-8"))
 
 
+@st.composite
+def decimal_spellings(draw: st.DrawFn) -> str:
+    """A number spelt as JSON allows: exponents, many decimals, huge, tiny, signed."""
+    whole = draw(st.sampled_from(["0", "1", "12", "1" + "0" * 30, "9" * 27]))
+    fraction = draw(st.sampled_from(["", ".5", ".50", ".000000000001", ".0000000000001"]))
+    exponent = draw(st.sampled_from(["", "", "e3", "E+30", "e-13", "e-400", "e400"]))
+    return draw(st.sampled_from(["", "", "-"])) + whole + fraction + exponent
+
+
+_NUMBER_AT = re.compile(rb"(?<=[:>\[,])\s*-?[0-9][0-9.eE+-]*(?=[,}\]<\s])")
+_KEY_AT = re.compile(rb'"([^"\\]{1,40})"\s*:\s*("[^"\\]*"|-?[0-9][0-9.eE+-]*|true|false|null)')
+_INVISIBLE = ["\u200b", "\u200d", "\u2060", "\ufeff", "\u202e", "\u2066", "\x85", "\x07"]
+
+
+@st.composite
+def silent_mutations(draw: st.DrawFn, data: bytes) -> bytes:
+    """JSON, JSON Lines or XML text with the changes that could alter a value unseen: a
+    number respelt (:func:`decimal_spellings`), a key given again in its object with the
+    same or another value, an invisible or control character put into a value (raw, as a
+    JSON escape or as an XML character reference), a DOCTYPE declaring attribute defaults."""
+    out = data
+    xml = data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+    for _ in range(draw(st.integers(1, 4))):
+        op = draw(st.sampled_from(["number", "twice", "invisible", "doctype"]))
+        if op == "number":
+            found = list(_NUMBER_AT.finditer(out))
+            if found:
+                m = draw(st.sampled_from(found))
+                out = out[: m.start()] + draw(decimal_spellings()).encode() + out[m.end() :]
+        elif op == "twice" and not xml:
+            found = list(_KEY_AT.finditer(out))
+            if found:
+                m = draw(st.sampled_from(found))
+                value = draw(st.sampled_from([m.group(2), b'"other"', b"1.50", b"null"]))
+                out = out[: m.end()] + b', "' + m.group(1) + b'": ' + value + out[m.end() :]
+        elif op == "invisible":
+            char = draw(st.sampled_from(_INVISIBLE))
+            if xml:
+                spelt = draw(st.sampled_from([char.encode(), f"&#x{ord(char):X};".encode()]))
+                ends = [m.start() for m in re.finditer(rb"</", out)]
+            else:
+                spelt = draw(st.sampled_from([char.encode(), f"\\u{ord(char):04x}".encode()]))
+                ends = [m.start() for m in re.finditer(rb'"(?=\s*[,}\]])', out)]
+            if ends:
+                at = draw(st.sampled_from(ends))
+                out = out[:at] + spelt + out[at:]
+        elif op == "doctype" and xml:
+            doctype = (
+                b'<!DOCTYPE EPCISDocument [<!ATTLIST bizTransaction type CDATA "po">'
+                b'<!ATTLIST epcis:EPCISDocument schemaVersion CDATA "1.2">]>\n'
+            )
+            start = out.find(b"?>") + 2 if out.lstrip().startswith(b"<?xml") else 0
+            out = out[:start] + doctype + out[start:]
+    return out
+
+
 _STRUCTURED: dict[str, Callable[[bytes], st.SearchStrategy[bytes]]] = {
     "csv": csv_mutations,
     "jsonl": jsonl_mutations,
@@ -298,6 +363,8 @@ def inputs(draw: st.DrawFn, loader: str) -> tuple[bytes, str | None]:
     data = (SEEDS / draw(st.sampled_from(seeds))).read_bytes()
     if draw(st.booleans()):
         data = draw(_STRUCTURED[loader](data))
+    if loader != "csv" and draw(st.integers(0, 2)) == 0:
+        data = draw(silent_mutations(data))
     if draw(st.integers(0, 3)):
         data = draw(byte_mutations(data))
     return data, draw(st.sampled_from(kinds))

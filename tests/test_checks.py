@@ -37,6 +37,16 @@ NOT_CODES = {
     "bad-length",
     # an internal mark of the event pipeline, resolved before anything is written
     "check-shape",
+    # why a whole file was not loaded or was skipped (LoadResult.unreadable / .skipped):
+    # file problems, not codes of a record
+    "not-a-file",
+    "empty-file",
+    "unknown-type",
+    "unknown-kind",
+    "outside-folder",
+    "broken-link",
+    # a step of the load at which the fault switch can stop it
+    "loads-row",
 }
 
 

@@ -13,8 +13,9 @@ import faulthandler
 from pathlib import Path
 
 import pytest
-from fuzzing import LOADERS, SEEDS, Harness, inputs
+from fuzzing import LOADERS, SEEDS, Harness, inputs, silent_mutations
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 REGRESSIONS = SEEDS.parent / "regressions"
 #: Inputs per loader: the event loaders cost several times more per file.
@@ -47,6 +48,43 @@ def test_mutated_inputs_never_crash_a_loader(tmp_path: Path, loader: str) -> Non
     finally:
         harness.close()
     assert sum(harness.counts.values()) >= BUDGET[loader]
+
+
+@pytest.mark.parametrize(
+    ("loader", "seed"),
+    [
+        ("events-jsonl", "events.jsonl"),
+        ("epcis-json", "document.json"),
+        ("epcis-xml", "document-2.0.xml"),
+    ],
+)
+def test_values_changed_in_silence_are_loaded_or_rejected_with_a_reason(
+    tmp_path: Path, loader: str, seed: str
+) -> None:
+    """Respelt numbers, keys given twice, invisible characters, DTD defaults: no crash,
+    and every rejected record has its code and reason."""
+    harness = Harness(tmp_path)
+
+    @settings(
+        max_examples=1,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(st.just((SEEDS / seed).read_bytes()).flatmap(silent_mutations))
+    def check(data: bytes) -> None:
+        outcome = harness.run(loader, data, None)
+        assert outcome != "crash", harness.crashes[-1]
+        unexplained = harness.connection().execute(
+            "SELECT count(*) FROM rejects WHERE code = '' OR coalesce(message, '') = ''"
+        )
+        assert unexplained.fetchone() == (0,)
+
+    try:
+        check()
+    finally:
+        harness.close()
 
 
 @pytest.mark.parametrize("path", sorted(SEEDS.iterdir()), ids=lambda p: p.name)

@@ -20,6 +20,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -654,7 +655,10 @@ def test_numbers_too_long_or_too_large_to_read_are_rejected_or_refused(
     document = tmp_path / "document.json"
     text = (SEEDS / "document.json").read_text()
     document.write_text(text.replace('"quantity": 10', '"quantity": 1.5E+99999999999999999999'))
-    refused(store, document, "a number is too long or too large to read")
+    loaded(store, document, accepted=2, rejected=1)  # that event: decimal-out-of-range
+    assert _stored(store, "SELECT code FROM rejects ORDER BY rowid DESC LIMIT 1") == [
+        ("decimal-out-of-range",)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -687,3 +691,59 @@ def test_a_bare_doctype_is_no_reason_to_refuse(tmp_path: Path) -> None:
     _refuse_doctype(path)  # nothing to refuse
     assert _doctype('<?xml version="1.0"?><!DOCTYPE r><r/>') == "<!DOCTYPE r>"
     assert _doctype("<r/>") is None
+
+
+def _codes_by_line(db: Path, name: str) -> dict[int, str]:
+    rows = _stored(db, f"SELECT line, code FROM rejects WHERE source_file LIKE '%{name}'")
+    return {int(str(line)): str(code) for line, code in rows}
+
+
+def test_event_quantities_that_would_round_are_rejected_never_stored_rounded(
+    store: Path,
+) -> None:
+    path = HOSTILE / "jsonl" / "silent-quantities.jsonl"
+    loaded(store, path, accepted=1, rejected=4)
+    assert _codes_by_line(store, path.name) == {
+        1: "decimal-out-of-range",  # 1e400: no traceback
+        2: "decimal-out-of-range",  # 1E+30
+        3: "decimal-precision",  # 1e-400: not 0
+        4: "decimal-precision",  # 16 decimals: not rounded to 12
+    }
+    assert _stored(
+        store,
+        "SELECT q.quantity FROM event_quantities q JOIN events e USING (event_row) "
+        "WHERE e.event_id = 'urn:uuid:9c0f0000-0000-4000-8000-000000000005'",
+    ) == [(Decimal("15"),)]
+
+
+def test_a_key_given_twice_with_other_values_rejects_its_event(store: Path) -> None:
+    path = HOSTILE / "jsonl" / "duplicate-keys.jsonl"
+    loaded(store, path, accepted=1, rejected=2)
+    assert _codes_by_line(store, path.name) == {
+        1: "duplicate-key-conflict",
+        3: "duplicate-key-conflict",
+    }
+    assert _stored(
+        store, "SELECT record, code FROM load_notes WHERE source_file LIKE '%duplicate-keys.jsonl'"
+    ) == [(2, "duplicate-key")]
+
+
+def test_an_invisible_character_in_an_identifier_rejects_its_event(store: Path) -> None:
+    path = HOSTILE / "jsonl" / "invisible-identifiers.jsonl"
+    loaded(store, path, accepted=1, rejected=2)
+    assert _codes_by_line(store, path.name) == {
+        1: "invisible-character",
+        2: "invisible-character",
+    }
+    assert "L2401\u200b" not in events_text(store)
+
+
+def test_a_dtd_attribute_default_is_never_applied(store: Path) -> None:
+    path = HOSTILE / "xml" / "attlist-default.xml"
+    loaded(store, path, accepted=1)
+    transactions = _stored(store, "SELECT type FROM event_biz_transactions WHERE ref = 'PO-31'")
+    assert transactions == [(None,)]
+    notes = _stored(
+        store, "SELECT code FROM load_notes WHERE source_file LIKE '%attlist-default.xml'"
+    )
+    assert notes == [("dtd-default-ignored",), ("dtd-default-ignored",)]

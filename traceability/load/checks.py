@@ -157,6 +157,18 @@ CHECKS_IN_ORDER: tuple[Check, ...] = (
         "An event without an eventID whose EPCIS event hash cannot be computed.",
         "Without an id or a hash, a repeat of it cannot be told from a second event.",
     ),
+    _reject(
+        "invisible-character",
+        "all",
+        "An identifier (eventID, EPC, epcClass, parentID, read point, location, lot, "
+        "business transaction, party, GTIN, GLN; in declarations every text column but "
+        "a product's name) holds a character that does not show: a "
+        "control character, a zero-width space or joiner, a byte-order mark, or a "
+        "bidirectional override or isolate (U+200B-U+200D, U+2060, U+FEFF, U+202A-U+202E, "
+        "U+2066-U+2069, C0 and C1 controls). The field is named.",
+        "L2401 followed by a zero-width space looks like L2401 and is not it: it would "
+        "match or miss another record without anyone seeing why.",
+    ),
     # -- events: notes --------------------------------------------------------------------
     _note(
         "ilmd-bare-name",
@@ -246,6 +258,14 @@ CHECKS_IN_ORDER: tuple[Check, ...] = (
         "It belongs to no field.",
     ),
     _note(
+        "dtd-default-ignored",
+        "events",
+        "The DOCTYPE of an XML document declares a default attribute value (an ATTLIST); "
+        "it is not applied, the document is read as written.",
+        "A value nobody wrote in the document is not part of what was sent; an EPCIS "
+        "document is described by its XSD, never by a DTD.",
+    ),
+    _note(
         "xml-repeated-field",
         "events",
         "A single-valued field given more than once; the last is read.",
@@ -323,9 +343,17 @@ CHECKS_IN_ORDER: tuple[Check, ...] = (
     ),
     _reject(
         "decimal-out-of-range",
-        "tables",
-        "A quantity has more than 12 decimal places or 26 digits before the point.",
+        "all",
+        "A quantity has more than 26 digits before the point (1E+30), however it is written.",
         "It cannot be stored exactly, and a rounded value would be a false difference.",
+    ),
+    _reject(
+        "decimal-precision",
+        "all",
+        "A quantity has more than 12 decimal places, however it is written (0.1234567890123, "
+        "1.5e-13, 1e-400); trailing zeros do not count.",
+        "It cannot be stored without rounding, and a rounded value (or 0 for 1e-400) would "
+        "be a false difference.",
     ),
     _reject(
         "negative-quantity",
@@ -415,7 +443,48 @@ CHECKS_IN_ORDER: tuple[Check, ...] = (
         "A field larger than the reader's limit.",
         "As for line-too-long.",
     ),
+    _reject(
+        "duplicate-key-conflict",
+        "all",
+        "A JSON object holds the same key twice with different values.",
+        "Which of the two values the sender meant cannot be told.",
+    ),
+    _reject(
+        "formula-without-value",
+        "tables",
+        "An .xlsx cell holds a formula but no value computed by the spreadsheet that saved it.",
+        "tracecheck does not evaluate formulas, so the cell's value is unknown.",
+    ),
     # -- tables: notes --------------------------------------------------------------------
+    _note(
+        "event-id-given-twice",
+        "events",
+        "An event gives its eventID twice, with different values; the first is kept.",
+        "What the event says is clear, only which id names it is not (a sample of the "
+        "standard does this); a copy sent under the other id would count twice, so it is "
+        "noted.",
+    ),
+    _note(
+        "duplicate-key",
+        "all",
+        "A JSON object holds the same key twice with the same value; read once.",
+        "The value is the same either way.",
+    ),
+    _note(
+        "formula-cell",
+        "tables",
+        "An .xlsx cell holds a formula; the value the sender's spreadsheet computed and saved "
+        "with it is read.",
+        "That saved value is what the sender saw and sent; tracecheck does not recompute it.",
+    ),
+    _note(
+        "hidden-sheet",
+        "tables",
+        "An .xlsx workbook has hidden sheets; the first visible sheet (or the visible sheet "
+        "named after the kind) is read and each hidden one is skipped, with this note.",
+        "A sender reads and checks the sheets that can be seen; a hidden sheet is not what "
+        "was declared.",
+    ),
     _note(
         "extra-columns",
         "tables",

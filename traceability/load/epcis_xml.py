@@ -4,11 +4,12 @@ The file is read with lxml's ``iterparse``: each event element is converted when
 tag is read and then dropped from the tree, so memory stays bounded by one event (plus the
 chunk of converted events the loader holds), whatever the size of the document.
 
-The parser resolves no entities, loads no DTD and never touches the network (an XML file
-cannot make tracecheck read another file or a URL). ``huge_tree`` stays off: it lifts
-libxml2's limits on a single text node (10 MB) and on nesting depth, which no EPCIS event
-comes near and which guard against hostile input; the size of the document as a whole is
-not limited by it.
+The parser resolves no entities, loads no DTD, applies no attribute default that a
+DOCTYPE declares (each such default is noted, ``dtd-default-ignored``) and never touches
+the network (an XML file cannot make tracecheck read another file or a URL).
+``huge_tree`` stays off: it lifts libxml2's limits on a single text node (10 MB) and on
+nesting depth, which no EPCIS event comes near and which guard against hostile input;
+the size of the document as a whole is not limited by it.
 
 Conversion follows the EPCIS 2.0 XML ↔ JSON-LD mapping:
 
@@ -61,6 +62,7 @@ from traceability.load.epcis_terms import (
     canonical_spellings,
 )
 from traceability.load.eventhash import STANDARD_PREFIXES
+from traceability.load.exact_numbers import json_spelling, written_number
 
 EPCIS_NAMESPACES = {
     "urn:epcglobal:epcis:xsd:1": "1.2",
@@ -79,7 +81,10 @@ _CBVMDA_XML = "urn:epcglobal:cbv:mda"
 _STANDARD_BY_NAMESPACE = {ns: prefix for prefix, ns in STANDARD_PREFIXES.items()}
 _STANDARD_BY_NAMESPACE[_CBVMDA_XML] = "cbvmda"
 
-_NUMBER = re.compile(r"\s*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*")
+#: The blanks around a value that XML itself treats as white space. Python's ``strip()``
+#: would also remove Unicode spaces and controls (U+0085, U+2028), changing a value unseen.
+_XML_BLANKS = " \t\r\n"
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _SENSOR_NUMBERS = frozenset(
     {"value", "minValue", "maxValue", "meanValue", "sDev", "percRank", "percValue"}
 )
@@ -113,11 +118,26 @@ def _split(tag: str) -> tuple[str, str]:
 
 
 def _decimal_or_text(text: str) -> Decimal | str:
-    return Decimal(text.strip()) if _NUMBER.fullmatch(text) else text.strip()
+    """An exact number as written (see :mod:`traceability.load.exact_numbers`), or the text."""
+    text = text.strip(_XML_BLANKS)
+    return written_number(json_spelling(text)) if _NUMBER.fullmatch(text) else text
+
+
+def _attribute(el: Any, name: str) -> str | None:
+    """The value of an attribute written on ``el``, never a default that a DTD declares.
+
+    lxml's ``el.get()`` answers with a DTD's default (``<!ATTLIST bizTransaction type
+    CDATA "po">``) when the attribute is not written; the attributes written are read
+    here instead.
+    """
+    for key, value in el.items():
+        if key == name:
+            return str(value)
+    return None
 
 
 def _text(el: Any) -> str:
-    return (el.text or "").strip()
+    return (el.text or "").strip(_XML_BLANKS)
 
 
 class _EventReader:
@@ -145,7 +165,7 @@ class _EventReader:
         the XML binding does not use (a bare word or CURIE, another case, spaces around
         it) is noted."""
         if not vocabulary:
-            return raw.strip()
+            return raw.strip(_XML_BLANKS)
         value = bare_cbv(vocabulary, raw)
         if value in CBV_TERMS[vocabulary] and raw not in canonical_spellings(vocabulary, "xml"):
             self.warn(
@@ -217,7 +237,7 @@ class _EventReader:
             return _text(el)
         out: dict[str, Any] = {}
         for key, value in attributes.items():
-            _add(out, self.attribute_name(el, key), value.strip())
+            _add(out, self.attribute_name(el, key), value.strip(_XML_BLANKS))
         if _text(el) and not kids:
             out["@value"] = _text(el)
         for child in kids:
@@ -229,7 +249,7 @@ class _EventReader:
         out: dict[str, Any] = {}
         for child in self.children(el, where):
             _, local = _split(child.tag)
-            if child.get(_XSI + "nil") in ("true", "1"):
+            if _attribute(child, _XSI + "nil") in ("true", "1"):
                 continue
             if not self.is_standard(child):
                 _add(out, self.element_name(child), self.extension_value(child))
@@ -375,8 +395,9 @@ class _EventReader:
 
     def typed(self, el: Any, member: str, vocabulary: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        if el.get("type") is not None:
-            out["type"] = self.vocab(f"{_split(el.tag)[1]}.type", vocabulary, el.get("type"))
+        written = _attribute(el, "type")
+        if written is not None:
+            out["type"] = self.vocab(f"{_split(el.tag)[1]}.type", vocabulary, written)
         out[member] = _text(el)
         return out
 
@@ -420,7 +441,7 @@ class _EventReader:
             if key.startswith(_XSI):
                 continue
             name = self.attribute_name(el, key)
-            value: Any = raw.strip()
+            value: Any = raw.strip(_XML_BLANKS)
             if name in _SENSOR_NUMBERS:
                 value = _decimal_or_text(raw)
             elif name == "booleanValue" and value in ("true", "false", "1", "0"):
@@ -502,6 +523,8 @@ def _open(path: Path) -> tuple[IO[bytes], Any]:
         events=("start", "end"),
         resolve_entities=False,
         load_dtd=False,
+        attribute_defaults=False,
+        dtd_validation=False,
         no_network=True,
         huge_tree=False,
         remove_comments=True,
@@ -557,6 +580,34 @@ def _refuse_dtd(path: Path, f: IO[bytes], root: Any) -> None:
         f"{path}: refused: the DOCTYPE {reason}; tracecheck reads no DTD and expands no entity",
         hint="EPCIS documents need no DOCTYPE: remove it",
     )
+
+
+_ATTLIST = re.compile(r"<!ATTLIST\s+([^\s>]+)((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>")
+_ATTRIBUTE_DEFAULT = re.compile(
+    r"([^\s\"'()|]+)\s+(?:\([^)]*\)|[A-Z]+)\s+(?:#FIXED\s+)?(?:\"([^\"]*)\"|'([^']*)')"
+)
+
+
+def _dtd_defaults(path: Path) -> list[Note]:
+    """A note for each attribute default that a document's DOCTYPE declares: none is
+    applied (the parser is not asked to add them, and :func:`_attribute` does not read
+    them), so the document is read as written."""
+    declaration = _doctype(_prolog_text(path))
+    notes = []
+    for element, body in _ATTLIST.findall(_COMMENT.sub("", declaration or "")):
+        for name, double, single in _ATTRIBUTE_DEFAULT.findall(body):
+            value = double if double or not single else single
+            notes.append(
+                Note(
+                    "warning",
+                    "dtd-default-ignored",
+                    f"the DOCTYPE declares {value[:200]!r} as the default of attribute "
+                    f"{name[:200]!r} of <{element[:200]}>; it is not applied, the document is "
+                    "read as written",
+                    location="DOCTYPE",
+                )
+            )
+    return notes
 
 
 #: How much of a file's start is read for its DOCTYPE before the XML parser sees it.
@@ -672,8 +723,9 @@ def read_xml(path: Path) -> Document:
     _refuse_dtd(path, f, root)
     namespace, local = _split(root.tag)
     version = binding = EPCIS_NAMESPACES.get(namespace, "")
-    if root.get("schemaVersion", "").startswith(("1.", "2.")) and version:
-        version = "2.0" if root.get("schemaVersion", "").startswith("2") else "1.2"
+    schema_version = _attribute(root, "schemaVersion") or ""
+    if schema_version.startswith(("1.", "2.")) and version:
+        version = "2.0" if schema_version.startswith("2") else "1.2"
     if namespace in MASTER_DATA_NAMESPACES or local == "EPCISMasterDataDocument":
         f.close()
         note = Note("note", "master-data-skipped", "an EPCIS master-data document: skipped")
@@ -685,7 +737,7 @@ def read_xml(path: Path) -> Document:
     if local not in ("EPCISDocument", "EPCISQueryDocument") and local not in EVENT_TYPES:
         f.close()
         raise UnreadableFile(f"{path}: not an EPCIS document (the root element is <{local}>)")
-    notes: list[Note] = []
+    notes: list[Note] = _dtd_defaults(path)
     xsd = None if local in EVENT_TYPES else xsd_check(binding)
     items = _events(path, f, parser, root, (version, binding), notes, xsd)
     return Document("events", version, None, items, notes)

@@ -4,9 +4,11 @@ The bulk work runs in DuckDB: each event is one line of JSON text, staged a chun
 time as Arrow; a typed parse, the checks, vocabulary and identifier normalisation and the
 fan-out into EPC, quantity, transaction and party rows are set-based SQL, with each
 step's result held as Arrow for the next (see :func:`_keep`). Python touches only the events
-that need it: those without an ``eventID`` (their EPCIS event hash is computed) and those
+that need it: those without an ``eventID`` (their EPCIS event hash is computed), those
 with quantity lists (JSON numbers are re-read from the text as exact decimals, since DuckDB
-reads JSON numbers as binary floats).
+reads JSON numbers as binary floats; a quantity the store cannot hold exactly rejects its
+event), those that may give a key twice (see :func:`_keys_twice`), and those whose
+identifiers hold an invisible character (to name the field).
 """
 
 from __future__ import annotations
@@ -17,32 +19,36 @@ import struct
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import astuple, dataclass, replace
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast, overload
 
 import duckdb
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 from jsonschema.exceptions import best_match
 
 from traceability.errors import UnreadableFile
-from traceability.load import event_versions, limits
+from traceability.load import event_versions, limits, progress
+from traceability.load.decimals import Inexact, exact_quantity
 from traceability.load.epcis_documents import (
     Recorder,
     check_lines,
     jsonl_check_condition,
+    load_json,
     read_document,
+    repeated_key_issues,
     write_notes,
 )
 from traceability.load.epcis_items import Note
 from traceability.load.epcis_terms import CBV_TERMS
 from traceability.load.epcis_xml import looks_like_xml
 from traceability.load.eventhash import event_hash
-from traceability.load.identifiers import event_uom, parse_epc
+from traceability.load.exact_numbers import BigNumber, number_text
+from traceability.load.identifiers import INVISIBLE_SQL, event_uom, invisible_chars, parse_epc
 from traceability.load.identifiers_sql import EPC_MACROS
 from traceability.load.kinds import validator
+from traceability.store import append_rows
 
 EPC_LISTS = ("epcList", "childEPCs", "inputEPCList", "outputEPCList")
 QUANTITY_LISTS = ("quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList")
@@ -62,14 +68,21 @@ _STRUCT = (
     '"quantityList": "JSON", "childQuantityList": "JSON", "inputQuantityList": "JSON", '
     '"outputQuantityList": "JSON", '
     '"readPoint": "JSON", "bizLocation": "JSON", "@context": "JSON", '
-    '"bizTransactionList": [{"type": "VARCHAR", "bizTransaction": "VARCHAR"}], '
-    '"sourceList": [{"type": "VARCHAR", "source": "VARCHAR"}], '
-    '"destinationList": [{"type": "VARCHAR", "destination": "VARCHAR"}], '
+    '"bizTransactionList": "JSON", "sourceList": "JSON", "destinationList": "JSON", '
     '"ilmd": "JSON", '
     '"errorDeclaration": {"declarationTime": "VARCHAR", "reason": "VARCHAR", '
     '"correctiveEventIDs": "VARCHAR[]"}'
     "}"
 )
+
+#: The lists of typed members: parsed as JSON text first (so that a member giving a key
+#: twice can be seen, see :func:`_keys_twice`), then typed: (list, member, type).
+_MEMBER_LISTS = (
+    ("bizTransactionList", "bizTransaction", '[{"type": "VARCHAR", "bizTransaction": "VARCHAR"}]'),
+    ("sourceList", "source", '[{"type": "VARCHAR", "source": "VARCHAR"}]'),
+    ("destinationList", "destination", '[{"type": "VARCHAR", "destination": "VARCHAR"}]'),
+)
+_MEMBER_NAMES = tuple(name for name, _, _ in _MEMBER_LISTS)
 
 _OBJECT_FIELDS = ("readPoint", "bizLocation", "errorDeclaration")
 _SHAPED_FIELDS = (
@@ -112,12 +125,14 @@ class EventOutcome:
 
 
 def _number_text(value: Any) -> str:
+    if isinstance(value, BigNumber):
+        return str(value)
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
     if isinstance(value, int | Decimal):
-        return str(value)
+        return number_text(value)
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, Mapping):
@@ -168,6 +183,8 @@ class Chunk(Sequence[str]):
 
     def __init__(self, first: int, lines: pa.Array | list[str]) -> None:
         self.first = first
+        #: Bytes of the file up to the end of this chunk, when read from a file.
+        self.end_byte: int | None = None
         n = len(lines)
         table = pa.Table.from_arrays(
             [pa.array(range(first, first + n), pa.int64()), pa.array(lines, pa.large_string())],
@@ -208,13 +225,17 @@ def _jsonl_chunks(path: Path, size: int) -> Iterator[tuple[int, Chunk]]:
     first = 1
     rest = b""
     limit = limits.current()
+    offset = 0  # bytes read so far
     with path.open("rb") as f:
         while True:
             block = f.read(size)
+            offset += len(block)
             data = rest + block if rest else block
             if not block:
                 if data:
-                    yield first, _split(path, first, memoryview(data), limit)
+                    chunk = _split(path, first, memoryview(data), limit)
+                    chunk.end_byte = offset
+                    yield first, chunk
                 return
             cut = data.rfind(b"\n")
             if cut < 0:
@@ -224,6 +245,7 @@ def _jsonl_chunks(path: Path, size: int) -> Iterator[tuple[int, Chunk]]:
                 continue
             rest = data[cut + 1 :]
             chunk = _split(path, first, memoryview(data)[:cut], limit)
+            chunk.end_byte = offset - len(rest)
             yield first, chunk
             first += len(chunk)
 
@@ -393,7 +415,7 @@ def _parse(con: duckdb.DuckDBPyConnection, source: str, *, lines: bool) -> None:
     # a top-level field of the event whose typed value came out NULL (or, for the two
     # objects read as JSON, not an object).
     suspect = " OR ".join(
-        f"(o.{n} IS NULL AND list_contains(keys, '{n}'))"
+        f"({'' if n in _MEMBER_NAMES else 'o.'}{n} IS NULL AND list_contains(keys, '{n}'))"
         if n not in ("readPoint", "bizLocation")
         else f"(list_contains(keys, '{n}') AND json_type(o.{n}) IS DISTINCT FROM 'OBJECT')"
         for n in _SHAPED_FIELDS
@@ -409,7 +431,9 @@ def _parse(con: duckdb.DuckDBPyConnection, source: str, *, lines: bool) -> None:
             SELECT rec, line, try(json_transform(line, '{_PARSE_STRUCT}')) AS o
             FROM ({source}) WHERE NOT regexp_full_match(line, ' *')
         ), keyed AS (
-            SELECT *, CASE WHEN o IS NOT NULL THEN json_keys(line) END AS keys FROM parsed
+            SELECT *, CASE WHEN o IS NOT NULL THEN json_keys(line) END AS keys,
+                   {_typed_members()}
+            FROM parsed
         ), timed AS (
             SELECT *, {_time("o.eventTime")} AS t, {_OFFSET} AS off
             FROM keyed
@@ -454,7 +478,7 @@ def _parse(con: duckdb.DuckDBPyConnection, source: str, *, lines: bool) -> None:
                tc_cbv(o.errorDeclaration.reason, 'errorReason') AS error_reason,
                o.errorDeclaration.correctiveEventIDs AS corrective_event_ids,
                CASE WHEN o IS NOT NULL THEN md5(json(line)::VARCHAR) END AS content_hash,
-               o.bizTransactionList, o.sourceList, o.destinationList,
+               bizTransactionList, sourceList, destinationList,
                has_quantities, problem, NULL::VARCHAR AS problem_detail, o, line AS text,
                keys,
                {_epc_columns()}
@@ -472,13 +496,91 @@ def _parse(con: duckdb.DuckDBPyConnection, source: str, *, lines: bool) -> None:
                    CASE WHEN {_all_plain("epcs", "first_prefix", "epcs_rest")}
                         THEN first_prefix END AS epc_prefix
             FROM rested
+        ), seen AS (
+            SELECT * REPLACE (
+                       CASE WHEN problem IS NULL AND {_invisible()}
+                            THEN 'invisible-character' ELSE problem END AS problem),
+                   problem IS NULL AND ({_keys_twice() if lines else "false"}) AS keys_twice
+            FROM fast
         )
         SELECT * EXCLUDE (o, text, keys, epcs, first_prefix, epcs_rest, has_epcs),
                has_epcs AND epc_prefix IS NULL AS epc_general,
                CASE WHEN problem IS NOT NULL OR event_id IS NULL OR has_quantities OR extra
-                         OR recheck THEN text END AS line
-        FROM fast
+                         OR recheck OR keys_twice THEN text END AS line
+        FROM seen
         """,
+    )
+
+
+#: The identifier fields of an event, as read by the typed parse; an identifier holding
+#: an invisible character (see :func:`~traceability.load.identifiers.invisible_chars`)
+#: rejects its event. The EPCs of an event on the fast path are plain already.
+_IDENTIFIERS = (
+    "o.eventID",
+    "o.parentID",
+    "read_point_raw",
+    "biz_location_raw",
+    "lot",
+    "array_to_string(list_transform(bizTransactionList, x -> x.bizTransaction), ' ')",
+    "array_to_string(list_transform(sourceList, x -> x.source), ' ')",
+    "array_to_string(list_transform(destinationList, x -> x.destination), ' ')",
+    "array_to_string(o.errorDeclaration.correctiveEventIDs, ' ')",
+    "CASE WHEN epc_prefix IS NULL THEN array_to_string("
+    + "flatten(["
+    + ", ".join(f"coalesce(o.{n}, [])" for n in EPC_LISTS)
+    + "]), ' ') END",
+)
+
+
+def _invisible() -> str:
+    """SQL: whether an identifier of the parsed event ``o`` holds an invisible character."""
+    return f"regexp_matches(concat_ws(' ', {', '.join(_IDENTIFIERS)}), '{INVISIBLE_SQL}')"
+
+
+def _typed_members() -> str:
+    """SQL columns: each list of typed members, typed from its JSON text."""
+    return ", ".join(f"try(json_transform(o.{n}, '{t}')) AS {n}" for n, _, t in _MEMBER_LISTS)
+
+
+def _keys_twice() -> str:
+    """SQL: whether a JSON Lines event may give a key twice where the typed parse would
+    keep one silently; such events are read again in Python (:func:`_python_pass`).
+
+    The top-level names are known from the parse; ``readPoint`` and ``bizLocation``
+    are checked as the small objects they are (``{"id":"..."}`` exactly, else a second
+    look), ``ilmd`` by its names, and each list of typed members (``bizTransactionList``,
+    ``sourceList``, ``destinationList``) by the length of its JSON text, which the parse
+    gives minified: it is the length of its members' values plus that of their names and
+    punctuation exactly when no member holds anything else (a key given twice, a field
+    of another type, an escaped character), and otherwise the event has a second look.
+    Events with quantities, without an eventID, with fields beyond the standard ones or
+    with fields the document checks read are read in Python anyway, and every event read
+    there is tested for keys given twice at any depth.
+    """
+
+    def small(field: str, raw: str) -> str:
+        return f"(o.{field} IS NOT NULL AND strlen(o.{field}) <> 9 + coalesce(strlen({raw}), -99))"
+
+    def members(name: str, member: str) -> str:
+        # {"type":"T","M":"V"}: 2 braces, 9 + len(T), len("M") + 5 + len(V), 1 comma
+        size = (
+            "2 + CASE WHEN x.type IS NULL THEN 0 ELSE 9 + strlen(x.type) END "
+            f"+ CASE WHEN x.{member} IS NULL THEN 0 "
+            f"ELSE {len(member) + 5} + strlen(x.{member}) END "
+            f"+ CASE WHEN x.type IS NULL OR x.{member} IS NULL THEN 0 ELSE 1 END"
+        )
+        return (
+            f"(o.{name} IS NOT NULL AND strlen(o.{name}) <> 1 + greatest(len({name}), 1) "
+            f"+ coalesce(list_sum(list_transform({name}, x -> {size})), 0))"
+        )
+
+    lists = " OR ".join(members(name, member) for name, member, _ in _MEMBER_LISTS)
+    return (
+        "len(keys) <> len(list_distinct(keys)) "
+        f"OR {lists} "
+        f"OR {small('readPoint', 'read_point_raw')} OR {small('bizLocation', 'biz_location_raw')} "
+        "OR (o.ilmd IS NOT NULL AND (strpos(o.ilmd[2:], '{') > 0 "
+        "OR len(json_keys(o.ilmd)) <> len(list_distinct(json_keys(o.ilmd))))) OR extra OR recheck"
     )
 
 
@@ -752,6 +854,17 @@ def _resolve_prefixes(con: duckdb.DuckDBPyConnection) -> None:
         )
 
 
+def _rows_table(rows: Sequence[Sequence[Any]], schema: dict[str, pa.DataType]) -> pa.Table:
+    """An Arrow table from Python row tuples, one column per ``schema`` entry, in order."""
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in schema]
+    return pa.table(
+        {
+            name: pa.array(col, type=t)
+            for (name, t), col in zip(schema.items(), columns, strict=True)
+        }
+    )
+
+
 def _amend(con: duckdb.DuckDBPyConnection, fixes: object, *columns: str) -> None:
     """Recompute some columns of ``tc_ev`` from per-event ``fixes`` (one row per ``rec``).
 
@@ -787,7 +900,40 @@ _MESSAGES = {
     "unknown-unit": "a uom is not a known UN/ECE Recommendation 20 unit",
     "bad-epc-class": "an epcClass is not a valid GS1 class identifier",
     "bad-shape": "a field does not have the shape EPCIS gives it",
+    "invisible-character": "an identifier holds a character that does not show (a control "
+    "character, a zero-width space or joiner, or a bidirectional mark)",
 }
+
+
+class _Rejected(ValueError):
+    """The event is rejected: ``str()`` is the reject code, ``message`` says why."""
+
+    def __init__(self, code: str, message: str | None = None) -> None:
+        super().__init__(code)
+        self.message = message
+
+
+def _exact(quantity: Any, where: str) -> Decimal | None:
+    """A quantity as the exact decimal written, if the store holds it exactly.
+
+    Raises:
+        _Rejected: not a non-negative number (``bad-quantity``), or a number the store
+            cannot hold without rounding (:mod:`traceability.load.decimals`).
+    """
+    if quantity is None:
+        return None
+    if isinstance(quantity, bool) or not isinstance(quantity, int | Decimal | BigNumber):
+        raise _Rejected("bad-quantity")
+    text = number_text(quantity)
+    try:
+        value = exact_quantity(text)
+    except ValueError:  # NaN or Infinity
+        raise _Rejected("bad-quantity") from None
+    if isinstance(value, Inexact):
+        raise _Rejected(value.code, f"{where}: {_shown(text)} {value.reason}")
+    if value < 0:
+        raise _Rejected("bad-quantity")
+    return value
 
 
 @dataclass
@@ -810,7 +956,7 @@ def _quantity_rows(event: Mapping[str, Any]) -> _Quantities:
     clear (``KG``, ``LB``), else kept as given; either way with a note.
 
     Raises:
-        ValueError: the event is rejected; the message is the reject code.
+        _Rejected: the event is rejected.
     """
     out = _Quantities([], [], [])
     elements = 0
@@ -819,6 +965,13 @@ def _quantity_rows(event: Mapping[str, Any]) -> _Quantities:
             elements += 1
             where = f"{name}[{i}]"
             raw = element.get("epcClass") if isinstance(element, Mapping) else None
+            hidden = invisible_chars(raw) if isinstance(raw, str) else []
+            if hidden:
+                raise _Rejected(
+                    "invisible-character",
+                    f"{where}.epcClass: {_shown(raw)} holds {', '.join(hidden)}, which does "
+                    "not show: it would match or miss another identifier that looks the same",
+                )
             epc = parse_epc(raw) if isinstance(raw, str) else None
             if epc is None or not isinstance(raw, str) or not isinstance(element, Mapping):
                 shown = _shown(raw if isinstance(raw, str) else element)
@@ -831,13 +984,7 @@ def _quantity_rows(event: Mapping[str, Any]) -> _Quantities:
                     )
                 )
                 continue
-            quantity = element.get("quantity")
-            if quantity is not None:
-                if isinstance(quantity, bool) or not isinstance(quantity, int | Decimal):
-                    raise ValueError("bad-quantity")
-                quantity = Decimal(quantity)
-                if quantity < 0 or not quantity.is_finite():
-                    raise ValueError("bad-quantity")
+            quantity = _exact(element.get("quantity"), f"{where}.quantity")
             uom_raw = element.get("uom")
             uom: str | None = None
             if isinstance(uom_raw, str):
@@ -860,14 +1007,59 @@ def _quantity_rows(event: Mapping[str, Any]) -> _Quantities:
                         )
                     )
             elif uom_raw is not None:
-                raise ValueError("bad-shape")
+                raise _Rejected("bad-shape")
             if quantity is not None and uom is None:
                 uom = "H87"
             out.rows.append((name, raw, epc.key, epc.gtin, epc.lot, quantity, uom))
     if elements and not out.rows and not event.get("parentID"):
         if not any(event.get(n) for n in EPC_LISTS):
-            raise ValueError("bad-epc-class")
+            raise _Rejected("bad-epc-class")
     return out
+
+
+def _identifiers(event: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    """(field, value) of each identifier of an event (see ``_IDENTIFIERS``)."""
+    yield "eventID", event.get("eventID")
+    yield "parentID", event.get("parentID")
+    for name in ("readPoint", "bizLocation"):
+        value = event.get(name)
+        if isinstance(value, Mapping):
+            yield f"{name}.id", value.get("id")
+    ilmd = event.get("ilmd")
+    if isinstance(ilmd, Mapping):
+        for name in ("cbvmda:lotNumber", "lotNumber", "gs1ushc:lotNumber"):
+            yield f"ilmd.{name}", ilmd.get(name)
+    for name, member in (
+        ("bizTransactionList", "bizTransaction"),
+        ("sourceList", "source"),
+        ("destinationList", "destination"),
+    ):
+        values = event.get(name)
+        for i, value in enumerate(values if isinstance(values, list) else []):
+            if isinstance(value, Mapping):
+                yield f"{name}[{i}].{member}", value.get(member)
+    declaration = event.get("errorDeclaration")
+    if isinstance(declaration, Mapping):
+        ids = declaration.get("correctiveEventIDs")
+        for i, value in enumerate(ids if isinstance(ids, list) else []):
+            yield f"errorDeclaration.correctiveEventIDs[{i}]", value
+    for name in EPC_LISTS:
+        values = event.get(name)
+        for i, value in enumerate(values if isinstance(values, list) else []):
+            yield f"{name}[{i}]", value
+
+
+def _invisible_message(event: Any) -> str:
+    """Why an event is rejected for an invisible character: the field and the character."""
+    if isinstance(event, Mapping):
+        for where, value in _identifiers(event):
+            hidden = invisible_chars(value) if isinstance(value, str) else []
+            if hidden:
+                return (
+                    f"{where}: {_shown(value)} holds {', '.join(hidden)}, which does not "
+                    "show: it would match or miss another identifier that looks the same"
+                )
+    return _MESSAGES["invisible-character"]
 
 
 def _shown(value: Any) -> str:
@@ -888,12 +1080,14 @@ class _PythonPass:
 
 
 def _python_pass(con: duckdb.DuckDBPyConnection, context: Any) -> _PythonPass:
-    """Hash events without an eventID, read exact quantities."""
+    """Hash events without an eventID, read exact quantities, find the keys given twice
+    and name the identifier that holds an invisible character."""
     rows = _run(
         con,
         "SELECT rec, line, problem, event_id IS NULL, has_quantities FROM tc_ev "
-        "WHERE problem = 'check-shape' "
-        "OR (problem IS NULL AND (event_id IS NULL OR has_quantities)) ORDER BY rec",
+        "WHERE problem IN ('check-shape', 'invisible-character') "
+        "OR (problem IS NULL AND (event_id IS NULL OR has_quantities OR keys_twice)) "
+        "ORDER BY rec",
     ).fetchall()
     problems: list[tuple[int, str, str | None]] = []
     quantities: list[tuple[Any, ...]] = []
@@ -903,9 +1097,22 @@ def _python_pass(con: duckdb.DuckDBPyConnection, context: Any) -> _PythonPass:
     for rec, line, problem, needs_hash, has_quantities in rows:
         doc: Any = None
         try:
-            doc = json.loads(line, parse_float=Decimal)
-        except (json.JSONDecodeError, InvalidOperation):
+            doc = load_json(line)
+        except ValueError:
             pass
+        except RecursionError:
+            if problem is None and not needs_hash and not has_quantities:
+                continue  # here only for keys given twice: DuckDB reads it at any depth
+            raise  # the load is refused, saying that the JSON is nested too deeply
+        if problem == "invisible-character":
+            problems.append((rec, problem, _invisible_message(doc)))
+            continue
+        if problem is None and isinstance(doc, Mapping):  # every event read here
+            twice, same = repeated_key_issues(doc)
+            if twice:
+                problems.append((rec, twice[0].code, twice[0].message))
+                continue
+            notes += [(rec, w.field or "", w.code, w.message) for w in same]
         if problem == "check-shape" and isinstance(doc, Mapping):
             error = best_match(validator("epcis-event").iter_errors(doc))
             if error is not None:
@@ -919,8 +1126,8 @@ def _python_pass(con: duckdb.DuckDBPyConnection, context: Any) -> _PythonPass:
         if has_quantities:
             try:
                 found = _quantity_rows(doc)
-            except ValueError as exc:
-                problems.append((rec, str(exc), None))
+            except _Rejected as exc:
+                problems.append((rec, str(exc), exc.message))
                 continue
             for name, raw, key, gtin, lot, quantity, uom in found.rows:
                 text = None if quantity is None else format(quantity, "f")
@@ -934,7 +1141,7 @@ def _python_pass(con: duckdb.DuckDBPyConnection, context: Any) -> _PythonPass:
             except Exception as exc:  # noqa: BLE001 - a malformed event must not stop the load
                 problems.append((rec, "bad-event", f"cannot compute the event hash: {exc}"))
     if hashes:
-        frame = pl.DataFrame(hashes, schema={"rec": pl.Int64, "h": pl.Utf8}, orient="row")
+        frame = _rows_table(hashes, {"rec": pa.int64(), "h": pa.string()})
         _amend(con, frame, "coalesce(f.h, e.event_hash) AS event_hash")
     return _PythonPass(problems, quantities, notes, rejects)
 
@@ -992,6 +1199,7 @@ def _load_chunks(
             conflicts = event_versions.after_chunk(con, load_id, source, chunk.first, len(chunk))
         out = replace(out, conflicts=out.conflicts + conflicts)
         total = EventOutcome(*(a + b for a, b in zip(astuple(total), astuple(out), strict=True)))
+        progress.advance(total.records, chunk.end_byte)
     return total
 
 
@@ -1029,22 +1237,19 @@ def _load_chunk(
             "CASE WHEN f.rec IS NULL THEN e.problem ELSE NULLIF(f.p, '') END AS problem",
         )
     _epc_pass(con, staged)
-    detail = {r: m for r, _, m in problems if m}
-    bad = _run(
-        con,
-        "SELECT rec, problem, problem_detail, line FROM tc_ev WHERE problem IS NOT NULL "
-        "ORDER BY rec",
-    ).fetchall()
-    reject_rows = []
-    for rec, problem, where, line in bad:
-        text = detail.get(rec) or _MESSAGES.get(problem, problem)
-        if problem == "bad-epc" and where:
-            text = f"{where} is not a valid GS1 identifier (check digit, length or form)"
-        reject_rows.append((load_id, source, rec, None, problem, text, (line or "")[:2000] or None))
-    reject_rows += _member_rejects(con, load_id, source, found_in_python.rejects)
-    if reject_rows:
-        con.executemany("INSERT INTO rejects VALUES (?, ?, ?, ?, ?, ?, ?)", reject_rows)
-    rejected = {row[0] for row in bad}
+    bad = _store_rejects(con, load_id, source, {r: m for r, _, m in problems if m})
+    append_rows(con, "rejects", _member_rejects(con, load_id, source, found_in_python.rejects))
+    rejected: set[int] = set()
+    if bad and found_in_python.notes:
+        noted = sorted({n[0] for n in found_in_python.notes})
+        rejected = {
+            r[0]
+            for r in _run(
+                con,
+                "SELECT rec FROM tc_ev WHERE problem IS NOT NULL AND list_contains(?, rec)",
+                [noted],
+            ).fetchall()
+        }
     where = "line" if lines else "event"
     write_notes(
         con,
@@ -1056,7 +1261,39 @@ def _load_chunk(
             if rec not in rejected
         ],
     )
-    return _insert(con, load_id, source, quantities, rejected=len(bad))
+    return _insert(con, load_id, source, quantities, rejected=bad)
+
+
+def _store_rejects(
+    con: duckdb.DuckDBPyConnection, load_id: int, source: str, detail: dict[int, str]
+) -> int:
+    """Store the chunk's rejected events in ``rejects`` in one statement; their number.
+
+    Set-based, so that a file of rejected events costs no Python object per event
+    (``detail``: the messages of the problems found in Python, by record).
+    """
+    tc_ev = _tables()["tc_ev"]  # noqa: F841 - read by the SQL
+    tc_detail = pa.table(  # noqa: F841
+        {"rec": pa.array(list(detail), pa.int64()), "m": pa.array(list(detail.values()))}
+    )
+    tc_messages = pa.table({"code": list(_MESSAGES), "m": list(_MESSAGES.values())})  # noqa: F841
+    row = con.execute(
+        """
+        INSERT INTO rejects
+        SELECT ?, ?, e.rec, NULL, e.problem,
+               CASE WHEN e.problem = 'bad-epc' AND coalesce(e.problem_detail, '') <> ''
+                    THEN e.problem_detail
+                         || ' is not a valid GS1 identifier (check digit, length or form)'
+                    ELSE coalesce(nullif(d.m, ''), t.m, e.problem) END,
+               nullif(left(coalesce(e.line, ''), 2000), '')
+        FROM tc_ev e LEFT JOIN tc_detail d USING (rec) LEFT JOIN tc_messages t
+            ON t.code = e.problem
+        WHERE e.problem IS NOT NULL
+        ORDER BY e.rec
+        """,
+        [load_id, source],
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _member_rejects(
@@ -1297,19 +1534,19 @@ def _insert(
         """,
     )
     if quantities:
-        _tables()["tc_qty"] = pl.DataFrame(
+        text = pa.string()
+        _tables()["tc_qty"] = _rows_table(
             quantities,
-            schema={
-                "rec": pl.Int64,
-                "list": pl.Utf8,
-                "raw": pl.Utf8,
-                "key": pl.Utf8,
-                "gtin": pl.Utf8,
-                "lot": pl.Utf8,
-                "quantity": pl.Utf8,
-                "uom": pl.Utf8,
+            {
+                "rec": pa.int64(),
+                "list": text,
+                "raw": text,
+                "key": text,
+                "gtin": text,
+                "lot": text,
+                "quantity": text,
+                "uom": text,
             },
-            orient="row",
         )
         _run(
             con,

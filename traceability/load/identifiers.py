@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
+from unicodedata import name as unicode_name
 from urllib.parse import quote, unquote
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "check_digit",
     "gln_problem",
     "gtin_problem",
+    "invisible_chars",
     "is_valid_gs1_number",
     "normalise_gln",
     "normalise_gtin",
@@ -728,3 +730,34 @@ def uom_dimension(code: str) -> Literal["mass", "volume", "count"]:
     if code == "H87":
         return "count"
     raise KeyError(code)
+
+
+#: Characters that change an identifier without showing: C0 and C1 controls, the
+#: zero-width space, joiners and word joiner, the byte-order mark, and the bidirectional
+#: embeddings, overrides and isolates. ``L2401\u200b`` looks like ``L2401`` and is not it.
+INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]")
+
+#: The same characters as a DuckDB (RE2) character class, for the bulk checks.
+INVISIBLE_SQL = (
+    r"[\x00-\x1f\x7f-\x9f\x{200b}-\x{200d}\x{2060}\x{feff}\x{202a}-\x{202e}"
+    r"\x{2066}-\x{2069}]"
+)
+
+
+def invisible_chars(text: str) -> list[str]:
+    r"""The invisible characters an identifier holds, each named once, in order.
+
+    An identifier holding one is rejected (check ``invisible-character``): it would
+    match or miss another that looks the same.
+
+    >>> invisible_chars("L2401\u200b")
+    ['U+200B ZERO WIDTH SPACE']
+    >>> invisible_chars("L2401\tA\x85")
+    ['U+0009 control character', 'U+0085 control character']
+    >>> invisible_chars("urn:epc:id:sgtin:8901234.000001.Z1")
+    []
+    """
+    found: list[str] = []
+    for char in dict.fromkeys(m.group() for m in INVISIBLE.finditer(text)):
+        found.append(f"U+{ord(char):04X} {unicode_name(char, 'control character')}")
+    return found

@@ -1,67 +1,137 @@
-"""Reading tabular files into a table of text values with their line numbers.
+"""Reading tabular files into batches of text values with their line numbers.
 
-Every reader returns the same thing: the header as written, one text value per cell (or
-None for an empty cell), the line (CSV, JSON Lines), sheet row (xlsx) or row number
-(Parquet) of each record, and structural rejections (a ragged CSV row, a JSON line that is
-not an object). Numbers become exact decimal text here, so nothing downstream ever sees a
-binary float.
+Every reader returns the same thing, a :class:`RawTable`: the header as written, then the
+records a chunk at a time (:data:`CHUNK_ROWS` records), each a text value per cell (or None
+for an empty cell) with the line (CSV, JSON Lines), sheet row (xlsx) or row number
+(Parquet) of each record, the structural rejections among them (a ragged CSV row, a JSON
+line that is not an object) and notes (a formula cell, a key given twice). Files are read
+as the chunks are taken, so what a reader holds in memory is one chunk, however long the
+file. Numbers become exact decimal text here, so nothing downstream ever sees a binary
+float.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import polars as pl
+import pyarrow as pa
 
 from traceability.errors import UnreadableFile
 from traceability.load import limits
-from traceability.load.limits import Limits
+from traceability.load.limits import Limits, shown
 
 LINE = "_line"
+
+#: Records read, checked and stored together: what the loader holds in memory at once.
+CHUNK_ROWS = 20_000
 
 
 @dataclass(frozen=True)
 class StructuralReject:
-    """A record that could not be split into fields at all."""
+    """A record that could not be split into fields at all, or whose field is unreadable."""
 
     line: int
     code: str
     message: str
     raw: str | None
+    field: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordNote:
+    """Something about a record (or, with no line, the file) that was read all the same."""
+
+    line: int | None
+    code: str
+    message: str
 
 
 @dataclass
-class RawTable:
-    """A file's records as text, before any checks."""
+class Chunk:
+    """Consecutive records of a file as text, before any checks."""
 
-    header: list[str]
-    rows: list[list[str | None]]
-    lines: list[int]
+    rows: list[list[str | None]] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
     rejects: list[StructuralReject] = field(default_factory=list)
-    unit: str = "line"  # what `lines` counts: line, row (Parquet) or sheet row (xlsx)
+    notes: list[RecordNote] = field(default_factory=list)
 
-    def frame(self) -> pl.DataFrame:
-        """The records as a polars frame of text columns plus the line column.
+    def __len__(self) -> int:
+        return len(self.rows) + len(self.rejects)
+
+    def arrow(self, width: int) -> pa.Table:
+        """The records as an Arrow table of ``width`` text columns plus the line column.
 
         The columns are named by position (:func:`column`), never by the header: a name
         from a file can be empty, repeated, or the line column's own name, and it never
         becomes an SQL identifier.
         """
-        data: dict[str, Any] = {
-            column(i): [r[i] for r in self.rows] for i in range(len(self.header))
-        }
-        data[LINE] = self.lines
-        schema: dict[str, Any] = {column(i): pl.Utf8 for i in range(len(self.header))}
-        schema[LINE] = pl.Int64
-        return pl.DataFrame(data, schema=schema)
+        data = {column(i): pa.array([r[i] for r in self.rows], pa.string()) for i in range(width)}
+        data[LINE] = pa.array(self.lines, pa.int64())
+        return pa.table(data)
+
+
+class RawTable:
+    """A file's header, and its records chunk by chunk as they are read.
+
+    The chunks can be taken once: the file is read as they are.
+    """
+
+    def __init__(
+        self,
+        header: list[str],
+        chunks: Iterator[Chunk],
+        unit: str = "line",
+        notes: Sequence[RecordNote] = (),
+        close: Callable[[], None] | None = None,
+    ) -> None:
+        self.header = header
+        self.unit = unit  # what the lines count: line, row (Parquet) or sheet row (xlsx)
+        self.notes = list(notes)  # about the whole file (hidden sheets skipped)
+        self._chunks: Iterator[Chunk] | None = chunks
+        self._close = close
+
+    def close(self) -> None:
+        """Close the file, whether or not every chunk was taken."""
+        chunks, self._chunks = self._chunks, None
+        if chunks is not None and hasattr(chunks, "close"):
+            chunks.close()
+        if self._close is not None:
+            self._close()
+
+    def chunks(self) -> Iterator[Chunk]:
+        """The records, :data:`CHUNK_ROWS` at a time (fewer in the last chunk)."""
+        if self._chunks is None:
+            raise RuntimeError("the records of a RawTable can be read once")
+        chunks, self._chunks = self._chunks, None
+        return chunks
+
+    def batches(self) -> Iterator[pa.Table]:
+        """Each chunk's records as the Arrow table the loader checks."""
+        for chunk in self.chunks():
+            yield chunk.arrow(len(self.header))
+
+
+class _Chunker:
+    """Collects records into chunks of :data:`CHUNK_ROWS`."""
+
+    def __init__(self) -> None:
+        self.chunk = Chunk()
+
+    def full(self) -> bool:
+        return len(self.chunk) >= CHUNK_ROWS
+
+    def take(self) -> Chunk:
+        chunk, self.chunk = self.chunk, Chunk()
+        return chunk
 
 
 def column(index: int) -> str:
@@ -116,15 +186,36 @@ def cell_text(value: Any) -> str | None:
     return json.dumps(value, default=str)
 
 
-def _decode(path: Path, data: bytes) -> str:
+def _not_utf8(path: Path) -> UnreadableFile:
+    """The refusal of a file that is not UTF-8, naming the line of its first bad byte."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line, offset = 1, 0
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                line += block[: exc.start].count(b"\n")
+                return UnreadableFile(
+                    f"{path}:{line}: not UTF-8 text (byte {offset + exc.start})",
+                    hint="save the file as UTF-8",
+                )
+            line += block.count(b"\n")
+            offset += len(block)
+    return UnreadableFile(f"{path}:{line}: not UTF-8 text", hint="save the file as UTF-8")
+
+
+def _text_lines(path: Path, handle: Iterable[str]) -> Iterator[str]:
+    """The lines of a CSV text, refusing the file at a NUL byte or a byte not UTF-8."""
+    number = 0
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise UnreadableFile(
-            f"{path}:{line}: not UTF-8 text (byte {exc.start})",
-            hint="save the file as UTF-8",
-        ) from None
+        for text in handle:
+            number += 1
+            if "\x00" in text:
+                raise UnreadableFile(f"{path}:{number}: contains NUL bytes: not a CSV text file")
+            yield text
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
 
 
 def read_csv(path: Path) -> RawTable:
@@ -132,17 +223,22 @@ def read_csv(path: Path) -> RawTable:
 
     A field longer than the limit rejects its record; more columns than the limit, or a
     header field longer than it, refuse the file (see :mod:`traceability.load.limits`).
+    The file is read as the chunks are taken; a NUL byte or a byte that is not UTF-8
+    refuses it there.
     """
-    text = _decode(path, path.read_bytes())
-    if "\x00" in text:
-        line = text[: text.index("\x00")].count("\n") + 1
-        raise UnreadableFile(f"{path}:{line}: contains NUL bytes: not a CSV text file")
     limit = limits.current()
+    handle = path.open(encoding="utf-8-sig", newline="")
     previous = csv.field_size_limit(limit.max_field_chars)
     try:
-        return _read_csv_text(path, text, limit)
+        reader = csv.reader(_text_lines(path, handle), strict=True)
+        header = _csv_header(path, reader, limit)
+    except BaseException:
+        handle.close()
+        raise
     finally:
         csv.field_size_limit(previous)
+    chunks = _csv_chunks(path, handle, reader, len(header), limit)
+    return RawTable(header, chunks, close=handle.close)
 
 
 def _too_large(exc: csv.Error) -> bool:
@@ -162,10 +258,9 @@ def check_columns(path: Path, count: int, limit: Limits, what: str = "columns") 
         )
 
 
-def _read_csv_text(path: Path, text: str, limit: Limits) -> RawTable:
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+def _csv_header(path: Path, reader: Any, limit: Limits) -> list[str]:
     try:
-        header = next(reader)
+        header: list[str] = next(reader)
     except StopIteration:
         raise UnreadableFile(f"{path}: empty file, no header row") from None
     except csv.Error as exc:
@@ -176,41 +271,51 @@ def _read_csv_text(path: Path, text: str, limit: Limits) -> RawTable:
             ) from None
         raise UnreadableFile(f"{path}:1: cannot read the header row: {exc}") from None
     check_columns(path, len(header), limit)
-    header = [h.strip() for h in header]
-    table = RawTable(header=header, rows=[], lines=[])
-    width = len(header)
+    return [h.strip() for h in header]
+
+
+def _csv_chunks(
+    path: Path, handle: io.TextIOBase, reader: Any, width: int, limit: Limits
+) -> Iterator[Chunk]:
+    chunker = _Chunker()
     start = reader.line_num + 1
-    while True:
-        try:
-            record = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            if _too_large(exc):
-                message = f"{_field_too_large(limit)} ({limit.hint('max_field_chars')})"
-                table.rejects.append(StructuralReject(start, "field-too-large", message, None))
+    try:
+        while True:
+            # The limit is the csv module's global setting: set it while this reader reads.
+            previous = csv.field_size_limit(limit.max_field_chars)
+            try:
+                record = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                if _too_large(exc):
+                    message = f"{_field_too_large(limit)} ({limit.hint('max_field_chars')})"
+                    reject = StructuralReject(start, "field-too-large", message, None)
+                else:
+                    message = f"cannot split into fields: {exc}"
+                    reject = StructuralReject(start, "bad-csv", message, None)
+                chunker.chunk.rejects.append(reject)
+                start = reader.line_num + 1
+                continue
+            finally:
+                csv.field_size_limit(previous)
+            line, start = start, reader.line_num + 1
+            if not record or all(not c.strip() for c in record):
+                continue
+            if len(record) != width:
+                message = f"{len(record)} fields where the header has {width}"
+                raw = ",".join(record)
+                chunker.chunk.rejects.append(
+                    StructuralReject(line, "bad-field-count", message, raw)
+                )
             else:
-                table.rejects.append(
-                    StructuralReject(start, "bad-csv", f"cannot split into fields: {exc}", None)
-                )
-            start = reader.line_num + 1
-            continue
-        line, start = start, reader.line_num + 1
-        if not record or all(not c.strip() for c in record):
-            continue
-        if len(record) != width:
-            table.rejects.append(
-                StructuralReject(
-                    line,
-                    "bad-field-count",
-                    f"{len(record)} fields where the header has {width}",
-                    ",".join(record),
-                )
-            )
-            continue
-        table.rows.append([c if c.strip() else None for c in record])
-        table.lines.append(line)
-    return table
+                chunker.chunk.rows.append([c if c.strip() else None for c in record])
+                chunker.chunk.lines.append(line)
+            if chunker.full():
+                yield chunker.take()
+        yield chunker.take()
+    finally:
+        handle.close()
 
 
 #: The reason given for JSON nested more deeply than Python can follow.
@@ -256,79 +361,145 @@ def _json_records(path: Path, limit: Limits) -> Iterator[tuple[int, str | None]]
                 yield number, text
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Whether two parsed JSON values are the same value (``1`` is not ``true``).
+
+    >>> _same(Decimal("1.0"), Decimal("1.00")), _same(1, True), _same("a", "a")
+    (True, False, True)
+    """
+    return type(a) is type(b) and a == b
+
+
+class _Keys:
+    """Parses JSON objects, keeping the last value of a repeated key and saying which."""
+
+    def __init__(self) -> None:
+        self.repeated: dict[str, bool] = {}  # key -> whether every value was the same
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) != len(pairs):
+            first: dict[str, Any] = {}
+            for key, value in pairs:
+                if key in first:
+                    same = _same(first[key], value) and self.repeated.get(key, True)
+                    self.repeated[key] = same
+                else:
+                    first[key] = value
+        return obj
+
+
+def _integer(text: str) -> int | Decimal:
+    """A JSON integer; ``-0`` keeps its sign (as text it is a negative quantity).
+
+    >>> _integer("-0"), _integer("12")
+    (Decimal('-0'), 12)
+    """
+    return Decimal(text) if text == "-0" else int(text)
+
+
+def _parse(text: str, keys: _Keys | None = None) -> tuple[Any, str | None]:
+    """(value, None) for a JSON text, or (None, the reason it cannot be read)."""
+    try:
+        if keys is None:
+            return json.loads(text, parse_float=Decimal, parse_int=_integer), None
+        obj = json.loads(text, parse_float=Decimal, parse_int=_integer, object_pairs_hook=keys)
+        return obj, None
+    except json.JSONDecodeError as exc:
+        return None, f"not valid JSON: {exc.msg}"
+    except RecursionError:
+        return None, f"not read: {TOO_DEEP}"
+    except (ValueError, ArithmeticError):  # int digits limit, Decimal exponent range
+        return None, HUGE_NUMBER
+
+
 def read_jsonl(path: Path) -> RawTable:
     """Read JSON Lines of flat records; JSON numbers are read as exact decimals.
 
-    A line or a field longer than its limit rejects its record; more distinct keys than
-    the column limit refuse the file (see :mod:`traceability.load.limits`).
+    The file is read twice: once for the header (every key of every record, in order of
+    first appearance), then chunk by chunk for the records. A line or a field longer
+    than its limit rejects its record; more distinct keys than the column limit refuse the
+    file (see :mod:`traceability.load.limits`). A key given twice in one object is a note
+    when both values are the same, and rejects the record when they differ.
     """
     limit = limits.current()
     header: list[str] = []
-    index: dict[str, int] = {}
-    records: list[tuple[int, dict[str, Any]]] = []
-    table = RawTable(header=header, rows=[], lines=[])
+    index: set[str] = set()
+    for _, text in _json_records(path, limit):
+        obj = _parse(text)[0] if text is not None else None
+        if isinstance(obj, dict):
+            for key in obj:
+                if key not in index:
+                    index.add(key)
+                    header.append(key)
+            check_columns(path, len(header), limit, "distinct keys")
+    return RawTable(header, _jsonl_chunks(path, header, limit))
+
+
+def _jsonl_chunks(path: Path, header: list[str], limit: Limits) -> Iterator[Chunk]:
+    chunker = _Chunker()
     for line, text in _json_records(path, limit):
+        chunk = chunker.chunk
+        keys = _Keys()
+        obj, problem = (None, None) if text is None else _parse(text, keys)
         if text is None:
             message = (
                 f"the line is longer than {limit.max_line_bytes:,} bytes "
                 f"({limit.hint('max_line_bytes')})"
             )
-            table.rejects.append(StructuralReject(line, "line-too-long", message, None))
-            continue
-        try:
-            obj = json.loads(text, parse_float=Decimal)
-        except json.JSONDecodeError as exc:
-            table.rejects.append(
-                StructuralReject(line, "bad-json", f"not valid JSON: {exc.msg}", text[:500])
-            )
-            continue
-        except RecursionError:
-            table.rejects.append(
-                StructuralReject(line, "bad-json", f"not read: {TOO_DEEP}", text[:500])
-            )
-            continue
-        except (ValueError, ArithmeticError):  # int digits limit, Decimal exponent range
-            table.rejects.append(StructuralReject(line, "bad-json", HUGE_NUMBER, text[:500]))
-            continue
-        if not isinstance(obj, dict):
-            table.rejects.append(
+            chunk.rejects.append(StructuralReject(line, "line-too-long", message, None))
+        elif problem is not None:
+            chunk.rejects.append(StructuralReject(line, "bad-json", problem, text[:500]))
+        elif not isinstance(obj, dict):
+            chunk.rejects.append(
                 StructuralReject(line, "bad-json", "not a JSON object", text[:500])
             )
-            continue
-        if "\\u" in text and _lone_surrogate(obj):
-            table.rejects.append(StructuralReject(line, "bad-json", LONE_SURROGATE, text[:500]))
-            continue
-        for key in obj:
-            if key not in index:
-                index[key] = len(header)
-                header.append(key)
-        check_columns(path, len(header), limit, "distinct keys")
-        records.append((line, obj))
-    for line, obj in records:
-        try:
-            cells = [cell_text(obj.get(name)) for name in header]
-        except RecursionError:
-            table.rejects.append(StructuralReject(line, "bad-json", f"not read: {TOO_DEEP}", None))
-            continue
-        if not _fits(table, line, header, cells, limit):
-            continue
-        table.rows.append(cells)
-        table.lines.append(line)
-    return table
+        elif "\\u" in text and _lone_surrogate(obj):
+            chunk.rejects.append(StructuralReject(line, "bad-json", LONE_SURROGATE, text[:500]))
+        elif _repeated_keys(chunk, line, keys, text):
+            pass
+        else:
+            try:
+                cells = [cell_text(obj.get(name)) for name in header]
+            except RecursionError:
+                message = f"not read: {TOO_DEEP}"
+                chunk.rejects.append(StructuralReject(line, "bad-json", message, None))
+            else:
+                if _fits(chunk, line, header, cells, limit):
+                    chunk.rows.append(cells)
+                    chunk.lines.append(line)
+        if chunker.full():
+            yield chunker.take()
+    yield chunker.take()
+
+
+def _repeated_keys(chunk: Chunk, line: int, keys: _Keys, text: str) -> bool:
+    """Note keys given twice with one value; reject the record (True) if values differ."""
+    differ = [k for k, same in keys.repeated.items() if not same]
+    if differ:
+        key = differ[0]
+        message = f"{shown(key)}: given more than once with different values"
+        chunk.rejects.append(
+            StructuralReject(line, "duplicate-key-conflict", message, text[:500], key)
+        )
+        return True
+    for key in keys.repeated:
+        message = f"{shown(key)}: given more than once with the same value; read once"
+        chunk.notes.append(RecordNote(line, "duplicate-key", message))
+    return False
 
 
 def _fits(
-    table: RawTable, line: int, header: list[str], cells: list[str | None], limit: Limits
+    chunk: Chunk, line: int, header: Sequence[str], cells: list[str | None], limit: Limits
 ) -> bool:
     """Whether every field is within the length limit; if not, the record is rejected."""
     most = limit.max_field_chars
     for name, cell in zip(header, cells, strict=False):
         if cell is not None and len(cell) > most:
             message = (
-                f"{limits.shown(name)}: longer than {most:,} characters "
-                f"({limit.hint('max_field_chars')})"
+                f"{shown(name)}: longer than {most:,} characters ({limit.hint('max_field_chars')})"
             )
-            table.rejects.append(StructuralReject(line, "field-too-large", message, None))
+            chunk.rejects.append(StructuralReject(line, "field-too-large", message, None, name))
             return False
     return True
 
@@ -340,18 +511,32 @@ def read_parquet(path: Path) -> RawTable:
     limit = limits.current()
     parquet_columns(path)  # refuses a file with more columns than the limit
     try:
-        arrow = pq.read_table(path)
+        source = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises several unrelated types for a bad file
         raise UnreadableFile(f"{path}: not a readable Parquet file ({exc})") from None
-    header = [str(n).strip() for n in arrow.column_names]
-    columns = [arrow.column(i).to_pylist() for i in range(arrow.num_columns)]
-    table = RawTable(header=header, rows=[], lines=[], unit="row")
-    for r in range(arrow.num_rows):
-        cells = [cell_text(col[r]) for col in columns]
-        if _fits(table, r + 1, header, cells, limit):
-            table.rows.append(cells)
-            table.lines.append(r + 1)
-    return table
+    header = [str(n).strip() for n in source.schema_arrow.names]
+    return RawTable(header, _parquet_chunks(path, source, header, limit), unit="row")
+
+
+def _parquet_chunks(path: Path, source: Any, header: list[str], limit: Limits) -> Iterator[Chunk]:
+    number = 0
+    try:
+        for batch in source.iter_batches(batch_size=CHUNK_ROWS):
+            columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+            chunk = Chunk()
+            for r in range(batch.num_rows):
+                number += 1
+                cells = [cell_text(col[r]) for col in columns]
+                if _fits(chunk, number, header, cells, limit):
+                    chunk.rows.append(cells)
+                    chunk.lines.append(number)
+            yield chunk
+    except (UnreadableFile, RecursionError):
+        raise
+    except Exception as exc:  # pyarrow raises several unrelated types for a bad file
+        raise UnreadableFile(f"{path}: not a readable Parquet file ({exc})") from None
+    finally:
+        source.close()
 
 
 def _check_archive(path: Path, limit: Limits) -> None:
@@ -376,37 +561,94 @@ def _check_archive(path: Path, limit: Limits) -> None:
         )
 
 
-def _sheet_rows(path: Path, sheet: Any, limit: Limits) -> Iterator[tuple[int, Sequence[Any]]]:
-    """(sheet row, values) of each row, refusing a sheet longer than the row limit.
+@dataclass(frozen=True)
+class SheetCell:
+    """One cell as the workbook saved it: its value, and whether a formula computed it.
 
-    The size a sheet declares is not trusted (it is dropped), so a row is as wide as its
-    last cell, and rows a sheet jumps over come as empty rows, each counted.
+    ``cached`` is False for a formula cell saved without the value it computes (a
+    workbook written by a program that does not compute formulas).
     """
-    if hasattr(sheet, "reset_dimensions"):
-        sheet.reset_dimensions()
-    for line, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-        if line > limit.max_xlsx_rows:
-            raise UnreadableFile(
-                f"{path}: the sheet '{sheet.title}' goes on past row "
-                f"{limit.max_xlsx_rows:,}, the limit",
-                hint=limit.hint("max_xlsx_rows"),
-            )
-        if len(values) > limit.max_columns:
-            raise UnreadableFile(
-                f"{path}: sheet row {line} has cells up to column {len(values):,}, more than "
-                f"the limit of {limit.max_columns:,} columns",
-                hint=limit.hint("max_columns"),
-            )
-        yield line, values
+
+    value: Any
+    formula: bool = False
+    cached: bool = True
+
+
+def _cell_parser() -> Any:
+    """openpyxl's worksheet parser, also telling formula cells apart.
+
+    openpyxl reads either a formula cell's saved value (``data_only``) or its formula,
+    never whether a value came from a formula; this parser reads the saved value and
+    marks the cell. It hooks into openpyxl's parser (``openpyxl.worksheet._reader``, the
+    one its read-only sheets use), which the pinned major version keeps.
+    """
+    from openpyxl.worksheet._reader import FORMULA_TAG, VALUE_TAG, WorkSheetParser
+
+    class Parser(WorkSheetParser):  # type: ignore[misc]
+        def parse_cell(self, element: Any) -> dict[str, Any]:
+            cell: dict[str, Any] = super().parse_cell(element)
+            if element.find(FORMULA_TAG) is not None:
+                saved = element.find(VALUE_TAG)
+                # openpyxl and other writers that compute nothing save an empty <v/>; an
+                # empty text result is saved as an empty value of type "str".
+                cached = saved is not None and (bool(saved.text) or element.get("t") == "str")
+                cell["value"] = SheetCell(cell["value"], formula=True, cached=cached)
+            return cell
+
+    return Parser
+
+
+def _sheet_rows(
+    path: Path, book: Any, sheet: Any, limit: Limits
+) -> Iterator[tuple[int, list[Any]]]:
+    """(sheet row, values) of each row the sheet holds, refusing a sheet past the limits.
+
+    The size a sheet declares is not trusted (it is not read), so a row is as wide as its
+    last cell; rows the sheet jumps over are counted towards the row limit. A formula
+    cell's value comes as a :class:`SheetCell`.
+    """
+    parser_class = _cell_parser()
+    with sheet._get_source() as source:
+        parser = parser_class(
+            source,
+            sheet._shared_strings,
+            data_only=True,
+            epoch=book.epoch,
+            date_formats=book._date_formats,
+            timedelta_formats=book._timedelta_formats,
+        )
+        for line, cells in parser.parse():
+            if line > limit.max_xlsx_rows:
+                raise UnreadableFile(
+                    f"{path}: the sheet '{sheet.title}' goes on past row "
+                    f"{limit.max_xlsx_rows:,}, the limit",
+                    hint=limit.hint("max_xlsx_rows"),
+                )
+            width = max((c["column"] for c in cells), default=0)
+            if width > limit.max_columns:
+                raise UnreadableFile(
+                    f"{path}: sheet row {line} has cells up to column {width:,}, more than "
+                    f"the limit of {limit.max_columns:,} columns",
+                    hint=limit.hint("max_columns"),
+                )
+            values: list[Any] = [None] * width
+            for c in cells:
+                values[c["column"] - 1] = c["value"]
+            yield line, values
 
 
 def read_xlsx(path: Path, kind: str | None = None) -> RawTable:
-    """Read the first sheet (or the sheet named after the kind) of an .xlsx workbook.
+    """Read the first visible sheet (or the visible sheet named after the kind) of a workbook.
+
+    Hidden sheets are never read; each is noted (``hidden-sheet``). A formula cell is read
+    as the value the sender's spreadsheet computed and saved with it, with a note
+    (``formula-cell``); a formula saved without a value rejects its record
+    (``formula-without-value``), since tracecheck does not evaluate formulas.
 
     The workbook's unpacked size, its rows and columns and each cell are bounded by the
     limits of :mod:`traceability.load.limits`; anything the spreadsheet reader cannot
     read (damaged parts, XML that is not well-formed or expands entities without bound)
-    refuses the file.
+    refuses the file. The sheet is read as the chunks are taken.
     """
     from openpyxl import load_workbook
 
@@ -417,13 +659,24 @@ def read_xlsx(path: Path, kind: str | None = None) -> RawTable:
     except Exception as exc:  # zip, XML and openpyxl errors of many types for a bad file
         raise UnreadableFile(f"{path}: not a readable .xlsx workbook ({_cause(exc)})") from None
     try:
-        return _read_sheet(path, book, kind, limit)
+        sheet, notes = _pick_sheet(path, book, kind)
+        rows = _guarded(path, _sheet_rows(path, book, sheet, limit))
+        header = _xlsx_header(path, sheet, rows)
+    except BaseException:
+        book.close()
+        raise
+    chunks = _xlsx_chunks(book, rows, header, limit)
+    return RawTable(header, chunks, unit="sheet row", notes=notes, close=book.close)
+
+
+def _guarded(path: Path, rows: Iterator[tuple[int, list[Any]]]) -> Iterator[tuple[int, list[Any]]]:
+    """The rows, with any error of the spreadsheet reader refusing the file."""
+    try:
+        yield from rows
     except (UnreadableFile, RecursionError, MemoryError):
         raise
     except Exception as exc:  # the sheet's XML is read lazily, as the rows are taken
         raise UnreadableFile(f"{path}: not a readable .xlsx workbook ({_cause(exc)})") from None
-    finally:
-        book.close()
 
 
 def _cause(exc: Exception) -> str:
@@ -431,39 +684,83 @@ def _cause(exc: Exception) -> str:
     return text[:200]
 
 
-def _read_sheet(path: Path, book: Any, kind: str | None, limit: Limits) -> RawTable:
-    names = book.sheetnames
-    sheet = book[kind] if kind in names else book[names[0]]
-    rows = _sheet_rows(path, sheet, limit)
-    header_row: Sequence[Any] | None = None
+def _pick_sheet(path: Path, book: Any, kind: str | None) -> tuple[Any, list[RecordNote]]:
+    """The sheet to read, and a note for each hidden sheet skipped."""
+    sheets = list(book.worksheets)
+    visible = [s for s in sheets if getattr(s, "sheet_state", "visible") == "visible"]
+    notes = [
+        RecordNote(
+            None,
+            "hidden-sheet",
+            f"the sheet {shown(s.title)} is {s.sheet_state}: not read",
+        )
+        for s in sheets
+        if s not in visible
+    ]
+    if not visible:
+        raise UnreadableFile(f"{path}: every sheet of the workbook is hidden")
+    named = [s for s in visible if s.title == kind]
+    return (named or visible)[0], notes
+
+
+def _xlsx_header(path: Path, sheet: Any, rows: Iterator[tuple[int, list[Any]]]) -> list[str]:
     for _, values in rows:
+        values = [v.value if isinstance(v, SheetCell) else v for v in values]
         if any(v is not None and str(v).strip() for v in values):
-            header_row = values
-            break
-    if header_row is None:
-        raise UnreadableFile(f"{path}: the sheet '{sheet.title}' is empty")
-    width = max(i + 1 for i, v in enumerate(header_row) if v is not None and str(v).strip())
-    header = [str(v).strip() if v is not None else "" for v in header_row[:width]]
-    table = RawTable(header=header, rows=[], lines=[], unit="sheet row")
-    for line, values in rows:
-        if not values:  # a row the sheet jumps over
-            continue
-        cells = [cell_text(v) for v in values[:width]]
-        cells += [None] * (width - len(cells))
-        extra = [v for v in values[width:] if v is not None and str(v).strip()]
-        if extra:
-            table.rejects.append(
-                StructuralReject(
-                    line, "bad-field-count", "cells beyond the header's last column", None
-                )
-            )
-            continue
-        if all(c is None for c in cells):
-            continue
-        if _fits(table, line, header, cells, limit):
-            table.rows.append(cells)
-            table.lines.append(line)
-    return table
+            width = max(i + 1 for i, v in enumerate(values) if v is not None and str(v).strip())
+            return [str(v).strip() if v is not None else "" for v in values[:width]]
+    raise UnreadableFile(f"{path}: the sheet '{sheet.title}' is empty")
+
+
+def _xlsx_chunks(
+    book: Any, rows: Iterator[tuple[int, list[Any]]], header: list[str], limit: Limits
+) -> Iterator[Chunk]:
+    width = len(header)
+    chunker = _Chunker()
+    try:
+        for line, values in rows:
+            chunk = chunker.chunk
+            if any(isinstance(v, SheetCell) for v in values):
+                computed = _formula_values(chunk, line, header, values)
+                if computed is None:
+                    continue
+                values = computed
+            cells = [cell_text(v) for v in values[:width]]
+            cells += [None] * (width - len(cells))
+            if any(v is not None and str(v).strip() for v in values[width:]):
+                message = "cells beyond the header's last column"
+                chunk.rejects.append(StructuralReject(line, "bad-field-count", message, None))
+            elif any(c is not None for c in cells) and _fits(chunk, line, header, cells, limit):
+                chunk.rows.append(cells)
+                chunk.lines.append(line)
+            if chunker.full():
+                yield chunker.take()
+        yield chunker.take()
+    finally:
+        book.close()
+
+
+def _formula_values(
+    chunk: Chunk, line: int, header: list[str], values: list[Any]
+) -> list[Any] | None:
+    """A row's values with formula cells read as their saved values, noted; None (and the
+    record rejected) when a formula cell was saved without its value."""
+    names = [header[i] if i < len(header) else f"column {i + 1}" for i in range(len(values))]
+    formulas = [names[i] for i, v in enumerate(values) if isinstance(v, SheetCell)]
+    missing = [names[i] for i, v in enumerate(values) if isinstance(v, SheetCell) and not v.cached]
+    if missing:
+        message = (
+            f"{shown(missing[0])}: a formula saved without its value; tracecheck does not "
+            "compute formulas (save the workbook in a spreadsheet, or write the value)"
+        )
+        chunk.rejects.append(
+            StructuralReject(line, "formula-without-value", message, None, missing[0])
+        )
+        return None
+    listed = ", ".join(shown(n) for n in formulas)
+    message = f"{listed}: formula cell(s); the value the sender's spreadsheet saved is read"
+    chunk.notes.append(RecordNote(line, "formula-cell", message))
+    return [v.value if isinstance(v, SheetCell) else v for v in values]
 
 
 def read_csv_header(path: Path) -> list[str]:
@@ -476,7 +773,10 @@ def read_csv_header(path: Path) -> list[str]:
             f"{limits.CSV_HEADER_BYTES:,} bytes of the file",
             hint="is this a CSV file of the input contract?",
         )
-    text = _decode(path, first)
+    try:
+        text = first.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
     limit = limits.current()
     previous = csv.field_size_limit(limits.CSV_HEADER_BYTES)
     try:
@@ -503,4 +803,6 @@ def parquet_columns(path: Path) -> list[str]:
 
 def xlsx_header(path: Path, kind: str | None) -> list[str]:
     """The header row of the sheet an .xlsx workbook would be read from."""
-    return read_xlsx(path, kind).header
+    table = read_xlsx(path, kind)
+    table.close()  # without reading past the header
+    return table.header

@@ -8,21 +8,27 @@ come back to Python to have their messages worded.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from traceability.errors import UnreadableFile
-from traceability.load.identifiers import check_digit, normalise_uom
+from traceability.load import decimals
+from traceability.load.identifiers import (
+    INVISIBLE_SQL,
+    check_digit,
+    invisible_chars,
+    normalise_uom,
+)
 from traceability.load.kinds import Column, KindSpec
 from traceability.load.limits import shown
-from traceability.load.read import LINE, RawTable, column
+from traceability.load.read import LINE, Chunk, RawTable, RecordNote, column
 
 DECIMAL_RE = r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
-MAX_SCALE = 12
-MAX_INTEGER_DIGITS = 26
 
 
 def q(name: str) -> str:
@@ -45,6 +51,10 @@ def _in_enum(column: Column, v: str) -> str:
     return f"{v} IN ({', '.join(lit(s) for s in column.enum or ())})"
 
 
+#: Text columns that are prose, not identifiers: they may hold any character.
+FREE_TEXT = frozenset({"name"})
+
+
 def check_sql(column: Column, v: str) -> str:
     """SQL giving the reason code for a present (non-NULL, trimmed) value, or NULL if valid."""
     t = column.logical
@@ -55,15 +65,12 @@ def check_sql(column: Column, v: str) -> str:
     if t == "party":
         return f"CASE WHEN regexp_full_match({v}, '[0-9]{{13}}') AND tc_gln_problem({v}) IS NOT NULL THEN 'bad-check-digit' END"  # noqa: E501
     if t == "decimal":
-        plain = f"regexp_full_match({v}, '[0-9]*\\.?[0-9]*')"
-        scale = f"length(regexp_extract(rtrim({v}, '0'), '\\.([0-9]*)$', 1))"
-        ints = f"length(ltrim(regexp_extract({v}, '^([0-9]*)', 1), '0'))"
+        # Exactness is decimals.exact_quantity's rule, in SQL (decimals.SQL_MACROS).
         return (
             f"CASE WHEN regexp_full_match({v}, '-{DECIMAL_RE[1:]}') THEN 'negative-quantity' "
             f"WHEN NOT regexp_full_match({v}, '{DECIMAL_RE}') THEN 'bad-decimal' "
-            f"WHEN {plain} AND ({scale} > {MAX_SCALE} OR {ints} > {MAX_INTEGER_DIGITS}) "
-            f"THEN 'decimal-out-of-range' "
-            f"WHEN TRY_CAST({v} AS DECIMAL(38,12)) IS NULL THEN 'decimal-out-of-range' END"
+            f"ELSE coalesce(tc_decimal_problem({v}), CASE WHEN TRY_CAST(tc_decimal_plain({v}) "
+            f"AS DECIMAL(38,12)) IS NULL THEN '{decimals.RANGE_CODE}' END) END"
         )
     if t == "date":
         return (
@@ -83,7 +90,10 @@ def check_sql(column: Column, v: str) -> str:
     if t == "mass_uom":
         return f"CASE WHEN NOT {_in_enum(column, v)} THEN 'not-a-mass-unit' END"
     if t == "text":
-        return "NULL"
+        if column.name in FREE_TEXT:
+            return "NULL"
+        # An identifier that looks like another must not match or miss it silently.
+        return f"CASE WHEN regexp_matches({v}, {lit(INVISIBLE_SQL)}) THEN 'invisible-character' END"
     raise ValueError(f"schema uses unknown logical type {t!r} for {column.name}")
 
 
@@ -93,7 +103,7 @@ def normalise_sql(column: Column, v: str) -> str:
     if t == "gtin":
         return f"tc_gtin14({v})"
     if t == "decimal":
-        return f"CAST({v} AS DECIMAL(38,12))"
+        return f"CAST(tc_decimal_plain({v}) AS DECIMAL(38,12))"
     if t == "date":
         return f"CAST({v} AS DATE)"
     if t == "year":
@@ -103,6 +113,24 @@ def normalise_sql(column: Column, v: str) -> str:
     if t in ("uom", "mass_uom", "trade_uom"):
         return _uom_case(column, v)
     return v
+
+
+def _inexact(value: str | None) -> str:
+    """Why a number cannot be stored exactly.
+
+    >>> _inexact("1.5e-13")
+    'has 14 decimal places; at most 12 can be stored without rounding'
+    """
+    try:
+        outcome = decimals.exact_quantity(value or "")
+    except ValueError:
+        outcome = None
+    if isinstance(outcome, decimals.Inexact):
+        return outcome.reason
+    return (
+        f"has more than {decimals.SCALE} decimal places or {decimals.INTEGER_DIGITS} digits "
+        "before the point"
+    )
 
 
 def message(column: str, code: str, value: str | None, logical: str = "") -> str:
@@ -120,6 +148,14 @@ def message(column: str, code: str, value: str | None, logical: str = "") -> str
             f"{column}: {v} has a wrong check digit "
             f"(with this payload it would end in {check_digit(digits[:-1])})"
         )
+    if code in (decimals.RANGE_CODE, decimals.PRECISION_CODE):
+        return f"{column}: {v} {_inexact(value)}"
+    if code == "invisible-character" and isinstance(value, str):
+        return (
+            f"{column}: {v} holds characters that do not show "
+            f"({', '.join(invisible_chars(value))}); it would match or miss an identifier "
+            "that looks the same"
+        )
     text = {
         "missing-value": "a value is required",
         "missing-one-of": "one of these is required",
@@ -127,10 +163,6 @@ def message(column: str, code: str, value: str | None, logical: str = "") -> str
         "bad-gln": f"{v} is not a GLN (13 digits)",
         "bad-decimal": f"{v} is not a decimal number",
         "negative-quantity": f"{v} is negative; quantities cannot be negative",
-        "decimal-out-of-range": (
-            f"{v} has more than {MAX_SCALE} decimal places or "
-            f"{MAX_INTEGER_DIGITS} digits before the point"
-        ),
         "bad-date": f"{v} is not a date written YYYY-MM-DD",
         "impossible-date": f"{v} is not a real calendar date",
         "bad-period": f"{v} is not a period (2026-Q1, or 2026 for a year)",
@@ -193,25 +225,136 @@ def load_tabular(
     load_id: int,
     source: str,
 ) -> TabularOutcome:
-    """Check, normalise and store one file's records; rejected ones go to ``rejects``."""
-    mapping, extras = map_header(path, spec, table.header)
-    frame = table.frame()
-    con.register("tc_raw", frame)
+    """Check, normalise and store one file's records; rejected ones go to ``rejects``.
+
+    The records are checked and stored a chunk at a time (:data:`read.CHUNK_ROWS`), and
+    their rejections and notes written to the store with them: what the loader holds in
+    Python is one chunk, whatever the length of the file or the number of its bad records
+    (what DuckDB keeps of the load's uncommitted rows is bounded by its memory limit).
+    """
     try:
-        return _load_registered(con, spec, table, mapping, extras, load_id, source)
+        mapping, extras = map_header(path, spec, table.header)
+        create_decimal_macros(con)
+        write_notes(con, load_id, source, table.unit, table.notes)
+        total = TabularOutcome(0, 0, 0, 0, 0, tuple(extras))
+        for chunk in table.chunks():
+            if not len(chunk):
+                continue
+            out = _load_chunk(con, spec, table, chunk, mapping, extras, load_id, source)
+            write_notes(con, load_id, source, table.unit, chunk.notes)
+            total = TabularOutcome(
+                total.records + out.records,
+                total.accepted + out.accepted,
+                total.duplicates + out.duplicates,
+                0,
+                total.rejected + out.rejected,
+                total.extra_columns,
+            )
     finally:
-        con.unregister("tc_raw")
+        table.close()
+    target = q(spec.kind)
+    key_match = " AND ".join(f"t.{q(k)} IS NOT DISTINCT FROM n.{q(k)}" for k in spec.key)
+    conflict_row = con.execute(
+        f"SELECT count(*) FROM {target} n WHERE n.load_id = ? AND EXISTS ("
+        f"SELECT 1 FROM {target} t WHERE {key_match} AND t.record_hash <> n.record_hash "
+        f"AND (t.load_id < n.load_id OR t.source_line < n.source_line))",
+        [load_id],
+    ).fetchone()
+    return TabularOutcome(
+        records=total.records,
+        accepted=total.accepted,
+        duplicates=total.duplicates,
+        conflicts=int(conflict_row[0]) if conflict_row else 0,
+        rejected=total.rejected,
+        extra_columns=total.extra_columns,
+    )
 
 
-def _load_registered(
+def create_decimal_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the decimal macros of :func:`check_sql` on a connection, once per connection."""
+    try:  # a probe costs less than creating them again
+        con.execute("SELECT tc_decimal_plain('1')")
+        return
+    except duckdb.CatalogException:
+        pass
+    decimals.create_macros(con)
+
+
+_REJECTS = pa.schema(
+    [
+        ("load_id", pa.int32()),
+        ("source_file", pa.string()),
+        ("line", pa.int32()),
+        ("field", pa.string()),
+        ("code", pa.string()),
+        ("message", pa.string()),
+        ("raw", pa.string()),
+    ]
+)
+_NOTES = pa.schema(
+    [
+        ("load_id", pa.int32()),
+        ("source_file", pa.string()),
+        ("record", pa.int32()),
+        ("location", pa.string()),
+        ("level", pa.string()),
+        ("code", pa.string()),
+        ("message", pa.string()),
+    ]
+)
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema, rows: list[Any]) -> None:
+    """Insert rows (tuples in the order of ``schema``) at once, through Arrow."""
+    if not rows:
+        return
+    columns = list(zip(*rows, strict=True))
+    data = pa.Table.from_arrays(
+        [pa.array(values, f.type) for values, f in zip(columns, schema, strict=True)],
+        schema=schema,
+    )
+    tc_insert = data  # read by name (a replacement scan: see _load_chunk)
+    con.execute(f"INSERT INTO {table} SELECT * FROM tc_insert")
+    del tc_insert
+
+
+def write_notes(
+    con: duckdb.DuckDBPyConnection,
+    load_id: int,
+    source: str,
+    unit: str,
+    notes: Sequence[RecordNote],
+) -> None:
+    """Store notes about a file's records (or the whole file) in ``load_notes``."""
+    rows = [
+        (
+            load_id,
+            source,
+            n.line,
+            f"{unit} {n.line}" if n.line is not None else None,
+            "note",
+            n.code,
+            n.message,
+        )
+        for n in notes
+    ]
+    _insert(con, "load_notes", _NOTES, rows)
+
+
+def _load_chunk(
     con: duckdb.DuckDBPyConnection,
     spec: KindSpec,
     table: RawTable,
+    chunk: Chunk,
     mapping: dict[str, str],
     extras: list[str],
     load_id: int,
     source: str,
 ) -> TabularOutcome:
+    # The chunk and the checked chunk are Arrow tables that the SQL reads by the name of a
+    # local variable (DuckDB's replacement scan), never registered: a view registered and
+    # dropped inside the load's transaction would keep its table in memory until the end.
+    tc_raw = chunk.arrow(len(table.header))  # noqa: F841 (read by the SQL below)
     # The file's columns are read by position (read.column), so no name from a file is
     # ever an SQL identifier; names reach the SQL only as quoted string literals.
     at = {h: q(column(i)) for i, h in enumerate(table.header)}
@@ -224,6 +367,11 @@ def _load_registered(
         else:
             expr = lit(c.default) if c.default is not None else "NULL::VARCHAR"
         cols.append(f"{expr} AS {q(c.name)}")
+    # The value each checked column had in the file, for the message of a rejection.
+    written = [
+        f"{at[mapping[c.name]] if c.name in mapping else 'NULL::VARCHAR'} AS {q(_WRITTEN + c.name)}"
+        for c in spec.columns
+    ]
     extra_json = (
         "json_object(" + ", ".join(f"{lit(e)}, {at[e]}" for e in extras) + ")"
         if extras
@@ -234,9 +382,9 @@ def _load_registered(
         + ", ".join(f"{lit(h)}, {q(column(i))}" for i, h in enumerate(table.header))
         + ")"
     )
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE tc_txt AS SELECT {LINE}, {', '.join(cols)}, "
-        f"{extra_json} AS extra, {raw_json} AS raw FROM tc_raw"
+    text = (
+        f"SELECT {LINE}, {', '.join(cols)}, "
+        f"{', '.join(written)}, {extra_json} AS extra, {raw_json} AS raw FROM tc_raw"
     )
     checks = []
     for c in spec.columns:
@@ -265,21 +413,37 @@ def _load_registered(
                 f"{{'field': {lit(t)}, 'code': CASE WHEN {q(col)} IS NOT NULL AND {q(t)} IS NULL "
                 f"THEN 'missing-value' END}}"
             )
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE tc_chk AS SELECT *, "
-        f"list_filter([{', '.join(checks)}], x -> x.code IS NOT NULL) AS errors FROM tc_txt"
+    checked = con.execute(
+        "SELECT *, "
+        f"list_filter([{', '.join(checks)}], x -> x.code IS NOT NULL) AS errors FROM ({text})"
+    ).to_arrow_table()
+    return _store_chunk(con, spec, chunk, checked, load_id, source)
+
+
+def _store_chunk(
+    con: duckdb.DuckDBPyConnection,
+    spec: KindSpec,
+    chunk: Chunk,
+    tc_chk: pa.Table,
+    load_id: int,
+    source: str,
+) -> TabularOutcome:
+    """Store a checked chunk (``tc_chk``): its rejections, then its valid records."""
+    value_of = (
+        "CASE e.field "
+        + " ".join(f"WHEN {lit(c.name)} THEN {q(_WRITTEN + c.name)}" for c in spec.columns)
+        + " END"
     )
     bad = con.execute(
-        "SELECT " + LINE + ", e.field, e.code, raw FROM "
-        "(SELECT " + LINE + ", unnest(errors) AS e, raw FROM tc_chk WHERE len(errors) > 0) "
-        "ORDER BY " + LINE + ", e.field"
+        f"SELECT {LINE}, e.field, e.code, {value_of} AS value, raw FROM "
+        f"(SELECT *, unnest(errors) AS e FROM tc_chk WHERE len(errors) > 0) "
+        f"ORDER BY {LINE}, e.field"
     ).fetchall()
     rejected_lines = {r[0] for r in bad}
-    rows = []
-    for line, field_name, code, raw in bad:
-        record = json.loads(raw)
-        value = record.get(mapping.get(field_name, field_name)) if field_name in mapping else None
-        logical = spec.column(field_name).logical if field_name in spec.names else ""
+    rows: list[tuple[Any, ...]] = []
+    logicals = {c.name: c.logical for c in spec.columns}
+    for line, field_name, code, value, raw in bad:
+        logical = logicals.get(field_name, "")
         rows.append(
             (
                 load_id,
@@ -291,10 +455,11 @@ def _load_registered(
                 raw,
             )
         )
-    for sr in table.rejects:
-        rows.append((load_id, source, sr.line, None, sr.code, sr.message, sr.raw))
-    if rows:
-        con.executemany("INSERT INTO rejects VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    del bad
+    for sr in chunk.rejects:
+        rows.append((load_id, source, sr.line, sr.field, sr.code, sr.message, sr.raw))
+    _insert(con, "rejects", _REJECTS, rows)
+    del rows
 
     normal = ", ".join(f"{normalise_sql(c, q(c.name))} AS {q(c.name)}" for c in spec.columns)
     hash_expr = (
@@ -302,35 +467,31 @@ def _load_registered(
         + ", ".join(f"{q(c.name)} := {q(c.name)}" for c in spec.columns)
         + "))::VARCHAR)"
     )
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE tc_ok AS SELECT *, {hash_expr} AS record_hash FROM "
-        f"(SELECT {normal}, {LINE}, extra FROM tc_chk WHERE len(errors) = 0)"
+    valid = (
+        f"(SELECT *, {hash_expr} AS record_hash FROM "
+        f"(SELECT {normal}, {LINE}, extra FROM tc_chk WHERE len(errors) = 0))"
     )
     target = q(spec.kind)
     names = ", ".join(q(c.name) for c in spec.columns)
     inserted = con.execute(
         f"INSERT INTO {target} ({names}, load_id, source_file, source_line, record_hash, extra) "
-        f"SELECT {names}, ?, ?, {LINE}, record_hash, extra FROM tc_ok o "
+        f"SELECT {names}, ?, ?, {LINE}, record_hash, extra FROM {valid} o "
         f"WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE t.record_hash = o.record_hash) "
         f"QUALIFY row_number() OVER (PARTITION BY record_hash ORDER BY {LINE}) = 1",
         [load_id, source],
     ).fetchone()
     accepted = int(inserted[0]) if inserted else 0
-    key_match = " AND ".join(f"t.{q(k)} IS NOT DISTINCT FROM n.{q(k)}" for k in spec.key)
-    conflict_row = con.execute(
-        f"SELECT count(*) FROM {target} n WHERE n.load_id = ? AND EXISTS ("
-        f"SELECT 1 FROM {target} t WHERE {key_match} AND t.record_hash <> n.record_hash "
-        f"AND (t.load_id < n.load_id OR t.source_line < n.source_line))",
-        [load_id],
-    ).fetchone()
-    ok_row = con.execute("SELECT count(*) FROM tc_ok").fetchone()
+    ok_row = con.execute("SELECT count(*) FROM tc_chk WHERE len(errors) = 0").fetchone()
     ok = int(ok_row[0]) if ok_row else 0
-    con.execute("DROP TABLE tc_txt; DROP TABLE tc_chk; DROP TABLE tc_ok")
     return TabularOutcome(
-        records=len(table.rows) + len(table.rejects),
+        records=len(chunk),
         accepted=accepted,
         duplicates=ok - accepted,
-        conflicts=int(conflict_row[0]) if conflict_row else 0,
-        rejected=len(rejected_lines) + len(table.rejects),
-        extra_columns=tuple(extras),
+        conflicts=0,
+        rejected=len(rejected_lines) + len(chunk.rejects),
+        extra_columns=(),
     )
+
+
+#: The prefix of the columns holding each checked value as the file wrote it.
+_WRITTEN = "tc written "
