@@ -19,13 +19,13 @@ report's out-of-scope findings as new ones: nothing says they are known problems
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from traceability.errors import InputError, UnreadableFile
+from traceability.inert import inert_json
 from traceability.model import (
     Caveat,
     Evidence,
@@ -42,7 +42,6 @@ QUANTITIES = ("expected", "observed", "difference", "unit")
 #: The mark every format puts on a finding that carries caveats.
 CAVEAT_MARK = "⚠"
 _MAX_MESSAGE = 160
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -305,6 +304,7 @@ def report_from_dict(data: Mapping[str, Any]) -> Report:
         findings=_findings(data, "report"),
         rejected_records=int((data.get("summary") or {}).get("rejected_records") or 0),
         scope=Report.scope_from_dict(data),
+        config=dict(data["config"]) if isinstance(data.get("config"), Mapping) else None,
     )
 
 
@@ -353,6 +353,8 @@ def load_report(path: str | Path) -> dict[str, Any]:
         raise InputError(
             f"{where}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
         ) from None
+    except RecursionError:
+        raise InputError(f"{where}: not a report: JSON nested too deep to read") from None
     if isinstance(data, dict) and "findings" not in data and {"new", "resolved"} <= set(data):
         raise InputError(
             f"{where}: a diff of two reports, not a report",
@@ -386,95 +388,11 @@ def render_diff(result: Diff, fmt: str) -> str:
 
 def render_diff_json(result: Diff) -> str:
     """The diff as JSON: ``{"new", "resolved", "changed", "unchanged"}``, two-space indented."""
-    return json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    return inert_json(json.dumps(result.to_dict(), indent=2, ensure_ascii=False)) + "\n"
 
 
-def _visible(text: str) -> str:
-    r"""Control characters (ESC, CR, tab, ...) shown as ``\xNN`` so data cannot drive a terminal.
+def render_diff_table(result: Diff, *, width: int = 100, color: bool = False) -> str:
+    """The diff as terminal tables: see :func:`traceability.render.to_table.render_diff_table`."""
+    from traceability.render.to_table import render_diff_table as render
 
-    >>> _visible("a\x1b[31mb\tc")
-    'a\\x1b[31mb\\x09c'
-    """
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
-
-
-def render_diff_table(result: Diff, *, width: int = 160) -> str:
-    """New, changed and resolved findings as terminal tables, then the summary line.
-
-    Unchanged findings are only counted. A changed cell reads ``old → new``. When the
-    reports did not look at the same things, the scope comes first and the findings out of
-    scope get a table of their own, each with its report and the reason.
-    """
-    import io
-
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    out = io.StringIO()
-    console = Console(file=out, width=width, color_system=None, highlight=False)
-
-    def cells(old: Finding | None, f: Finding) -> list[Text]:
-        def pair(name: str) -> str:
-            now = getattr(f, name)
-            was = getattr(old, name) if old is not None else now
-            now_text = "" if now is None else str(now)
-            if was == now:
-                return now_text
-            return f"{'' if was is None else was} → {now_text}"
-
-        subject = "\n".join(f"{_visible(k)}={_visible(v)}" for k, v in f.subject.items())
-        rule = _visible(f.rule) + (f" {CAVEAT_MARK}" if f.caveats else "")
-        texts = [pair("severity"), rule, subject, _visible(f.period or "")]
-        texts += [_visible(pair(q)) for q in QUANTITIES]
-        return [Text(t) for t in texts]  # Text: data is never read as markup
-
-    for line in result.scope.lines():
-        console.print(Text(_visible(line)))
-    if result.scope.narrowed:
-        console.print()
-    sections: list[tuple[str, list[tuple[Finding | None, Finding]]]] = [
-        ("NEW", [(None, f) for f in result.new]),
-        ("CHANGED", [(c.old, c.new) for c in result.changed]),
-        ("RESOLVED", [(None, f) for f in result.resolved]),
-    ]
-    for title, rows in sections:
-        if not rows:
-            continue
-        table = Table(
-            title=Text(f"{title} ({len(rows)})"),
-            title_justify="left",
-            box=box.SIMPLE_HEAD,
-            expand=True,
-        )
-        for name in ("severity", "rule", "subject", "period", *QUANTITIES):
-            right = name in QUANTITIES[:3]
-            table.add_column(name, justify="right" if right else "left", overflow="fold")
-        for old, f in rows:
-            table.add_row(*cells(old, f))
-        console.print(table)
-    if result.out_of_scope:
-        table = Table(
-            title=Text(f"OUT OF SCOPE ({len(result.out_of_scope)})"),
-            title_justify="left",
-            box=box.SIMPLE_HEAD,
-            expand=True,
-        )
-        for name in ("report", "severity", "rule", "subject", "period", "why"):
-            table.add_column(name, overflow="fold")
-        for o in result.out_of_scope:
-            row = cells(None, o.finding)[:4]
-            table.add_row(Text(o.report), *row, Text(_visible(o.reason)))
-        console.print(table)
-    marked = [f for f in (*result.new, *(c.new for c in result.changed)) if f.caveats]
-    if marked:
-        console.print(
-            Text(
-                f"{CAVEAT_MARK} {len(marked)} new or changed finding(s) carry caveats: the "
-                "inputs lacked records the load rejected that name their subject "
-                "(see the reports)."
-            )
-        )
-    console.print(Text(result.summary() + "."))
-    return out.getvalue()
+    return render(result, width=width, color=color)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from enum import IntEnum
 
 
@@ -46,6 +47,21 @@ class UnknownKind(InputError):
     """The kind of a file could not be told from its header or document type."""
 
 
+class EmptyFile(UnreadableFile):
+    """A file holds nothing, or only blanks: there is no record to load."""
+
+
+class LoadIncomplete(UnreadableFile):
+    """Some paths of a load could not be read; every one is listed in ``result``.
+
+    The readable files were loaded, unless the load was strict (then nothing was).
+    ``result`` is the load's ``LoadResult``: its ``unreadable`` list names each path
+    with the reason.
+    """
+
+    result: object = None
+
+
 class NotComparable(InputError):
     """Two reports that cannot be compared: other kinds, periods or settings."""
 
@@ -60,6 +76,43 @@ class DatabaseInUse(StoreError):
 
 class StoreVersionError(StoreError):
     """The database was written by a version of tracecheck this one cannot use."""
+
+
+class OutOfResources(TracecheckError):
+    """Memory or disk ran out while a command ran; what it was writing was rolled back."""
+
+
+#: ``errno`` values of a write that found no room: a full disk, a quota, a file size limit.
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_NO_ROOM_TEXT = ("no space left", "disk quota", "file too large")
+_NO_MEMORY_TEXT = ("out of memory", "could not allocate", "failed to allocate", "bad_alloc")
+
+
+def resource_error(exc: BaseException, where: str | None = None) -> OutOfResources | None:
+    """The one-line error for an exception that says memory or disk ran out, else None.
+
+    ``where`` names what was being written (the database file) for a disk that is full.
+    """
+    text = str(exc).lower()
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryException":
+        memory = True
+    elif isinstance(exc, OSError) and exc.errno in _NO_ROOM:
+        memory = False
+    elif any(t in text for t in _NO_MEMORY_TEXT):
+        memory = True
+    elif any(t in text for t in _NO_ROOM_TEXT):
+        memory = False
+    else:
+        return None
+    if memory:
+        return OutOfResources(
+            "not enough memory to finish",
+            hint="free memory or raise the process's memory limit, or give fewer files at once",
+        )
+    return OutOfResources(
+        f"{where or 'a file'}: the disk is full (or the file size limit was reached)",
+        hint="free disk space, or give --db a file on another disk",
+    )
 
 
 class StrictLoadAborted(TracecheckError):
