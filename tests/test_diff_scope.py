@@ -311,8 +311,10 @@ def test_the_same_scope_behaves_as_before(full: Report) -> None:
     assert result.scope.lines() == ()
     assert len(result.unchanged) == len(full.findings)
     assert "out of scope" not in result.summary()
-    for fmt in ("md", "csv", "table"):
+    for fmt in ("md", "table"):
         assert "scope" not in render_diff(result, fmt).lower()
+    rows = list(csv.DictReader(io.StringIO(render_diff(result, "csv"))))
+    assert all(r["change"] != "scope" and r["scope"] == "" for r in rows)  # a column, empty
 
 
 def test_older_reports_without_rules_run_or_parameters_still_compare() -> None:

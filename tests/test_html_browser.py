@@ -7,6 +7,12 @@ renders without console errors or exceptions, that nothing is fetched, that the 
 table has one row per finding, that sorting and filtering work and that every evidence row
 shows its record, by running JavaScript in the page and reading the DOM back.
 
+A printed report is checked twice: laid out for paper in the page (print media at the
+width of an A4 page's text), where no table, cell or record may run past the edge or
+scroll and every finding's evidence must show; and printed to PDF by Chromium itself, whose
+text must hold every column heading and each finding's detail (read with ``pypdf``; that
+test is skipped without it).
+
 Skipped when Chromium is missing; on Debian: ``apt-get install -y chromium``.
 """
 
@@ -17,19 +23,21 @@ import fcntl
 import json
 import os
 import queue
+import re
 import shutil
 import subprocess
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_render import hostile_report
+from test_render import finding, hostile_report
 
 from traceability.diff import diff, load_report, render_diff, report_from_dict
-from traceability.model import Report
+from traceability.model import Evidence, Report, Severity
 from traceability.render import render
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -363,3 +371,139 @@ def test_the_harness_sees_console_errors_and_requests(browser: Browser, tmp_path
     found = "\n".join(browser.problems(page))
     assert "console error" in found and "exception" in found
     assert "request: https://example.invalid/x.png" in found
+
+
+def small_report(sample: Report) -> Report:
+    """A few findings of the sample quarter and one with long unbroken values."""
+    long = "LOT" + "7" * 140
+    wide = finding(
+        "unknown-lot",
+        {"gtin": "08901234000021", "lot": long},
+        Severity.HIGH,
+        detail=f"the lot {long} is declared by no manufacture declaration",
+        evidence=(Evidence("consignment", long, f"consignments.csv:{long}", record=long * 3),),
+    )
+    findings = (*sample.findings[:2], wide)
+    named = {f.rule for f in findings}
+    return dataclasses.replace(
+        sample,
+        findings=findings,
+        rules_run=tuple(r for r in sample.rules_run if r.rule in named),
+    )
+
+
+#: The width of the text of an A4 page at the print stylesheet's margins, in CSS pixels.
+A4_TEXT_WIDTH = 710
+
+
+def test_laid_out_for_paper_nothing_overflows_and_evidence_shows(
+    browser: Browser, sample: Report, tmp_path: Path
+) -> None:
+    report = small_report(sample)
+    page = write_page(tmp_path, "paper.html", render(report, "html"))
+    browser.open(page)
+    browser.call("Emulation.setEmulatedMedia", media="print")
+    browser.call(
+        "Emulation.setDeviceMetricsOverride",
+        width=A4_TEXT_WIDTH,
+        height=1000,
+        deviceScaleFactor=1,
+        mobile=False,
+    )
+    try:
+        laid_out = browser.js(
+            "(() => {"
+            " const right = innerWidth + 1;"
+            " const out = el => el.getBoundingClientRect().right > right;"
+            " const shown = el => el.getClientRects().length > 0 && el.offsetHeight > 0;"
+            " const cut = el => el.scrollWidth > el.clientWidth + 1 ||"
+            "   el.scrollHeight > el.clientHeight + 1;"
+            " const all = sel => Array.from(document.querySelectorAll(sel));"
+            " return {"
+            "  page: document.documentElement.scrollWidth <= innerWidth,"
+            "  outside: all('main table, main th, main td, main pre').filter(out).length,"
+            "  cut: all('.table-wrap, pre.record').filter(cut).length,"
+            "  headings: all('#findings thead th').filter(th => shown(th) && !out(th)).length,"
+            "  evidence: all('#findings .evidence').filter(shown).length,"
+            "  messages: all('#findings .evidence .message').map(p => p.textContent),"
+            "  filters: all('form.filters').filter(shown).length,"
+            " };"
+            "})()"
+        )
+    finally:
+        browser.call("Emulation.setEmulatedMedia", media="")
+        browser.call("Emulation.clearDeviceMetricsOverride")
+    assert laid_out == {
+        "page": True,
+        "outside": 0,
+        "cut": 0,
+        "headings": 9,
+        "evidence": len(report.findings),
+        "messages": [f.message for f in report.findings],
+        "filters": 0,
+    }
+    assert browser.problems(page) == []
+
+
+def test_printing_opens_every_details_and_closes_them_after(
+    browser: Browser, sample: Report, tmp_path: Path
+) -> None:
+    """For browsers without ``::details-content`` the page opens them itself to print."""
+    page = write_page(tmp_path, "beforeprint.html", render(sample, "html"))
+    browser.open(page)
+    count = "document.querySelectorAll('details:not([open])').length"
+    closed = browser.js(count)
+    assert closed == len(sample.findings) > 0
+    browser.js("document.querySelector('#findings details').open = true")  # a reader opens one
+    browser.js("window.dispatchEvent(new Event('beforeprint'))")
+    assert browser.js(count) == 0
+    browser.js("window.dispatchEvent(new Event('afterprint'))")
+    assert browser.js(count) == closed - 1  # as the reader left them
+    assert browser.problems(page) == []
+
+
+def squeezed(text: str) -> str:
+    """Text without its spaces and line breaks, ligatures undone, case folded."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).casefold()
+
+
+def test_the_printed_pdf_has_every_column_and_each_findings_detail(
+    sample: Report, tmp_path: Path
+) -> None:
+    pypdf = pytest.importorskip("pypdf", reason="needs pypdf to read the PDF's text")
+    assert CHROMIUM is not None
+    report = small_report(sample)
+    html = render(report, "html")
+    page = write_page(tmp_path, "print.html", html)
+    pdf = tmp_path / "print.pdf"
+    done = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--no-first-run",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--print-to-pdf={pdf}",
+            "--no-pdf-header-footer",
+            page.as_uri(),
+        ],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0 and pdf.exists(), done.stderr.decode(errors="replace")[-2000:]
+    pages = pypdf.PdfReader(pdf).pages  # laid out: lines in the order they are on the page
+    text = squeezed("\n".join(p.extract_text(extraction_mode="layout") for p in pages))
+    headings = re.findall(r'<th scope="col"[^>]*><button type="button">([^<]+)</button>', html)
+    assert len(headings) == 9
+    assert squeezed("".join(headings)) in text  # the heading row, whole and in order
+    for f in report.findings:
+        for shown in (f.detail or f.message, f.message, f.fingerprint):
+            assert squeezed(shown) in text, f"{f.rule}: {shown!r} is not in the PDF"
+        for e in f.evidence:
+            assert squeezed(e.record or e.key) in text, f"{f.rule}: a record is cut"

@@ -269,7 +269,8 @@ def test_the_table_groups_by_severity_and_ends_with_a_summary(small_db: Path) ->
     report = traceability.reconcile(small_db, as_of="2026-04-10")
     text = render_table(report, width=140)
     assert text.index("CRITICAL (1)") < text.index("HIGH (1)") < text.index("INFO (1)")
-    assert text.rstrip().splitlines()[-1].startswith("3 finding(s): 1 critical, 1 high, 1 info")
+    summary = text.rstrip().split("\n\n")[-1]  # wrapped to the width
+    assert summary.startswith("3 finding(s): 1 critical, 1 high, 1 info")
     assert traceability.render(report, "json").endswith("\n")
     with pytest.raises(InputError):
         traceability.render(report, "pdf")

@@ -11,12 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from traceability.diff import CAVEAT_MARK
+from traceability.inert import inert
 from traceability.model import Caveat, Report
 
 #: How many subjects of a "not judged" reason the table and Markdown views show.
 SUBJECTS_SHOWN = 10
 
-__all__ = ["CAVEAT_MARK", "SUBJECTS_SHOWN", "Gap", "caveat_text", "gaps", "subjects_text"]
+__all__ = [
+    "CAVEAT_MARK",
+    "SUBJECTS_SHOWN",
+    "Gap",
+    "caveat_text",
+    "gaps",
+    "inert",
+    "subjects_text",
+]
 
 
 def caveat_text(c: Caveat) -> str:

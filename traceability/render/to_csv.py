@@ -1,13 +1,21 @@
 """The CSV report: one row per finding, safe to open in a spreadsheet.
 
-Columns: ``fingerprint, rule, severity, period``, one column per subject key present in any
-finding (in the contract's key order), ``expected, observed, difference, unit, message,
-evidence`` (each record as ``kind key (source)``, joined with ``"; "``), ``caveats`` (each
-rejected record that names the subject as ``source (code): reason``, joined with ``"; "``;
-empty for a finding without caveats, and always there).
+The columns are the same whatever the findings (22 of them, :func:`header`), so a
+spreadsheet, a script or a database import can rely on them: ``fingerprint, rule,
+severity, period``, one column per subject key of the contract in its order (``gtin, lot,
+shipment_ref, declaration_id, epc, party, country_from, country_to, substance_base,
+authorisation_ref, filing_id``; empty where a finding's subject has no such key),
+``expected, observed, difference, unit, message, evidence`` (each record as
+``kind key (source)``, joined with ``"; "``), ``caveats`` (each rejected record that names
+the subject as ``source (code): reason``, joined with ``"; "``; empty for a finding without
+caveats). A report that is not the contract's (built in Python with other subject keys)
+gets those keys as further columns after ``filing_id``.
 
 How values are protected, and why this way:
 
+* **Nothing acts on a reader.** Control characters (ESC, BEL, NUL, DEL, C1), bidi
+  controls and zero-width characters are written as visible escapes (``\\x1b``,
+  ``\\u200b``) by :func:`traceability.inert.inert`, before the rules below.
 * **Formulas never run.** A spreadsheet reads a cell beginning with ``=``, ``+``, ``-``,
   ``@``, a tab or a carriage return as a formula (CSV injection). Such a cell is written
   with a leading apostrophe: ``'=cmd|' /C calc'!A0`` is text.
@@ -38,6 +46,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from traceability.diff import QUANTITIES, Diff
+from traceability.inert import inert
 from traceability.model import Evidence, Finding, Report
 from traceability.reconcile import SUBJECT_KEYS
 from traceability.render.common import caveat_text
@@ -75,6 +84,15 @@ def neutralise(value: str) -> str:
     return value
 
 
+def text_cell(value: str) -> str:
+    """A text cell: inert (control, bidi and zero-width characters escaped), then neutralised.
+
+    >>> text_cell("L2401\\u200b"), text_cell("\\t=1"), text_cell("=1")
+    ('L2401\\\\u200b', '\\\\t=1', "'=1")
+    """
+    return neutralise(inert(value))
+
+
 def quantity_cell(value: str | None) -> str:
     """A quantity as a number cell when it is a plain decimal, else as protected text.
 
@@ -83,14 +101,14 @@ def quantity_cell(value: str | None) -> str:
     """
     if value is None:
         return ""
-    return value if _DECIMAL.fullmatch(value) else neutralise(value)
+    return value if _DECIMAL.fullmatch(value) else text_cell(value)
 
 
 def subject_keys(findings: Iterable[Finding]) -> list[str]:
-    """The subject keys present in any finding, in the contract's order (unknown keys last)."""
+    """Every subject key of the contract, in its order, whatever the findings; a key
+    outside the contract (a report built in Python) follows, sorted."""
     present = {k for f in findings for k in f.subject}
-    known = [k for k in SUBJECT_KEYS if k in present]
-    return known + sorted(present - set(SUBJECT_KEYS))
+    return [*SUBJECT_KEYS, *sorted(present - set(SUBJECT_KEYS))]
 
 
 def evidence_text(e: Evidence) -> str:
@@ -106,9 +124,9 @@ def finding_cells(f: Finding, keys: Sequence[str]) -> list[str]:
     tail = [f.unit or "", f.message, "; ".join(evidence_text(e) for e in f.evidence)]
     tail.append("; ".join(caveat_text(c) for c in f.caveats))
     return [
-        *(neutralise(t) for t in text),
+        *(text_cell(t) for t in text),
         *quantities,
-        *(neutralise(t) for t in tail),
+        *(text_cell(t) for t in tail),
     ]
 
 
@@ -146,29 +164,30 @@ def render_diff_csv(result: Diff, *, bom: bool = False) -> str:
     otherwise), then ``previous_severity`` and the previous quantities, filled for changed
     findings only.
 
-    When the reports did not look at the same things, a last column ``scope`` is added:
-    the first rows (``change`` ``scope``) hold the scope, one line each, and each finding
+    The last column is ``scope``. When the reports did not look at the same things, the
+    first rows (``change`` ``scope``) hold the scope, one line each, and each finding
     out of scope (``change`` ``out-of-scope``) says there which report it is of and why.
+    Otherwise it is empty: the columns are the same for every diff.
     """
     everything = [*result.new, *(c.new for c in result.changed), *result.resolved]
     outside = [o.finding for o in result.out_of_scope]
     keys = subject_keys([*everything, *result.unchanged, *outside])
     previous = ["previous_severity", *(f"previous_{q}" for q in QUANTITIES)]
-    scope = ["scope"] if result.scope.narrowed else []
+    scope = ["scope"]
     rows: list[list[str]] = [["change", *header(keys), *previous, *scope]]
     blank = [""] * (len(previous) + len(scope))
     width = len(rows[0])
-    rows += [["scope", *[""] * (width - 2), neutralise(line)] for line in result.scope.lines()]
+    rows += [["scope", *[""] * (width - 2), text_cell(line)] for line in result.scope.lines()]
     rows += [["new", *finding_cells(f, keys), *blank] for f in result.new]
     for c in result.changed:
         old = c.old
-        before = [neutralise(old.severity.value)]
+        before = [text_cell(old.severity.value)]
         before += [quantity_cell(getattr(old, q)) for q in QUANTITY_COLUMNS]
-        before += [neutralise(old.unit or "")]
+        before += [text_cell(old.unit or "")]
         rows.append(["changed", *finding_cells(c.new, keys), *before, *[""] * len(scope)])
     rows += [["resolved", *finding_cells(f, keys), *blank] for f in result.resolved]
     rows += [["unchanged", *finding_cells(f, keys), *blank] for f in result.unchanged]
     for o in result.out_of_scope:
-        why = neutralise(f"{o.report} report: {o.reason}")
+        why = text_cell(f"{o.report} report: {o.reason}")
         rows.append(["out-of-scope", *finding_cells(o.finding, keys), *blank[:-1], why])
     return write_rows(rows, bom=bom)

@@ -16,6 +16,17 @@ evidence; a "Not judged" section says what each rule could not judge, and why. E
 evidence row shows the record as loaded where the report carries it
 (:mod:`traceability.records`), its source linked to its row of the input files.
 
+Inert: every value shown has its control, bidi and zero-width characters written as
+visible escapes (:func:`traceability.inert.inert`, applied by the environment to every
+expression the templates print; tab and newline stay), and the embedded JSON writes them
+as ``\\uXXXX`` escapes, so the file holds none of them raw and the JSON keeps exact values.
+
+Readable in order and on paper: the summary and the findings come first, then what was
+not judged, the provenance, and a description of every rule the report names (its
+anchor ``#rule-<id>``, linked from each rule name), taken from the rule files' headers.
+A print stylesheet shows every column and each finding's evidence expanded, wrapping long
+values instead of cutting them, on A4 or Letter portrait.
+
 The output is byte-stable: the same report gives the same bytes.
 """
 
@@ -34,9 +45,11 @@ import jinja2
 from markupsafe import Markup
 
 from traceability.diff import QUANTITIES, Diff
-from traceability.model import Finding, Report, Severity
+from traceability.inert import inert, inert_json
+from traceability.model import Finding, Report, RuleRun, Severity
 from traceability.reconcile import SUBJECT_KEYS
 from traceability.render.common import CAVEAT_MARK, gaps
+from traceability.rules import Rule, all_rules
 
 CHART_WIDTH = 400
 ROW_HEIGHT = 26
@@ -48,21 +61,19 @@ MAX_LABEL = 30
 def script_json(data: Any) -> Markup:
     """JSON text safe inside ``<script type="application/json">``.
 
-    ``<``, ``>`` and ``&`` (and the JavaScript line separators) are written as ``\\uXXXX``
+    ``<``, ``>`` and ``&``, and every character :func:`traceability.inert.inert` escapes
+    (control and format characters such as bidi and zero-width ones, line and paragraph
+    separators: :func:`traceability.inert.inert_json`), are written as ``\\uXXXX``
     escapes, which JSON readers decode back to the same characters; they can only occur
     inside JSON strings, so the result is the same JSON value.
 
     >>> str(script_json({"m": "</script><!--"}))
     '{"m":"\\\\u003c/script\\\\u003e\\\\u003c!--"}'
+    >>> str(script_json(["L1\\u200b", "\\u202e", "\\x85"]))
+    '["L1\\\\u200b","\\\\u202e","\\\\u0085"]'
     """
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    for char, escape in (
-        ("<", "\\u003c"),
-        (">", "\\u003e"),
-        ("&", "\\u0026"),
-        ("\u2028", "\\u2028"),
-        ("\u2029", "\\u2029"),
-    ):
+    text = inert_json(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
         text = text.replace(char, escape)
     return Markup(text)  # escaped above for a script data block
 
@@ -228,6 +239,100 @@ def _parameters(parameters: Mapping[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+#: Parameters of a report that are not a rule's tolerance or window.
+_NOT_SETTINGS = ("period", "as_of", "tolerances", "severity", "records")
+
+
+@dataclass(frozen=True)
+class RuleNote:
+    """One rule as the page describes it: its catalogue entry and what it did here.
+
+    ``rule`` is None for a rule this version's catalogue does not hold (a report made by
+    another version). ``default`` is the rule's own severity when the configuration set
+    another; ``settings`` are the report's values of the tolerances and windows its SQL
+    uses; ``run`` says how it ran, empty when the page does not know (a diff).
+    """
+
+    id: str
+    rule: Rule | None
+    title: str
+    severity: str
+    default: str | None
+    settings: tuple[tuple[str, str], ...]
+    run: str
+
+
+def _setting_text(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) or "none"
+    return str(value)
+
+
+def _run_text(run: RuleRun) -> str:
+    if run.status != "ran":
+        absent = ", ".join(run.absent) if run.absent else "its inputs"
+        return f"not run: no rows in {absent}"
+    n = run.findings or 0
+    found = f"{n} finding{'' if n == 1 else 's'}" if n else "no finding"
+    return f"ran, {found}" + ("; not all judged (see Not judged)" if run.not_judged else "")
+
+
+def rule_notes(
+    ids: Iterable[str],
+    parameters: Mapping[str, Any] | None = None,
+    runs: Sequence[RuleRun] = (),
+) -> list[RuleNote]:
+    """The description of each rule named by ``ids``, in catalogue order (unknown ones last).
+
+    ``parameters`` are a report's: its severity overrides and the values of the tolerances
+    and windows each rule uses are shown with it. ``runs`` say how each rule ran.
+    """
+    from traceability.docs import GROUP_TITLES  # here: the docs module runs as a script
+
+    parameters = parameters or {}
+    overrides = dict(parameters.get("severity") or {})
+    values = {k: v for k, v in parameters.items() if k not in _NOT_SETTINGS and v is not None}
+    values.update(dict(parameters.get("tolerances") or {}))
+    by_run = {r.rule: r for r in runs}
+    catalogue = {r.id: r for r in all_rules()}
+    order = {rule_id: i for i, rule_id in enumerate(catalogue)}
+    wanted = sorted(set(ids), key=lambda i: (order.get(i, len(order)), i))
+    notes = []
+    for rule_id in wanted:
+        rule = catalogue.get(rule_id)
+        default = rule.severity.value if rule else None
+        severity = str(overrides.get(rule_id, default or ""))
+        settings = tuple(
+            (name, _setting_text(values[name]))
+            for name in (rule.parameters if rule else ())
+            if name in values
+        )
+        run = by_run.get(rule_id)
+        notes.append(
+            RuleNote(
+                id=rule_id,
+                rule=rule,
+                title=GROUP_TITLES.get(rule.group, rule.group) if rule else "",
+                severity=severity,
+                default=default if default and severity != default else None,
+                settings=settings,
+                run=_run_text(run) if run else "",
+            )
+        )
+    return notes
+
+
+def _shown(value: Any) -> Any:
+    """What a template prints of a value: text with its unsafe characters made visible.
+
+    Markup (the package's own CSS and script, the escaped JSON, a macro's output, itself
+    made of printed values) is left as it is.
+    """
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return inert(value, keep="\t\n")
+    return value
+
+
 @cache
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -237,6 +342,7 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=_shown,
     )
     env.globals["caveat_mark"] = CAVEAT_MARK  # the macros see it too
     return env
@@ -261,6 +367,28 @@ def _page(template: str, **context: Any) -> str:
     return page.render(css=css, js=js, csp=csp, severities=[s.value for s in Severity], **context)
 
 
+def verdict_text(parameters: Mapping[str, Any], blockers: int) -> str | None:
+    """A preflight's verdict, from its report's parameters; None for another report.
+
+    The page shows it at the top, as the table and Markdown views of a preflight do
+    (:func:`traceability.render.to_preflight.verdict_line`).
+
+    >>> verdict_text({"verdict": "blocked", "shipment_ref": "AWB-1", "ship_date": "2026-03-02"}, 2)
+    'Shipment AWB-1 leaving 2026-03-02: BLOCKED by 2 reasons (each with what to do).'
+    """
+    verdict = parameters.get("verdict")
+    if verdict is None:
+        return None
+    head = f"Shipment {parameters.get('shipment_ref')} leaving {parameters.get('ship_date')}: "
+    if verdict != "clear":
+        reasons = f"{blockers} reason{'' if blockers == 1 else 's'}"
+        return head + f"BLOCKED by {reasons} (each with what to do)."
+    unchecked = len(parameters.get("cannot_check") or ())
+    if unchecked and parameters.get("missing_data_allowed"):
+        return head + f"CLEAR TO SHIP, missing data allowed: {unchecked} check(s) not made."
+    return head + "CLEAR TO SHIP."
+
+
 def render_html(report: Report) -> str:
     """The report as one self-contained HTML page."""
     from traceability.render.to_table import summary_line
@@ -271,12 +399,18 @@ def render_html(report: Report) -> str:
         report=report,
         period=report.parameters.get("period"),
         summary=summary_line(report),
+        verdict=verdict_text(report.parameters, len(report.findings)),
         counts=[(s.value, counts.get(s.value, 0)) for s in Severity],
         parameters=_parameters(report.parameters),
         records=dict(report.parameters.get("records") or {}),
         tolerances=sorted(dict(report.parameters.get("tolerances") or {}).items()),
         overrides=sorted(dict(report.parameters.get("severity") or {}).items()),
         idle=[r.rule for r in report.rules_run if r.status != "ran"],
+        notes=rule_notes(
+            [*(r.rule for r in report.rules_run), *(f.rule for f in report.findings)],
+            report.parameters,
+            report.rules_run,
+        ),
         charts=charts(report.findings),
         caveated=report.caveated(),
         gaps=gaps(report),
@@ -327,5 +461,15 @@ def render_diff_html(result: Diff) -> str:
             {"report": o.report, "reason": o.reason, "row": finding_row(o.finding)}
             for o in result.out_of_scope
         ],
+        notes=rule_notes(
+            f.rule
+            for f in (
+                *result.new,
+                *result.resolved,
+                *(c.new for c in result.changed),
+                *result.unchanged,
+                *(o.finding for o in result.out_of_scope),
+            )
+        ),
         data=script_json(result.to_dict()),
     )

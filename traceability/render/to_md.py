@@ -6,9 +6,10 @@ with their evidence as lists. A finding that carries caveats has ``⚠`` after i
 lists them after its evidence; a "Not judged" table says what each rule could not judge.
 
 Every value from the data is escaped: Markdown metacharacters get a backslash (so ``|``
-cannot split a table cell and ``<script>`` stays text), line breaks and other control
-characters become spaces, and a value that starts a list item cannot turn it into a
-heading, a quote or a nested list.
+cannot split a table cell and ``<script>`` stays text), line breaks and tabs become spaces,
+other control, bidi and zero-width characters are shown escaped (``\\x1b``, ``\\u200b``:
+:func:`traceability.inert.inert`), and a value that starts a list item cannot turn it into
+a heading, a quote or a nested list.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from traceability.diff import QUANTITIES, Diff
+from traceability.inert import inert
 from traceability.model import Finding, Report, Severity
 from traceability.render.common import CAVEAT_MARK, caveat_text, gaps, subjects_text
 from traceability.render.to_csv import evidence_text
 
 _INLINE = re.compile(r"[\\`*{}\[\]<>|~&$!#@]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+_BREAKS = re.compile(r"[\t\n\x0b\x0c\r\u2028\u2029]+")
 _BLOCK_START = re.compile(r"^(?:[-+=>]|[0-9]{1,9}(?=[.)]))")
 COLUMNS = ("#", "rule", "subject", "period", "expected", "observed", "difference", "unit")
 
@@ -38,7 +40,7 @@ def md_text(value: object, *, start: bool = False) -> str:
     >>> md_text("- 1\\r\\n2", start=True), md_text("12. x", start=True)
     ('\\\\- 1 2', '12\\\\. x')
     """
-    text = _CONTROL.sub(" ", str(value))
+    text = inert(_BREAKS.sub(" ", str(value)))
     text = _INLINE.sub(lambda m: "\\" + m.group(0), text)
     if start:
         match = _BLOCK_START.match(text)

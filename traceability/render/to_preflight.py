@@ -8,6 +8,9 @@ HTML carry the same facts in the report's parameters (``verdict``, ``shipment_re
 a check could not be made for want of data). A check not made blocks the shipment as a
 finding ``cannot check: ...``; with missing data allowed, the table and Markdown views list
 it under the verdict instead.
+
+The table view fits the width it is given as the report's table does
+(:mod:`traceability.render.to_table`), and every value from the data is shown inert.
 """
 
 from __future__ import annotations
@@ -16,15 +19,21 @@ import io
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from rich import box
-from rich.table import Table
 from rich.text import Text
 
+from traceability.inert import inert
 from traceability.render.to_csv import render_csv
 from traceability.render.to_html import render_html
 from traceability.render.to_json import render_json
 from traceability.render.to_md import md_text, render_md, table
-from traceability.render.to_table import WIDTH, render_table, text_console
+from traceability.render.to_table import (
+    DEFAULT_WIDTH,
+    finish,
+    fit,
+    print_rows,
+    render_table,
+    text_console,
+)
 
 if TYPE_CHECKING:
     from traceability.preflight import Preflight
@@ -65,22 +74,23 @@ def _balance_rows(result: Preflight) -> list[tuple[str, ...]]:
     ]
 
 
-def render_preflight_table(result: Preflight, *, width: int = WIDTH, color: bool = False) -> str:
-    """The verdict, the balances as a small table, then the report's table."""
+def render_preflight_table(
+    result: Preflight, *, width: int = DEFAULT_WIDTH, color: bool = False
+) -> str:
+    """The verdict, the balances as a small table, then the report's table, at most
+    ``width`` columns wide."""
     out = io.StringIO()
     console = text_console(out, width=width, color=color)
     style = "bold green" if result.clear else "bold red"
-    console.print(Text(verdict_line(result), style=style), soft_wrap=True)
+    console.print(Text(inert(verdict_line(result)), style=style))
     for line in unchecked_lines(result):
-        console.print(Text(line, style="yellow"), soft_wrap=True)
+        console.print(Text(inert(line), style="yellow"))
     if result.balances:
-        balances = Table(title="Authorisations quoted", title_justify="left", box=box.SIMPLE_HEAD)
-        for i, name in enumerate(BALANCE_COLUMNS):
-            balances.add_column(name, justify="left" if i < 2 else "right", no_wrap=True)
-        for row in _balance_rows(result):
-            balances.add_row(*(Text(c) for c in row))
-        console.print(balances)
-    return out.getvalue() + render_table(result.report, width=width, color=color)
+        console.print()
+        rows = [[inert(c) for c in row] for row in _balance_rows(result)]
+        widths = fit(BALANCE_COLUMNS, rows, console.width)
+        print_rows(console, Text("Authorisations quoted"), BALANCE_COLUMNS, rows, widths)
+    return finish(out.getvalue()) + render_table(result.report, width=width, color=color)
 
 
 def render_preflight_md(result: Preflight) -> str:

@@ -78,6 +78,19 @@
     apply();
   }
 
+  // On paper every finding shows its evidence. The stylesheet opens closed <details> where
+  // the browser supports ::details-content; elsewhere they are opened for the printing and
+  // closed again after it.
+  var openedForPrint = [];
+  window.addEventListener("beforeprint", function () {
+    openedForPrint = Array.prototype.slice.call(document.querySelectorAll("details:not([open])"));
+    openedForPrint.forEach(function (details) { details.open = true; });
+  });
+  window.addEventListener("afterprint", function () {
+    openedForPrint.forEach(function (details) { details.open = false; });
+    openedForPrint = [];
+  });
+
   Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), makeSortable);
   Array.prototype.forEach.call(document.querySelectorAll("form[data-filter-for]"), makeFilter);
 }());
