@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,6 +50,7 @@ def reconcile(
     config: Config | str | Path | None = None,
     as_of: date | str | None = None,
     workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Report:
     """Run the reconciliation rules over a store and return the report.
 
@@ -60,8 +61,17 @@ def reconcile(
         config: a :class:`~traceability.config.Config` or a TOML file of settings.
         as_of: the date time windows are judged on (default: latest date in the data).
         workers: rules run at once (default: 2 for a path, 1 for a connection).
+        progress: called as ``progress(done, total)`` as each rule ends.
     """
-    return _reconcile(db, period=period, rules=rules, config=config, as_of=as_of, workers=workers)
+    return _reconcile(
+        db,
+        period=period,
+        rules=rules,
+        config=config,
+        as_of=as_of,
+        workers=workers,
+        progress=progress,
+    )
 
 
 def preflight(

@@ -7,8 +7,9 @@ Two sources are turned into Markdown here:
 - the JSON Schemas of the input kinds (``schemas/*.schema.json``) and the sample files under
   ``docs/samples/`` fill the blocks of any ``docs/*.md`` page marked
   ``<!-- generated: WHAT -->`` ... ``<!-- /generated -->`` (WHAT is ``types``,
-  ``columns KIND``, ``sample PATH``, a path relative to ``docs/``, or ``checks``, the
-  loader's checks from :mod:`traceability.load.checks`).
+  ``columns KIND``, ``sample PATH``, a path relative to ``docs/``, ``checks``, the
+  loader's checks from :mod:`traceability.load.checks`, or ``config-example``, the
+  settings file of :func:`traceability.config.example_toml`).
 
 Regenerate everything with ``make docs`` (``python -m traceability.docs``);
 ``python -m traceability.docs --check`` (part of ``make lint``) exits 1 when a page is out
@@ -98,11 +99,13 @@ def rules_markdown(rules: Sequence[Rule]) -> str:
         f"tracecheck runs {len(rules)} reconciliation rules. Each is one SQL file whose header "
         "says what it checks, why it matters for diversion, its default severity, its "
         "tolerance and the inputs it needs; this page is generated from those headers. "
-        "`tracecheck rules` lists the same catalogue in the terminal.",
+        "`tracecheck rules` lists the same catalogue in the terminal, `tracecheck rules ID` "
+        "shows one rule in full, and `--format json` gives every field to tools.",
         "",
-        "- **Severity** is the default. A configuration file given with `--config` can "
-        "override it per rule (`[severity]`), set the tolerances and the matching window "
-        "(`[tolerances]`), and choose the rules to run (`[rules]`).",
+        "- **Severity** is the default. A settings file (`--config`, `TRACECHECK_CONFIG` or "
+        "`./tracecheck.toml`: see [configuration.md](configuration.md)) can override it per "
+        "rule (`[severity]`), set the tolerances and the matching window (`[tolerances]`), "
+        "and choose the rules to run (`[rules]`).",
         "- **Inputs needed** are the tables that must hold rows for the rule to run. "
         "Without them the rule finds nothing and the report lists it as `no-data`.",
         "- A difference within the tolerance is not a finding. Time windows are judged "
@@ -257,6 +260,10 @@ def generate_block(what: str, docs: Path) -> str:
         return types_markdown()
     if word == "checks":
         return checks_markdown()
+    if word == "config-example":
+        from traceability.config import example_toml
+
+        return f"```toml\n{example_toml().rstrip()}\n```"
     if word == "columns":
         if arg not in TABULAR_KINDS:
             raise DocsError(f"unknown kind {arg!r} in a generated block")

@@ -223,6 +223,9 @@ class Report:
     tool_name: str = field(default="tracecheck")
     rejected_records: int = 0
     scope: Mapping[str, int] | None = None
+    #: the settings file read, how it was found and every setting in effect
+    #: (:meth:`traceability.config.Config.report_entry`); None when not known
+    config: Mapping[str, Any] | None = None
 
     @property
     def records_in_scope(self) -> int | None:
@@ -283,6 +286,7 @@ class Report:
                 for i in self.inputs
             ],
             "parameters": dict(self.parameters),
+            **({} if self.config is None else {"config": dict(self.config)}),
             "rules_run": [r.to_dict() for r in self.rules_run],
             "summary": {
                 "findings": len(self.findings),

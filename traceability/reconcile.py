@@ -17,7 +17,8 @@ import hashlib
 import json
 import queue
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -69,6 +70,10 @@ _PERIOD = re.compile(r"^(\d{4})(?:-Q([1-4]))?$")
 
 
 DEFAULT_WORKERS = 2
+
+#: ``progress(done, total)``: rules done so far, of the rules to run.
+RulesProgress = Callable[[int, int], None]
+_Ran = tuple[RuleRun, list[Finding]]
 
 
 class RuleFailed(TracecheckError):
@@ -524,6 +529,7 @@ def reconcile(
     config: Config | str | Path | None = None,
     as_of: date | str | None = None,
     workers: int | None = None,
+    progress: RulesProgress | None = None,
 ) -> Report:
     """Run the rules over a store and return the report.
 
@@ -537,6 +543,8 @@ def reconcile(
         workers: how many rules run at once, each on a cursor of its own (default: 2 when
             ``db`` is a path; 1 for a connection, whose temporary tables a cursor would not
             see). With more than one, the base views go to an attached in-memory catalog.
+        progress: called as ``progress(done, total)`` as each rule ends (from the thread
+            that ran it, one call at a time), with the rules done so far and the total.
 
     Raises:
         InputError: a bad period, date, config or rule name.
@@ -549,12 +557,13 @@ def reconcile(
     if workers is not None and workers < 1:
         raise InputError(f"workers must be at least 1, not {workers}")
     if isinstance(db, duckdb.DuckDBPyConnection):
-        return _run(db, chosen, settings, period, span, as_of_date, workers or 1)
+        return _run(db, chosen, settings, period, span, as_of_date, workers or 1, progress)
     from traceability.store import connect
 
     con = connect(db, read_only=True)
     try:
-        return _run(con, chosen, settings, period, span, as_of_date, workers or DEFAULT_WORKERS)
+        workers = workers or DEFAULT_WORKERS
+        return _run(con, chosen, settings, period, span, as_of_date, workers, progress)
     finally:
         con.close()
 
@@ -582,10 +591,12 @@ def _run_rules(
     params: Mapping[str, Any],
     span: tuple[date, date] | None,
     workers: int,
+    progress: RulesProgress | None = None,
 ) -> list[tuple[RuleRun, list[Finding]]]:
     """Each rule's run and findings, in the order given; ``workers`` rules at a time."""
+    counted = _Counter(len(chosen), progress)
     if workers <= 1 or len(chosen) <= 1:
-        return [_run_one(con, rule, settings, params, span) for rule in chosen]
+        return [counted(_run_one(con, rule, settings, params, span)) for rule in chosen]
     cursors = [shared_cursor(con) for _ in range(min(workers, len(chosen)))]
     free: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
     for cursor in cursors:
@@ -594,7 +605,7 @@ def _run_rules(
     def task(rule: Rule) -> tuple[RuleRun, list[Finding]]:
         cursor = free.get()
         try:
-            return _run_one(cursor, rule, settings, params, span)
+            return counted(_run_one(cursor, rule, settings, params, span))
         finally:
             free.put(cursor)
 
@@ -610,6 +621,21 @@ def _run_rules(
         for cursor in cursors:
             cursor.close()
     return [done[r.id] for r in chosen]
+
+
+class _Counter:
+    """Counts the rules done and tells ``progress``, one call at a time."""
+
+    def __init__(self, total: int, progress: RulesProgress | None) -> None:
+        self.total, self.progress, self.done = total, progress, 0
+        self.lock = threading.Lock()
+
+    def __call__(self, ran: _Ran) -> _Ran:
+        if self.progress is not None:
+            with self.lock:
+                self.done += 1
+                self.progress(self.done, self.total)
+        return ran
 
 
 def rule_parameters(
@@ -666,6 +692,7 @@ def build_report(
         findings=tuple(findings),
         rejected_records=rejected,
         scope=None if scope is None else dict(scope),
+        config=settings.report_entry(),
     )
 
 
@@ -677,12 +704,13 @@ def _run(
     span: tuple[date, date] | None,
     as_of: date | None,
     workers: int,
+    progress: RulesProgress | None = None,
 ) -> Report:
     run_base(con, shared=workers > 1)
     when = as_of or latest_date(con)
     params = rule_parameters(settings, span, when)
     rules = tuple(chosen)
-    results = _run_rules(con, rules, settings, params, span, workers)
+    results = _run_rules(con, rules, settings, params, span, workers, progress)
     scope = count_scope(con, rules, span)
     report = build_report(results, settings, period, when, _inputs(con), _rejects(con), scope)
     return add_records(report, duckdb_query(con))

@@ -12,7 +12,10 @@ text before that line, its ``coverage`` the SELECT after it.
 
 from __future__ import annotations
 
+import difflib
+import json
 import re
+import textwrap
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -306,8 +309,111 @@ def select(ids: list[str] | tuple[str, ...] | None) -> tuple[Rule, ...]:
     unknown = [i for i in ids if i not in known and i not in GROUPS]
     if unknown:
         raise UnknownRule(
-            f"unknown rule {', '.join(repr(u) for u in unknown)}",
-            hint="'tracecheck rules' lists them",
+            f"unknown rule {', '.join(repr(u) for u in unknown)}", hint=_hint(unknown)
         )
     wanted = set(ids)
     return tuple(r for r in rules if r.id in wanted or r.group in wanted)
+
+
+def closest(name: str, limit: int = 3) -> list[str]:
+    """The rule ids and groups nearest to ``name``: spelt alike, or holding it.
+
+    >>> closest("over-exports")
+    ['over-export']
+    >>> closest("filing")
+    ['filings', 'missing-filing', 'filing-mirror-gap']
+    """
+    names = [*(r.id for r in all_rules()), *GROUPS]
+    alike = difflib.get_close_matches(name, names, n=limit, cutoff=0.6)
+    holding = [n for n in names if name and (name in n or n in name) and n not in alike]
+    return [*alike, *holding][:limit]
+
+
+def _hint(unknown: list[str]) -> str:
+    near = list(dict.fromkeys(n for u in unknown for n in closest(u)))
+    listed = "'tracecheck rules' lists them"
+    return f"did you mean {', '.join(near)}? {listed}" if near else listed
+
+
+# --- the catalogue as the `rules` command shows it ------------------------------------------
+
+
+def rule_entry(rule: Rule) -> dict[str, object]:
+    """Everything a rule's header says, with its parameters and its file, for JSON."""
+    return {
+        "id": rule.id,
+        "group": rule.group,
+        "severity": rule.severity.value,
+        "checks": rule.checks,
+        "why": rule.why,
+        "tolerance": rule.tolerance,
+        "needs": list(rule.needs),
+        "evidence": rule.evidence,
+        "not_judged": rule.coverage_about or None,
+        "parameters": list(dict.fromkeys([*rule.parameters, *rule.coverage_parameters])),
+        "source": rule_source(rule),
+    }
+
+
+def rule_source(rule: Rule) -> str:
+    """The rule's file, relative to the package's parent: ``traceability/rules/batch/x.sql``."""
+    return f"{__name__.replace('.', '/')}/{rule.group}/{rule.id}.sql"
+
+
+#: The parts of a rule's full description: (title, the entry key it shows).
+SECTIONS = (
+    ("What it checks", "checks"),
+    ("Why it matters", "why"),
+    ("Tolerance", "tolerance"),
+    ("Inputs needed", "needs"),
+    ("Evidence listed", "evidence"),
+    ("Not judged", "not_judged"),
+    ("Parameters", "parameters"),
+    ("Source", "source"),
+)
+
+
+def _section_text(value: object) -> str | None:
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "none"
+    return None if value is None else str(value)
+
+
+def describe(rule: Rule, width: int = 88) -> str:
+    """A rule's full header as plain text: ``tracecheck rules ID``."""
+    entry = rule_entry(rule)
+    lines = [f"{rule.id} ({rule.group}; default severity {rule.severity.value})"]
+    for title, key in SECTIONS:
+        value = entry[key]
+        if key == "parameters" and isinstance(value, list):
+            value = [f"${p}" for p in value]
+        text = _section_text(value)
+        if text is None:
+            continue
+        lines += ["", f"{title}:"]
+        lines += textwrap.wrap(text, width, initial_indent="  ", subsequent_indent="  ")
+    return "\n".join(lines) + "\n"
+
+
+def catalogue_json(rules: tuple[Rule, ...] | list[Rule]) -> str:
+    """The rules as a JSON list of :func:`rule_entry` objects: ``rules --format json``."""
+    return json.dumps([rule_entry(r) for r in rules], indent=2, ensure_ascii=False) + "\n"
+
+
+def catalogue_md(rules: tuple[Rule, ...] | list[Rule]) -> str:
+    """The rules as Markdown: a summary table, then each rule's full header."""
+    from traceability.docs import escape
+
+    out = ["| rule | group | severity | checks |", "| --- | --- | --- | --- |"]
+    out += [f"| `{r.id}` | {r.group} | {r.severity.value} | {escape(r.checks)} |" for r in rules]
+    for r in rules:
+        entry = rule_entry(r)
+        out += ["", f"## {r.id}", ""]
+        out.append(f"- **Severity:** {r.severity.value}")
+        for title, key in SECTIONS:
+            text = _section_text(entry[key])
+            if text is None:
+                continue
+            shown = f"`{text}`" if key == "source" else escape(text)
+            out.append(f"- **{title}:** {shown}")
+    return "\n".join(out) + "\n"
