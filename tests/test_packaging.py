@@ -32,7 +32,7 @@ LOCK = ROOT / "requirements" / "lock.txt"
 EXTRA_MODULES = {"traceability/spark.py": "spark"}
 
 #: Used only by the tests (oracles, runners) or by a benchmark, never by the package.
-NOT_RUNTIME = ("biip", "psutil", "pytest", "hypothesis", "markdown_it")
+NOT_RUNTIME = ("biip", "psutil", "pytest", "hypothesis", "markdown_it", "polars", "pypdf")
 
 
 @dataclass(frozen=True)
@@ -213,9 +213,10 @@ def test_an_undeclared_or_eager_extra_import_is_reported(
 
 def test_test_and_bench_tools_are_extras_not_runtime(pyproject: dict[str, object]) -> None:
     groups = declared(pyproject)
-    assert {"biip", "pytest", "hypothesis", "markdown-it-py"} <= groups["test"]
+    assert {"biip", "pytest", "hypothesis", "markdown-it-py", "polars"} <= groups["test"]
     assert "psutil" in groups["bench"]
-    assert groups[""].isdisjoint(canonicalize_name(m) for m in ["biip", "psutil", "pytest"])
+    runtime_free = ["biip", "psutil", "pytest", "polars", "pypdf"]
+    assert groups[""].isdisjoint(canonicalize_name(m) for m in runtime_free)
 
 
 def test_importing_the_package_loads_no_test_bench_or_spark_module() -> None:
