@@ -67,6 +67,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000, help="bad lines, e.g. 1000000")
     parser.add_argument("--workdir", type=Path, default=None, help="where to write the file")
     parser.add_argument("--events", action="store_true", help="EPCIS events instead of a CSV")
+    parser.add_argument(
+        "--memory-limit", default=None, help="passed to tracecheck load (default: its own)"
+    )
     args = parser.parse_args()
     print(machine())
     print(f"load average before: {load_average()}")
@@ -80,6 +83,8 @@ def main() -> None:
             write(data, args.rows)
         print(f"{args.rows:,} lines, {data.stat().st_size / 2**20:,.0f} MiB, each one bad value")
         command = [sys.executable, "-m", "traceability", "load", "--db", str(db), str(data)]
+        if args.memory_limit:
+            command += ["--memory-limit", args.memory_limit]
         start = time.perf_counter()
         proc = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         seconds = time.perf_counter() - start

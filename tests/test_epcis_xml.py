@@ -337,7 +337,9 @@ def test_load_notes_are_counted_listed_and_readable_from_the_store(tmp_path: Pat
     body = "".join(SHIP_OUT_OF_ORDER.replace("S000001", f"S{n:06d}") for n in range(1, 8))
     shipped = _write(tmp_path / "ship.xml", head + body + TAIL)
     db = tmp_path / "s.duckdb"
-    out = CliRunner().invoke(cli, ["load", "--db", str(db), str(master), str(shipped)])
+    # Wide enough for the summary's table (narrower, it is a block per file).
+    args = ["load", "--db", str(db), str(master), str(shipped)]
+    out = CliRunner().invoke(cli, args, env={"COLUMNS": "240"})
     assert out.exit_code == 0, out.output
     header = next(line for line in out.output.splitlines() if "file" in line and "kind" in line)
     assert header.split()[-2:] == ["notes", "┃"]

@@ -252,13 +252,17 @@ def test_column_names_from_a_file_are_kept_as_data_and_printed_inert(store: Path
     assert "[/bold]" in out.output
 
 
-def test_a_column_name_holding_nul_is_refused_and_a_value_holding_nul_is_kept(
+def test_a_column_name_holding_nul_is_refused_and_an_identifier_holding_nul_is_rejected(
     store: Path,
 ) -> None:
     refused(store, HOSTILE / "jsonl" / "nul-in-key.jsonl", "holds a NUL character")
-    loaded(store, HOSTILE / "jsonl" / "nul-in-value.jsonl", accepted=1)
-    lots = _stored(store, "SELECT lot FROM consignments WHERE declaration_id = 'SB-8'")
-    assert lots == [("L\x002401",)]
+    # A lot "L\x002401" shows as L2401 and would match or miss it: the record is rejected,
+    # the character named.
+    loaded(store, HOSTILE / "jsonl" / "nul-in-value.jsonl", accepted=0, rejected=1)
+    assert _stored(store, "SELECT lot FROM consignments WHERE declaration_id = 'SB-8'") == []
+    ((field, code, message),) = _stored(store, "SELECT field, code, message FROM rejects")
+    assert (field, code) == ("lot", "invisible-character")
+    assert "U+0000" in message and "\x00" not in message
 
 
 # --------------------------------------------------------------------------------------
