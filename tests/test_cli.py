@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import click
+import duckdb
 import pytest
 from click.testing import CliRunner
 
@@ -63,3 +64,26 @@ def test_diff_refuses_a_file_that_is_not_a_report(tmp_path: Path) -> None:
     assert out.exit_code == 2
     assert out.output.startswith("error: ") and "bogus.json" in out.output
     assert "Traceback" not in out.output
+
+
+def test_load_takes_a_memory_limit_and_refuses_one_that_is_not_a_size(tmp_path: Path) -> None:
+    data = tmp_path / "batches.csv"
+    data.write_text(
+        "manufacturer,site,gtin,lot,quantity,uom,manufacture_date,expiry_date\n"
+        "8901234000007,8901234000106,08901234000014,PSE26001,1200,H87,2026-01-03,2028-12-31\n",
+        encoding="utf-8",
+    )
+    db = tmp_path / "s.duckdb"
+    bad = CliRunner().invoke(cli, ["load", "--db", str(db), "--memory-limit", "lots", str(data)])
+    assert bad.exit_code == 2
+    assert bad.stderr.count("\n") == 1 and "not a size" in bad.stderr
+    assert not db.exists()
+    out = CliRunner().invoke(
+        cli, ["load", "-q", "--db", str(db), "--memory-limit", "64MB", str(data)]
+    )
+    assert out.exit_code == 0, out.output
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM batches").fetchone() == (1,)
+    finally:
+        con.close()

@@ -454,7 +454,7 @@ class _FileFailed(Exception):
 #: DuckDB's memory limit for a load unless one is given: what the loader needs to keep
 #: its speed (measured in ``bench/ingest.py``), while a file of millions of rejected
 #: records stays within it (``bench/rejects.py``).
-DEFAULT_LOAD_MEMORY = "1GB"
+DEFAULT_LOAD_MEMORY = "512MB"
 
 
 def load(
