@@ -1,0 +1,1 @@
+"""The EPCIS event loader as stages: read, check, normalise, identify, write."""
