@@ -27,7 +27,6 @@ from test_render import finding
 import traceability
 from traceability.caveats import Reject, attach, named_by
 from traceability.cli import cli
-from traceability.config import from_mapping
 from traceability.diff import diff, fails, report_from_dict
 from traceability.errors import ExitCode
 from traceability.load import load
@@ -36,6 +35,7 @@ from traceability.model import Caveat, Report, Severity
 from traceability.reconcile import fingerprint
 from traceability.render import render
 from traceability.render.to_table import render_table
+from traceability.rules.settings import from_mapping
 
 EXPORTER = "8901234000007"  # IN
 IMPORTER = "0614141000005"  # US: no receiving event of it is loaded

@@ -19,13 +19,11 @@ from traceability.config import (
     SETTINGS,
     Config,
     example_toml,
-    from_mapping,
-    load_config,
-    resolve_config,
 )
 from traceability.diff import load_report
 from traceability.errors import ExitCode, InputError
 from traceability.load import load
+from traceability.rules.settings import from_mapping, load_config, resolve_config
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> Result:

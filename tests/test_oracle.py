@@ -25,9 +25,10 @@ import pytest
 from openpyxl import load_workbook
 
 import traceability
-from traceability.config import Config, from_mapping
+from traceability.config import Config
 from traceability.load import load
 from traceability.model import Report
+from traceability.rules.settings import from_mapping
 from traceability.sample import DEMO_PLANTS, PLANTABLE, generate_quarter
 
 RULES = ("over-export", "stock-imbalance", "mirror-quantity-gap")

@@ -15,11 +15,11 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from traceability import Preflight, preflight, reconcile, render
 from traceability.cli import cli
-from traceability.config import from_mapping
 from traceability.errors import InputError
 from traceability.load import load
 from traceability.load.kinds import load_schema
 from traceability.preflight import PREFLIGHT_RULES, REMEDIES
+from traceability.rules.settings import from_mapping
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "preflight"
 PLANNED = FIXTURE / "planned"

@@ -21,12 +21,13 @@ from click.testing import CliRunner
 
 import traceability
 from traceability.cli import cli
-from traceability.config import Config, from_mapping
+from traceability.config import Config
 from traceability.export import MANIFEST, PARTITION_COLUMN, export
 from traceability.load import load
 from traceability.model import Report
 from traceability.render import render
 from traceability.rules import Rule, all_rules, base_statements
+from traceability.rules.settings import from_mapping
 from traceability.sample import PLANTABLE, generate_quarter
 from traceability.spark import (
     NotPortable,

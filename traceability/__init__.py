@@ -7,8 +7,6 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
-
 # The public functions below share their names with the submodules that implement them.
 # Importing a submodule binds its name on this package, so the submodules are loaded first
 # and the functions defined after them: ``traceability.reconcile`` is then the function,
@@ -20,6 +18,7 @@ from traceability.reconcile import reconcile as _reconcile  # noqa: E402
 from traceability.render import render as _render  # noqa: E402
 from traceability.rules import Rule, all_rules  # noqa: E402
 from traceability.validate import ValidationResult, validate  # noqa: E402
+from traceability.version import __version__  # noqa: E402
 
 if TYPE_CHECKING:
     import duckdb

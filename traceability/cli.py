@@ -31,7 +31,7 @@ from rich.table import Table
 
 import traceability
 from traceability import __version__, reconcile, render
-from traceability.config import Config, example_toml, resolve_config, show_toml
+from traceability.config import Config, example_toml, show_toml
 from traceability.diff import diff, fails, load_report
 from traceability.errors import (
     ExitCode,
@@ -55,6 +55,7 @@ from traceability.render.to_table import (
     render_diff_table,
     render_table,
 )
+from traceability.rules.settings import resolve_config
 from traceability.validate import validate
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -24,49 +24,33 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from traceability.config import example_toml
+from traceability.inert import escape_markdown
 from traceability.load.checks import checks_markdown
 from traceability.load.identifiers import normalise_uom
 from traceability.load.kinds import TABULAR_KINDS, Column, kind_spec, load_schema
-from traceability.rules import GROUPS, Rule, RuleFileError, _rule_from
+from traceability.rules import GROUP_TITLES, GROUPS, Rule, RuleFileError, _rule_from
 
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
 RULES_FOLDER = Path(__file__).resolve().parent / "rules"
 REGENERATE = "make docs"
 
-GROUP_TITLES = {
-    "batch": "Batch balance",
-    "mirror": "Mirror checks: the exporter's side against the importer's side",
-    "serial": "Serial lifecycle (EPCIS events)",
-    "filings": "Filings: periodic returns",
-    "authorisations": "Authorisations and estimates",
-}
-
 _BLOCK = re.compile(
     r"(<!-- generated: (?P<what>[^>]*?) -->\n)(?P<body>.*?)(<!-- /generated -->)", re.DOTALL
 )
-_SPECIAL = re.compile(r"([\\`*<>\[\]|])|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 
 
 class DocsError(Exception):
     """A generated block that cannot be generated (unknown kind, missing sample file)."""
 
 
-def escape(text: str) -> str:
-    r"""Text as Markdown that renders exactly as written, in prose or in a table cell.
-
-    >>> escape("a | b <lot> *x* tol_units _y_")
-    'a \\| b \\<lot\\> \\*x\\* tol_units \\_y\\_'
-    """
-    return _SPECIAL.sub(lambda m: "\\" + m.group(0), text)
-
-
 def _prose(text: str, names: Sequence[str] = ()) -> str:
     """Escaped text with each of ``names`` (parameters) set as code."""
     if not names:
-        return escape(text)
+        return escape_markdown(text)
     pattern = re.compile(r"\b(" + "|".join(map(re.escape, sorted(names, key=len)[::-1])) + r")\b")
     parts = pattern.split(text)
-    return "".join(f"`{p}`" if i % 2 else escape(p) for i, p in enumerate(parts))
+    return "".join(f"`{p}`" if i % 2 else escape_markdown(p) for i, p in enumerate(parts))
 
 
 def _first_sentence(text: str) -> str:
@@ -131,7 +115,7 @@ def rules_markdown(rules: Sequence[Rule]) -> str:
     for r in rules:
         out.append(
             f"| [`{r.id}`](#{r.id}) | {r.group} | {r.severity.value} | "
-            f"{escape(_first_sentence(r.checks))} |"
+            f"{escape_markdown(_first_sentence(r.checks))} |"
         )
     for group in dict.fromkeys(r.group for r in rules):
         out += ["", f"## {GROUP_TITLES.get(group, group)}"]
@@ -221,7 +205,7 @@ def columns_markdown(kind: str) -> str:
     spec = kind_spec(kind)
     rows = ["| column | required | type | meaning |", "| --- | --- | --- | --- |"]
     for c in spec.columns:
-        meaning = escape(c.description)
+        meaning = escape_markdown(c.description)
         if c.default is not None and "default" not in c.description:
             meaning += f" Default {_code(c.default)}."
         rows.append(f"| `{c.name}` | {_required(kind, c)} | {_type(c)} | {meaning} |")
@@ -239,7 +223,7 @@ def types_markdown() -> str:
         if logical.endswith("uom"):
             stored = "UN/ECE Rec 20 code"
         name = TYPE_NAMES.get(logical, logical)
-        rows.append(f"| {name} | {escape(spec['description'])} | {stored} |")
+        rows.append(f"| {name} | {escape_markdown(spec['description'])} | {stored} |")
     return "\n".join(rows)
 
 
@@ -261,8 +245,6 @@ def generate_block(what: str, docs: Path) -> str:
     if word == "checks":
         return checks_markdown()
     if word == "config-example":
-        from traceability.config import example_toml
-
         return f"```toml\n{example_toml().rstrip()}\n```"
     if word == "columns":
         if arg not in TABULAR_KINDS:

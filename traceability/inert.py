@@ -27,9 +27,18 @@ encoding (the JSON report keeps exact values, see ``render.to_json``).
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
-__all__ = ["UNSAFE_CATEGORIES", "escape_char", "inert", "inert_json", "is_inert", "is_unsafe"]
+__all__ = [
+    "UNSAFE_CATEGORIES",
+    "escape_char",
+    "escape_markdown",
+    "inert",
+    "inert_json",
+    "is_inert",
+    "is_unsafe",
+]
 
 #: The Unicode general categories :func:`inert` escapes.
 UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
@@ -121,3 +130,15 @@ def inert_json(dumped: str) -> str:
         _json_escape(c) if c != "\n" and unicodedata.category(c) in UNSAFE_CATEGORIES else c
         for c in dumped
     )
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*<>\[\]|])|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+
+
+def escape_markdown(text: str) -> str:
+    r"""Text as Markdown that renders exactly as written, in prose or in a table cell.
+
+    >>> escape_markdown("a | b <lot> *x* tol_units _y_")
+    'a \\| b \\<lot\\> \\*x\\* tol_units \\_y\\_'
+    """
+    return _MARKDOWN_SPECIAL.sub(lambda m: "\\" + m.group(0), text)

@@ -28,7 +28,7 @@ from typing import Any
 import duckdb
 
 from traceability.caveats import REJECTS_SQL, Reject, attach, read_rejects
-from traceability.config import Config, load_config
+from traceability.config import Config
 from traceability.errors import InputError, TracecheckError
 from traceability.model import (
     MAX_SUBJECTS,
@@ -50,6 +50,7 @@ from traceability.rules import (
     shared_cursor,
     sql_parameters,
 )
+from traceability.rules.settings import load_config
 
 SUBJECT_KEYS = (
     "gtin",

@@ -49,6 +49,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from traceability.load.kinds import kind_spec
 from traceability.model import Evidence, Finding, InputFile, Report
 
 #: How many evidence items of one finding carry their record.
@@ -227,8 +228,6 @@ def declaration_texts(
     query: Query, kind: str, keys: Sequence[tuple[int, int]]
 ) -> dict[tuple[int, int], Text]:
     """The text of each stored declaration of ``kind`` at (load_id, source_line)."""
-    from traceability.load.kinds import kind_spec
-
     columns = [c.name for c in kind_spec(kind).columns]
     selected = ", ".join(f"t.{_quote(c)}" for c in columns)
     sql = (

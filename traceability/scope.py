@@ -32,6 +32,7 @@ from typing import Any
 
 from traceability.errors import NotComparable
 from traceability.model import Finding, NotJudged, Report, RuleRun
+from traceability.rules import all_rules
 
 _PREFLIGHT_KEYS = ("shipment_ref", "verdict")
 _RULE_NAMES_SHOWN = 40
@@ -278,8 +279,6 @@ def _with_rules(setting: Setting) -> Setting:
     """The setting with the catalogue's rules that use its parameter."""
     if setting.parameter is None:
         return setting
-    from traceability.rules import all_rules
-
     users = frozenset(
         r.id
         for r in all_rules()
@@ -290,8 +289,6 @@ def _with_rules(setting: Setting) -> Setting:
 
 def _affected(rule: str, changed: list[Setting]) -> list[str]:
     """The settings that differ and affect ``rule`` (every one, for a rule not catalogued)."""
-    from traceability.rules import all_rules
-
     known = {r.id for r in all_rules()}
     return [
         s.name

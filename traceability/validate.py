@@ -48,11 +48,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from traceability import __version__
 from traceability.errors import ExitCode, InputError, UnknownKind
 from traceability.load import expand, load
 from traceability.load.kinds import ALL_KINDS
 from traceability.store import connect
+from traceability.version import __version__
 
 Level = Literal["reject", "warning", "note"]
 

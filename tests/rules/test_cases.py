@@ -23,10 +23,11 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from traceability.config import Config, from_mapping
+from traceability.config import Config
 from traceability.load import load
 from traceability.model import Finding, Report
 from traceability.reconcile import reconcile
+from traceability.rules.settings import from_mapping
 from traceability.store import connect
 
 HERE = Path(__file__).parent

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import duckdb
 
-from traceability import __version__
 from traceability.errors import (
     EmptyFile,
     InputError,
@@ -33,6 +32,7 @@ from traceability.load.kinds import ALL_KINDS, EVENT_KIND, TABULAR_KINDS, kind_s
 from traceability.load.progress import reporting
 from traceability.load.tabular import load_tabular
 from traceability.store import connect, fault_point, load_transaction
+from traceability.version import __version__
 
 SUFFIX_FORMATS = {
     ".csv": "csv",

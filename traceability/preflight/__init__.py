@@ -53,7 +53,7 @@ from typing import Any
 
 import duckdb
 
-from traceability.config import Config, load_config
+from traceability.config import Config
 from traceability.errors import UnreadableFile
 from traceability.model import Finding, Report
 from traceability.preflight.balances import Balance
@@ -76,6 +76,7 @@ from traceability.reconcile import (
     sort_key,
 )
 from traceability.rules import all_rules, select
+from traceability.rules.settings import load_config
 from traceability.store import connect
 
 __all__ = ["PREFLIGHT_RULES", "REMEDIES", "Balance", "Preflight", "Unchecked", "preflight"]

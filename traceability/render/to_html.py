@@ -49,7 +49,7 @@ from traceability.inert import inert, inert_json
 from traceability.model import Finding, Report, RuleRun, Severity
 from traceability.reconcile import SUBJECT_KEYS
 from traceability.render.common import CAVEAT_MARK, gaps
-from traceability.rules import Rule, all_rules
+from traceability.rules import GROUP_TITLES, Rule, all_rules
 
 CHART_WIDTH = 400
 ROW_HEIGHT = 26
@@ -287,8 +287,6 @@ def rule_notes(
     ``parameters`` are a report's: its severity overrides and the values of the tolerances
     and windows each rule uses are shown with it. ``runs`` say how each rule ran.
     """
-    from traceability.docs import GROUP_TITLES  # here: the docs module runs as a script
-
     parameters = parameters or {}
     overrides = dict(parameters.get("severity") or {})
     values = {k: v for k, v in parameters.items() if k not in _NOT_SETTINGS and v is not None}

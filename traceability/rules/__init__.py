@@ -24,10 +24,19 @@ from importlib.abc import Traversable
 import duckdb
 
 from traceability.errors import InputError, TracecheckError
+from traceability.inert import escape_markdown as escape
 from traceability.model import Severity
 
 HEADER_KEYS = ("id", "severity", "needs", "tolerance", "checks", "why", "evidence")
 GROUPS = ("batch", "mirror", "serial", "filings", "authorisations")
+#: Each group's heading in the rule reference and the HTML report.
+GROUP_TITLES = {
+    "batch": "Batch balance",
+    "mirror": "Mirror checks: the exporter's side against the importer's side",
+    "serial": "Serial lifecycle (EPCIS events)",
+    "filings": "Filings: periodic returns",
+    "authorisations": "Authorisations and estimates",
+}
 
 _KEY_LINE = re.compile(r"^--\s*([a-z_]+):\s*(.*)$")
 #: The line that starts a rule file's coverage section.
@@ -402,8 +411,6 @@ def catalogue_json(rules: tuple[Rule, ...] | list[Rule]) -> str:
 
 def catalogue_md(rules: tuple[Rule, ...] | list[Rule]) -> str:
     """The rules as Markdown: a summary table, then each rule's full header."""
-    from traceability.docs import escape
-
     out = ["| rule | group | severity | checks |", "| --- | --- | --- | --- |"]
     out += [f"| `{r.id}` | {r.group} | {r.severity.value} | {escape(r.checks)} |" for r in rules]
     for r in rules:
