@@ -46,13 +46,12 @@ from traceability.load import DEFAULT_LOAD_MEMORY, FileProgress, LoadResult, loa
 from traceability.load.kinds import ALL_KINDS
 from traceability.model import Report, Severity
 from traceability.reconcile import empty_scope_message
-from traceability.render import RENDERERS
-from traceability.render.to_preflight import render_preflight_table
+from traceability.render import names
+from traceability.render.registry import CAVEATS_SHOWN, DEFAULT_WIDTH
 from traceability.render.to_table import (
-    CAVEATS_SHOWN,
-    DEFAULT_WIDTH,
     Unpadded,
     render_diff_table,
+    render_preflight_table,
     render_table,
 )
 from traceability.validate import validate
@@ -184,10 +183,8 @@ def db_option(f: F) -> F:
 
 
 def _formats(what: str) -> list[str]:
-    """The --format choices: the text formats, and the binary ones for reports and diffs."""
-    from traceability.render import BINARY_RENDERERS
-
-    return sorted({*RENDERERS, *(BINARY_RENDERERS if what in ("report", "diff") else ())})
+    """The --format choices: the formats that render a report, a diff or a preflight."""
+    return names("preflight" if what == "result" else "diff" if what == "diff" else "report")
 
 
 def format_options(what: str) -> Callable[[F], F]:
