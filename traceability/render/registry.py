@@ -87,24 +87,31 @@ class FormatError(Exception):
     """A ``to_*`` module without a proper ``FORMAT``: a mistake in the package itself."""
 
 
-@cache
-def formats() -> Mapping[str, Format]:
-    """Every format, by name in sorted order: the ``FORMAT`` of each ``to_<name>`` module.
+def discover(folder: Path, package: str) -> Mapping[str, Format]:
+    """The ``FORMAT`` of each ``to_<name>`` module of ``package`` (whose modules are in
+    ``folder``), by name in sorted order.
 
     Raises:
         FormatError: a ``to_*`` module defines no :class:`Format`, or one named otherwise.
     """
     found: dict[str, Format] = {}
-    for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
+    for module in pkgutil.iter_modules([str(folder)]):
         if not module.name.startswith("to_"):
             continue
-        fmt = getattr(importlib.import_module(f"{__package__}.{module.name}"), "FORMAT", None)
+        where = f"{package}.{module.name}"
+        fmt = getattr(importlib.import_module(where), "FORMAT", None)
         if not isinstance(fmt, Format):
-            raise FormatError(f"{__package__}.{module.name} defines no FORMAT = Format(...)")
+            raise FormatError(f"{where} defines no FORMAT = Format(...)")
         if fmt.name != module.name.removeprefix("to_"):
-            raise FormatError(f"{__package__}.{module.name} names its format {fmt.name!r}")
+            raise FormatError(f"{where} names its format {fmt.name!r}, not its module's")
         found[fmt.name] = fmt
     return MappingProxyType(dict(sorted(found.items())))
+
+
+@cache
+def formats() -> Mapping[str, Format]:
+    """Every format of this package, by name in sorted order (see :func:`discover`)."""
+    return discover(Path(__file__).parent, __package__ or "traceability.render")
 
 
 def names(kind: Kind, *, binary: bool = True) -> list[str]:
