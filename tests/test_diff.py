@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from test_render import PINNED_AT, check_golden, finding, hostile_report
 
-from traceability.diff import Diff, diff, fails, load_report, order, render_diff
+from traceability.diff import Diff, diff, fails, load_report, order
 from traceability.errors import InputError, UnreadableFile
 from traceability.model import Evidence, Finding, Report, RuleRun, Severity
+from traceability.render import render_diff
 from traceability.rules import all_rules
 
 C, H, M, L = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW

@@ -23,13 +23,14 @@ from test_render import HOSTILE, finding
 
 from traceability import preflight, reconcile
 from traceability.cli import cli
-from traceability.diff import Diff, diff, fails, load_report, render_diff, render_diff_table
+from traceability.diff import Diff, diff, fails, load_report
 from traceability.errors import ExitCode, InputError, NotComparable
 from traceability.load import load
 from traceability.load.kinds import load_schema
 from traceability.model import NotJudged, Report, RuleRun, Severity
-from traceability.render import render
+from traceability.render import render, render_diff
 from traceability.render.to_csv import FORMULA_START
+from traceability.render.to_table import render_diff_table
 from traceability.rules import all_rules
 
 C, H, M = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM

@@ -36,9 +36,9 @@ from typing import Any
 import pytest
 from test_render import finding, hostile_report
 
-from traceability.diff import diff, load_report, render_diff, report_from_dict
+from traceability.diff import diff, load_report, report_from_dict
 from traceability.model import Evidence, Report, Severity
-from traceability.render import render
+from traceability.render import render, render_diff
 
 GOLDEN = Path(__file__).parent / "golden"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

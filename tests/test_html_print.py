@@ -19,10 +19,10 @@ import pytest
 from markupsafe import escape
 from test_render import PINNED_AT, PINNED_VERSION, embedded_json, finding, hostile_report
 
-from traceability.diff import diff, load_report, render_diff, report_from_dict
+from traceability.diff import diff, load_report, report_from_dict
 from traceability.inert import inert
 from traceability.model import Caveat, Evidence, InputFile, NotJudged, Report, RuleRun, Severity
-from traceability.render import render
+from traceability.render import render, render_diff
 from traceability.render.to_html import rule_notes
 from traceability.rules import all_rules
 

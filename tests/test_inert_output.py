@@ -26,8 +26,7 @@ from traceability.model import Caveat, Evidence, Finding, InputFile, Report, Rul
 from traceability.preflight import Balance, Preflight
 from traceability.reconcile import fingerprint
 from traceability.render import render
-from traceability.render.to_preflight import render_preflight_table
-from traceability.render.to_table import render_diff_table, render_table
+from traceability.render.to_table import render_diff_table, render_preflight_table, render_table
 
 CLEAR = "\x1b[2J"
 OSC8 = "\x1b]8;;https://evil.example/\x1b\\click me\x1b]8;;\x1b\\"

@@ -9,7 +9,8 @@ from click.testing import CliRunner
 from conftest import VALID, write_csv
 
 import traceability
-from traceability.cli import _LoadLines, cli
+from traceability.cli import cli
+from traceability.cli.ingest import LoadLines
 from traceability.errors import ExitCode
 from traceability.load import FileProgress, events, load
 from traceability.sample.bench import write_event_lines
@@ -69,7 +70,7 @@ def test_a_load_not_on_a_terminal_prints_a_line_per_file_on_stderr(tmp_path: Pat
 def test_a_progress_line_says_bytes_records_rate_and_time_left(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    lines = _LoadLines(every=0)
+    lines = LoadLines(every=0)
     lines(FileProgress("in/events.jsonl", 0, 1, 0, 0, 1_600_000_000))
     lines(FileProgress("in/events.jsonl", 0, 1, 250_000, 412_000_000, 1_600_000_000))
     said = capsys.readouterr().err.splitlines()

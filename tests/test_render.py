@@ -27,13 +27,13 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
-from traceability.diff import diff, render_diff, report_from_dict
+from traceability.diff import diff, report_from_dict
 from traceability.inert import inert
 from traceability.load import load
 from traceability.load.kinds import load_schema
 from traceability.model import Caveat, Evidence, Finding, InputFile, Report, RuleRun, Severity
 from traceability.reconcile import fingerprint, reconcile
-from traceability.render import DIFF_RENDERERS, RENDERERS, render
+from traceability.render import DIFF_RENDERERS, RENDERERS, render, render_diff
 from traceability.render.to_csv import FORMULA_START, render_csv
 from traceability.render.to_html import script_json
 from traceability.sample import DEMO_PLANTS, generate_quarter

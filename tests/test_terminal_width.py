@@ -38,8 +38,12 @@ from traceability.model import (
 from traceability.preflight import Balance, Preflight
 from traceability.reconcile import fingerprint
 from traceability.render import render
-from traceability.render.to_preflight import render_preflight_table
-from traceability.render.to_table import DEFAULT_WIDTH, render_diff_table, render_table
+from traceability.render.to_table import (
+    DEFAULT_WIDTH,
+    render_diff_table,
+    render_preflight_table,
+    render_table,
+)
 
 GOLDEN = Path(__file__).parent / "golden" / "terminal"
 WIDTHS = (80, 120)

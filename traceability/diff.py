@@ -24,8 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import best_match
+
 from traceability.errors import InputError, UnreadableFile
-from traceability.inert import inert_json
+from traceability.load.kinds import load_schema
 from traceability.model import (
     Caveat,
     Evidence,
@@ -39,8 +42,6 @@ from traceability.model import (
 from traceability.scope import OutOfScope, Scope, Side, plan, side
 
 QUANTITIES = ("expected", "observed", "difference", "unit")
-#: The mark every format puts on a finding that carries caveats.
-CAVEAT_MARK = "⚠"
 _MAX_MESSAGE = 160
 
 
@@ -334,11 +335,6 @@ def load_report(path: str | Path) -> dict[str, Any]:
         InputError: the file is not JSON, or not a report: the message names the file, what
             is wrong and where (a JSON path such as ``$.findings[0].severity``).
     """
-    from jsonschema import Draft202012Validator, FormatChecker
-    from jsonschema.exceptions import best_match
-
-    from traceability.load.kinds import load_schema
-
     where = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -368,31 +364,3 @@ def load_report(path: str | Path) -> dict[str, Any]:
         )
     report: dict[str, Any] = data
     return report
-
-
-def render_diff(result: Diff, fmt: str) -> str:
-    """The diff in one of :data:`traceability.render.DIFF_RENDERERS`' formats.
-
-    Raises:
-        InputError: an unknown format.
-    """
-    from traceability.render import DIFF_RENDERERS
-
-    try:
-        renderer = DIFF_RENDERERS[fmt]
-    except KeyError:
-        known = ", ".join(sorted(DIFF_RENDERERS))
-        raise InputError(f"unknown format {fmt!r}", hint=f"one of {known}") from None
-    return renderer(result)
-
-
-def render_diff_json(result: Diff) -> str:
-    """The diff as JSON: ``{"new", "resolved", "changed", "unchanged"}``, two-space indented."""
-    return inert_json(json.dumps(result.to_dict(), indent=2, ensure_ascii=False)) + "\n"
-
-
-def render_diff_table(result: Diff, *, width: int = 100, color: bool = False) -> str:
-    """The diff as terminal tables: see :func:`traceability.render.to_table.render_diff_table`."""
-    from traceability.render.to_table import render_diff_table as render
-
-    return render(result, width=width, color=color)

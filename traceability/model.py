@@ -7,6 +7,22 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+#: The keys a finding's subject may have, in the contract's order (``report.md``): every
+#: format lists a subject's keys in this order, and a rule names its subject with them.
+SUBJECT_KEYS = (
+    "gtin",
+    "lot",
+    "shipment_ref",
+    "declaration_id",
+    "epc",
+    "party",
+    "country_from",
+    "country_to",
+    "substance_base",
+    "authorisation_ref",
+    "filing_id",
+)
+
 
 class Severity(StrEnum):
     """How serious a finding is; members are listed from most to least severe."""

@@ -32,6 +32,7 @@ from traceability.config import Config
 from traceability.errors import InputError, TracecheckError
 from traceability.model import (
     MAX_SUBJECTS,
+    SUBJECT_KEYS,
     Evidence,
     Finding,
     InputFile,
@@ -52,19 +53,6 @@ from traceability.rules import (
 )
 from traceability.rules.settings import load_config
 
-SUBJECT_KEYS = (
-    "gtin",
-    "lot",
-    "shipment_ref",
-    "declaration_id",
-    "epc",
-    "party",
-    "country_from",
-    "country_to",
-    "substance_base",
-    "authorisation_ref",
-    "filing_id",
-)
 OUTPUT_COLUMNS = ("period", "expected", "observed", "difference", "unit", "detail", "evidence")
 UNIT_WORDS = {"H87": "units", "KGM": "kg", "LTR": "L", "DAY": "days"}
 _PERIOD = re.compile(r"^(\d{4})(?:-Q([1-4]))?$")

@@ -1,90 +1,118 @@
-"""Report renderers: one function per format, looked up by name."""
+"""Report renderers: each format is a module ``to_<name>.py`` found by the registry.
+
+:func:`render` writes a report, a diff of two reports or a preflight as text in any format
+of :func:`traceability.render.registry.formats`; :func:`render_bytes` writes the bytes of a
+file, the binary formats (``xlsx``) included.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
 
-from traceability.diff import Diff, render_diff_json
+from traceability.diff import Diff
 from traceability.errors import InputError
 from traceability.model import Report
-from traceability.render.to_csv import render_csv, render_diff_csv
-from traceability.render.to_html import render_diff_html, render_html
-from traceability.render.to_json import render_json
-from traceability.render.to_md import render_diff_md, render_md
-from traceability.render.to_table import DEFAULT_WIDTH, render_diff_table, render_table
-from traceability.render.to_xlsx import render_diff_xlsx, render_xlsx
+from traceability.preflight import Preflight
+from traceability.render.registry import (
+    CAVEATS_SHOWN,
+    DEFAULT_WIDTH,
+    Format,
+    Kind,
+    Layout,
+    formats,
+    names,
+)
 
-if TYPE_CHECKING:
-    from traceability.preflight import Preflight
+__all__ = [
+    "DIFF_RENDERERS",
+    "RENDERERS",
+    "Format",
+    "Layout",
+    "formats",
+    "is_binary",
+    "kind_of",
+    "names",
+    "render",
+    "render_bytes",
+    "render_diff",
+]
 
-Renderer = Callable[[Report], str]
 
-RENDERERS: dict[str, Renderer] = {
-    "json": render_json,
-    "table": render_table,
-    "csv": render_csv,
-    "md": render_md,
-    "html": render_html,
-}
-
-DIFF_RENDERERS: dict[str, Callable[[Diff], str]] = {
-    "json": render_diff_json,
-    "table": render_diff_table,
-    "csv": render_diff_csv,
-    "md": render_diff_md,
-    "html": render_diff_html,
-}
-
-#: Formats written as bytes (a file, not text): ``render_bytes`` writes them.
-BINARY_RENDERERS: dict[str, Callable[[Report], bytes]] = {"xlsx": render_xlsx}
-DIFF_BINARY_RENDERERS: dict[str, Callable[[Diff], bytes]] = {"xlsx": render_diff_xlsx}
+def kind_of(obj: Report | Diff | Preflight) -> Kind:
+    """Which renderer of a format writes ``obj``."""
+    if isinstance(obj, Diff):
+        return "diff"
+    if isinstance(obj, Preflight):
+        return "preflight"
+    return "report"
 
 
 def is_binary(fmt: str) -> bool:
     """Whether a format is written as bytes (``xlsx``) rather than text."""
-    return fmt in BINARY_RENDERERS or fmt in DIFF_BINARY_RENDERERS
-
-
-def render_bytes(obj: Report | Diff | Preflight, fmt: str) -> bytes:
-    """A report or a diff in any registered format, as the bytes of a file (a text format
-    as UTF-8).
-
-    Raises:
-        InputError: an unknown format, or a binary one for what has none (a preflight).
-    """
-    binary: dict[str, Any] = DIFF_BINARY_RENDERERS if isinstance(obj, Diff) else BINARY_RENDERERS
-    if fmt in binary and isinstance(obj, Report | Diff):
-        data: bytes = binary[fmt](obj)
-        return data
-    return render(obj, fmt).encode("utf-8")
+    found = formats().get(fmt)
+    return found is not None and found.binary
 
 
 def render(
-    obj: Report | Diff | Preflight, fmt: str, *, width: int = DEFAULT_WIDTH, color: bool = False
+    obj: Report | Diff | Preflight,
+    fmt: str,
+    *,
+    width: int = DEFAULT_WIDTH,
+    color: bool = False,
+    caveats_shown: int | None = CAVEATS_SHOWN,
 ) -> str:
-    """A report, a diff of two reports or a preflight, in one of the registered formats.
+    """A report, a diff of two reports or a preflight, in one of the text formats.
 
-    ``width`` and ``color`` are for the ``table`` format: at most this many columns (a
-    terminal's width, say), and ANSI colours.
+    ``width``, ``color`` and ``caveats_shown`` are for the ``table`` format: at most this
+    many columns (a terminal's width, say), ANSI colours, and how many caveats each finding
+    lists (None: all).
 
     Raises:
-        InputError: an unknown format.
+        InputError: an unknown format, or a binary one (:func:`render_bytes` writes it).
     """
-    from traceability.preflight import Preflight
-    from traceability.render.to_preflight import PREFLIGHT_RENDERERS
-
-    registry: dict[str, Any] = RENDERERS
-    if isinstance(obj, Diff):
-        registry = DIFF_RENDERERS
-    elif isinstance(obj, Preflight):
-        registry = PREFLIGHT_RENDERERS
-    if fmt not in registry and is_binary(fmt) and isinstance(obj, Report | Diff):
+    kind = kind_of(obj)
+    found = formats().get(fmt)
+    renderer = found.renderer(kind) if found is not None else None
+    if renderer is None:
+        known = ", ".join(names(kind, binary=False))
+        raise InputError(f"unknown format {fmt!r}", hint=f"one of {known}")
+    if found is not None and found.binary:
         raise InputError(f"{fmt} is a binary format", hint="render_bytes writes it")
-    try:
-        renderer = registry[fmt]
-    except KeyError:
-        known = ", ".join(sorted(registry))
-        raise InputError(f"unknown format {fmt!r}", hint=f"one of {known}") from None
-    text: str = renderer(obj, width=width, color=color) if fmt == "table" else renderer(obj)
+    text = renderer(obj, Layout(width, color, caveats_shown))
+    if not isinstance(text, str):
+        raise TypeError(f"the {fmt} format is not marked binary but wrote bytes")
     return text
+
+
+def render_bytes(obj: Report | Diff | Preflight, fmt: str) -> bytes:
+    """A report, a diff or a preflight in any format, as the bytes of a file (a text format
+    as UTF-8).
+
+    Raises:
+        InputError: an unknown format, or a binary one for what it does not render (a
+            preflight in ``xlsx``).
+    """
+    found = formats().get(fmt)
+    renderer = found.renderer(kind_of(obj)) if found is not None and found.binary else None
+    if renderer is None:
+        return render(obj, fmt).encode("utf-8")
+    data = renderer(obj, Layout())
+    if not isinstance(data, bytes):
+        raise TypeError(f"the {fmt} format is marked binary but wrote text")
+    return data
+
+
+def render_diff(result: Diff, fmt: str) -> str:
+    """A diff of two reports in one of the text formats (as :func:`render` writes it)."""
+    return render(result, fmt)
+
+
+def _text_renderers(kind: Kind) -> Mapping[str, Callable[[Any], str]]:
+    return {name: partial(render, fmt=name) for name in names(kind, binary=False)}
+
+
+#: The text formats of a report and of a diff, each as a function of the object alone.
+RENDERERS: Mapping[str, Callable[[Report], str]] = _text_renderers("report")
+DIFF_RENDERERS: Mapping[str, Callable[[Diff], str]] = _text_renderers("diff")

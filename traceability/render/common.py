@@ -1,4 +1,4 @@
-"""What every format says the same way: caveats, and what the rules could not judge.
+"""What every format says the same way: caveats, what the rules could not judge, the summary.
 
 A finding that carries caveats (rejected input records name its subject) is marked with
 :data:`CAVEAT_MARK` in every format and lists them; every format has a "not judged" part
@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from traceability.diff import CAVEAT_MARK
 from traceability.inert import inert
 from traceability.model import Caveat, Report
 
+#: The mark every format puts on a finding that carries caveats.
+CAVEAT_MARK = "⚠"
 #: How many subjects of a "not judged" reason the table and Markdown views show.
 SUBJECTS_SHOWN = 10
 
@@ -25,6 +26,7 @@ __all__ = [
     "gaps",
     "inert",
     "subjects_text",
+    "summary_line",
 ]
 
 
@@ -70,3 +72,35 @@ def subjects_text(gap: Gap, shown: int = SUBJECTS_SHOWN) -> str:
     head = ", ".join(gap.subjects[:shown])
     more = gap.count - min(shown, len(gap.subjects))
     return f"{head} and {more} more" if more > 0 and head else head
+
+
+def summary_line(report: Report) -> str:
+    """One line: how many findings of each severity, and the rules without data."""
+    counts = report.by_severity()
+    ran = sum(1 for r in report.rules_run if r.status == "ran")
+    idle = [r.rule for r in report.rules_run if r.status == "no-data"]
+    if counts:
+        parts = ", ".join(f"{n} {sev}" for sev, n in counts.items())
+        head = f"{len(report.findings)} finding(s): {parts}"
+    elif report.empty_scope:
+        head = "No findings: no records in scope, nothing was judged"
+    else:
+        head = "No findings"
+    caveated = report.caveated()
+    if caveated:
+        head += f", {caveated} with caveats ({CAVEAT_MARK})"
+    text = f"{head}; {ran} rule(s) ran"
+    if idle:
+        text += f", {len(idle)} had no data ({', '.join(idle)})"
+    partial = sum(1 for r in report.rules_run if r.not_judged)
+    if partial:
+        text += f", {partial} could not judge everything"
+    if report.rejected_records:
+        text += f"; {report.rejected_records} input record(s) rejected at load"
+    period = report.parameters.get("period")
+    as_of = report.parameters.get("as_of")
+    if period:
+        text += f"; period {period}"
+    if as_of:
+        text += f"; as of {as_of}"
+    return text + "."

@@ -47,9 +47,10 @@ from collections.abc import Iterable, Sequence
 
 from traceability.diff import QUANTITIES, Diff
 from traceability.inert import inert
-from traceability.model import Evidence, Finding, Report
-from traceability.reconcile import SUBJECT_KEYS
+from traceability.model import SUBJECT_KEYS, Evidence, Finding, Report
 from traceability.render.common import caveat_text
+from traceability.render.preflight_common import its_report
+from traceability.render.registry import Format, fixed
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 QUANTITY_COLUMNS = ("expected", "observed", "difference")
@@ -191,3 +192,13 @@ def render_diff_csv(result: Diff, *, bom: bool = False) -> str:
         why = text_cell(f"{o.report} report: {o.reason}")
         rows.append(["out-of-scope", *finding_cells(o.finding, keys), *blank[:-1], why])
     return write_rows(rows, bom=bom)
+
+
+FORMAT = Format(
+    name="csv",
+    suffix=".csv",
+    binary=False,
+    report=fixed(render_csv),
+    diff=fixed(render_diff_csv),
+    preflight=its_report(render_csv),
+)

@@ -46,9 +46,10 @@ from markupsafe import Markup
 
 from traceability.diff import QUANTITIES, Diff
 from traceability.inert import inert, inert_json
-from traceability.model import Finding, Report, RuleRun, Severity
-from traceability.reconcile import SUBJECT_KEYS
-from traceability.render.common import CAVEAT_MARK, gaps
+from traceability.model import SUBJECT_KEYS, Finding, Report, RuleRun, Severity
+from traceability.render.common import CAVEAT_MARK, gaps, summary_line
+from traceability.render.preflight_common import its_report
+from traceability.render.registry import Format, fixed
 from traceability.rules import GROUP_TITLES, Rule, all_rules
 
 CHART_WIDTH = 400
@@ -369,7 +370,7 @@ def verdict_text(parameters: Mapping[str, Any], blockers: int) -> str | None:
     """A preflight's verdict, from its report's parameters; None for another report.
 
     The page shows it at the top, as the table and Markdown views of a preflight do
-    (:func:`traceability.render.to_preflight.verdict_line`).
+    (:func:`traceability.render.preflight_common.verdict_line`).
 
     >>> verdict_text({"verdict": "blocked", "shipment_ref": "AWB-1", "ship_date": "2026-03-02"}, 2)
     'Shipment AWB-1 leaving 2026-03-02: BLOCKED by 2 reasons (each with what to do).'
@@ -389,8 +390,6 @@ def verdict_text(parameters: Mapping[str, Any], blockers: int) -> str | None:
 
 def render_html(report: Report) -> str:
     """The report as one self-contained HTML page."""
-    from traceability.render.to_table import summary_line
-
     counts = report.by_severity()
     return _page(
         "report.html.j2",
@@ -471,3 +470,13 @@ def render_diff_html(result: Diff) -> str:
         ),
         data=script_json(result.to_dict()),
     )
+
+
+FORMAT = Format(
+    name="html",
+    suffix=".html",
+    binary=False,
+    report=fixed(render_html),
+    diff=fixed(render_diff_html),
+    preflight=its_report(render_html),
+)

@@ -16,12 +16,29 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from traceability.diff import QUANTITIES, Diff
 from traceability.inert import inert
 from traceability.model import Finding, Report, Severity
-from traceability.render.common import CAVEAT_MARK, caveat_text, gaps, subjects_text
+from traceability.render.common import (
+    CAVEAT_MARK,
+    caveat_text,
+    gaps,
+    subjects_text,
+    summary_line,
+)
+from traceability.render.preflight_common import (
+    BALANCE_COLUMNS,
+    balance_rows,
+    unchecked_lines,
+    verdict_line,
+)
+from traceability.render.registry import Format, fixed
 from traceability.render.to_csv import evidence_text
+
+if TYPE_CHECKING:
+    from traceability.preflight import Preflight
 
 _INLINE = re.compile(r"[\\`*{}\[\]<>|~&$!#@]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 _BREAKS = re.compile(r"[\t\n\x0b\x0c\r\u2028\u2029]+")
@@ -123,8 +140,6 @@ def provenance(report: Report) -> str:
 
 def render_md(report: Report) -> str:
     """The report as Markdown: title, summary, a table and evidence list per severity."""
-    from traceability.render.to_table import summary_line
-
     period = report.parameters.get("period")
     title = f"Discrepancy report: {md_text(period)}" if period else "Discrepancy report"
     parts = [f"# {title}", f"**{md_text(summary_line(report))}**", provenance(report)]
@@ -192,3 +207,28 @@ def render_diff_md(result: Diff) -> str:
         parts.append(f"## Out of scope ({len(rows)})")
         parts.append(table(("#", "report", "severity", *COLUMNS[1:4], "why"), rows, ()))
     return "\n\n".join(parts) + "\n"
+
+
+def render_preflight_md(result: Preflight) -> str:
+    """A title with the verdict, the balances, then the report's sections."""
+    parts = [
+        f"# Preflight of shipment {md_text(result.shipment_ref)}",
+        f"**{md_text(verdict_line(result))}**",
+    ]
+    if unchecked_lines(result):
+        parts.append("\n".join(f"- {md_text(line)}" for line in unchecked_lines(result)))
+    if result.balances:
+        rows = [[md_text(c) for c in row] for row in balance_rows(result)]
+        parts.append(table(BALANCE_COLUMNS, rows, BALANCE_COLUMNS[2:]))
+    report = render_md(result.report).split("\n", 1)[1].lstrip("\n")  # its own title aside
+    return "\n\n".join(parts) + "\n\n" + report
+
+
+FORMAT = Format(
+    name="md",
+    suffix=".md",
+    binary=False,
+    report=fixed(render_md),
+    diff=fixed(render_diff_md),
+    preflight=fixed(render_preflight_md),
+)

@@ -18,6 +18,9 @@ table; where they do not, each finding is a block of labelled lines instead::
 Nothing is cut: long values wrap, and a value too long for a line folds onto the next.
 No line ends with a space, so the text pipes and diffs cleanly.
 
+A preflight's view is its verdict and the balances of the authorisations it quotes, then its
+report's tables.
+
 Every value from the data passes through :func:`traceability.inert.inert`: control, bidi
 and zero-width characters are shown escaped (``\\x1b``, ``\\u200b``) and never reach the
 terminal; values are never read as rich markup.
@@ -28,7 +31,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable, Sequence
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from rich import box
 from rich.console import Console
@@ -39,7 +42,23 @@ from rich.text import Text
 from traceability.diff import QUANTITIES, Diff
 from traceability.inert import inert
 from traceability.model import Finding, Report, Severity
-from traceability.render.common import CAVEAT_MARK, caveat_text, gaps, subjects_text
+from traceability.render.common import (
+    CAVEAT_MARK,
+    caveat_text,
+    gaps,
+    subjects_text,
+    summary_line,
+)
+from traceability.render.preflight_common import (
+    BALANCE_COLUMNS,
+    balance_rows,
+    unchecked_lines,
+    verdict_line,
+)
+from traceability.render.registry import CAVEATS_SHOWN, DEFAULT_WIDTH, Format
+
+if TYPE_CHECKING:
+    from traceability.preflight import Preflight
 
 STYLES = {
     Severity.CRITICAL: "bold red",
@@ -48,54 +67,17 @@ STYLES = {
     Severity.LOW: "cyan",
     Severity.INFO: "dim",
 }
-#: The width when none is given: a file, a pipe.
-DEFAULT_WIDTH = 100
-WIDTH = DEFAULT_WIDTH
 #: The narrowest width honoured; a smaller one is taken as this.
 MIN_WIDTH = 30
 #: The least room a table leaves its detail column; below it, findings are stacked.
 DETAIL_MIN = 20
 #: The widest the columns that wrap grow in a table (longer values wrap or fold).
 CAPS = {"subject": 32, "what was not judged": 50}
-#: How many caveats a finding lists by default (the JSON report has them all).
-CAVEATS_SHOWN = 5
 #: Columns of the findings table; the diff table has ``severity`` first and no detail.
 COLUMNS = ("rule", "subject", "period", "expected", "observed", "difference", "unit", "detail")
 DIFF_COLUMNS = ("severity", "rule", "subject", "period", *QUANTITIES)
 _RIGHT = {"expected", "observed", "difference", "count", "authorised", "used before"}
 _RIGHT |= {"this shipment", "left"}
-
-
-def summary_line(report: Report) -> str:
-    """One line: how many findings of each severity, and the rules without data."""
-    counts = report.by_severity()
-    ran = sum(1 for r in report.rules_run if r.status == "ran")
-    idle = [r.rule for r in report.rules_run if r.status == "no-data"]
-    if counts:
-        parts = ", ".join(f"{n} {sev}" for sev, n in counts.items())
-        head = f"{len(report.findings)} finding(s): {parts}"
-    elif report.empty_scope:
-        head = "No findings: no records in scope, nothing was judged"
-    else:
-        head = "No findings"
-    caveated = report.caveated()
-    if caveated:
-        head += f", {caveated} with caveats ({CAVEAT_MARK})"
-    text = f"{head}; {ran} rule(s) ran"
-    if idle:
-        text += f", {len(idle)} had no data ({', '.join(idle)})"
-    partial = sum(1 for r in report.rules_run if r.not_judged)
-    if partial:
-        text += f", {partial} could not judge everything"
-    if report.rejected_records:
-        text += f"; {report.rejected_records} input record(s) rejected at load"
-    period = report.parameters.get("period")
-    as_of = report.parameters.get("as_of")
-    if period:
-        text += f"; period {period}"
-    if as_of:
-        text += f"; as of {as_of}"
-    return text + "."
 
 
 def caveat_lines(f: Finding, shown: int | None = CAVEATS_SHOWN) -> list[str]:
@@ -351,3 +333,36 @@ def render_diff_table(result: Diff, *, width: int = DEFAULT_WIDTH, color: bool =
         )
     console.print(Text(result.summary() + "."))
     return finish(out.getvalue())
+
+
+def render_preflight_table(
+    result: Preflight, *, width: int = DEFAULT_WIDTH, color: bool = False
+) -> str:
+    """The verdict, the balances as a small table, then the report's table, at most
+    ``width`` columns wide."""
+    out = io.StringIO()
+    console = text_console(out, width=width, color=color)
+    style = "bold green" if result.clear else "bold red"
+    console.print(Text(inert(verdict_line(result)), style=style))
+    for line in unchecked_lines(result):
+        console.print(Text(inert(line), style="yellow"))
+    if result.balances:
+        console.print()
+        rows = [[inert(c) for c in row] for row in balance_rows(result)]
+        widths = fit(BALANCE_COLUMNS, rows, console.width)
+        print_rows(console, Text("Authorisations quoted"), BALANCE_COLUMNS, rows, widths)
+    return finish(out.getvalue()) + render_table(result.report, width=width, color=color)
+
+
+FORMAT = Format(
+    name="table",
+    suffix=".txt",
+    binary=False,
+    report=lambda report, layout: render_table(
+        report, width=layout.width, color=layout.color, caveats_shown=layout.caveats_shown
+    ),
+    diff=lambda result, layout: render_diff_table(result, width=layout.width, color=layout.color),
+    preflight=lambda result, layout: render_preflight_table(
+        result, width=layout.width, color=layout.color
+    ),
+)

@@ -42,6 +42,7 @@ from traceability.diff import QUANTITIES, Diff
 from traceability.inert import inert
 from traceability.model import Finding, Report
 from traceability.render.common import caveat_text
+from traceability.render.registry import Format, fixed
 from traceability.render.to_csv import (
     FORMULA_START,
     QUANTITY_COLUMNS,
@@ -289,4 +290,13 @@ def _quantity(value: str | None) -> Cell:
     return value if number is None else number
 
 
-__all__ = ["render_diff_xlsx", "render_xlsx"]
+FORMAT = Format(
+    name="xlsx",
+    suffix=".xlsx",
+    binary=True,
+    report=fixed(render_xlsx),
+    diff=fixed(render_diff_xlsx),
+    preflight=None,
+)
+
+__all__ = ["FORMAT", "render_diff_xlsx", "render_xlsx"]
