@@ -11,7 +11,8 @@ from conftest import VALID, write_csv
 import traceability
 from traceability.cli import _LoadLines, cli
 from traceability.errors import ExitCode
-from traceability.load import FileProgress, events, load
+from traceability.load import FileProgress, load
+from traceability.load.epcis import pipeline as events
 from traceability.sample.bench import write_event_lines
 
 EVENTS = 400

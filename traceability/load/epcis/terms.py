@@ -205,3 +205,12 @@ CBV_MACRO: Final = (
     )
     + " END, tc_cbv_word(tc_cbv_trim(x))) THEN tc_cbv_word(tc_cbv_trim(x)) ELSE tc_cbv_trim(x) END"
 )
+
+
+def bare_or_cbv_sql(column: str, vocabulary: str) -> str:
+    """SQL: ``tc_cbv(column, vocabulary)``, skipped for a value that is a bare CBV term
+    already (a regular expression per row costs more than looking the value up)."""
+    terms = ", ".join(f"'{t}'" for t in sorted(CBV_TERMS[vocabulary]))
+    return (
+        f"CASE WHEN {column} IN ({terms}) THEN {column} ELSE tc_cbv({column}, '{vocabulary}') END"
+    )
