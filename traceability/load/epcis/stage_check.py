@@ -44,7 +44,7 @@ _MEMBER_NAMES = tuple(name for name, _, _ in _MEMBER_LISTS)
 
 _OBJECT_FIELDS = ("readPoint", "bizLocation", "errorDeclaration")
 _SHAPED_FIELDS = (
-    *("epcList", "childEPCs", "inputEPCList", "outputEPCList"),
+    *EPC_LISTS,
     *("readPoint", "bizLocation", "bizTransactionList", "sourceList", "destinationList"),
     "errorDeclaration",
 )
