@@ -97,7 +97,7 @@ def spellings(draw: st.DrawFn) -> tuple[str, str]:
     return vocabulary, draw(SPACE) + value + draw(SPACE)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(spellings())
 def test_sql_and_python_agree_on_every_spelling(
     con: duckdb.DuckDBPyConnection, spelled: tuple[str, str]
@@ -107,7 +107,7 @@ def test_sql_and_python_agree_on_every_spelling(
     assert macro == fast == bare_cbv(vocabulary, value)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=75, deadline=None)
 @given(st.sampled_from(VOCABULARIES), st.text().filter(lambda t: "\x00" not in t))
 def test_sql_and_python_agree_on_any_text(
     con: duckdb.DuckDBPyConnection, vocabulary: str, value: str
