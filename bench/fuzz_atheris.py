@@ -24,8 +24,8 @@ import atheris
 
 with atheris.instrument_imports():
     from traceability.errors import TracecheckError
+    from traceability.load.epcis.jsonl import dump_event
     from traceability.load.epcis_documents import check_event, read_document
-    from traceability.load.events import dump_event
 
 _FOLDER = Path(tempfile.mkdtemp(prefix="tracecheck-atheris-"))
 

@@ -12,8 +12,8 @@ import pytest
 from conftest import event, write_jsonl
 
 from traceability.errors import UnreadableFile
-from traceability.load import events as events_module
 from traceability.load import load
+from traceability.load.epcis import pipeline as events_module
 from traceability.store import STORE_VERSION, connect
 
 HEAD_12 = (

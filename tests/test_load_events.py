@@ -11,8 +11,8 @@ import duckdb
 import pytest
 from conftest import counts, event, write_jsonl
 
-from traceability.load import events as events_module
 from traceability.load import load
+from traceability.load.epcis import pipeline as events_module
 
 
 def _document(events: list[dict[str, Any]]) -> dict[str, Any]:

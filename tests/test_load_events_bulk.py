@@ -18,8 +18,8 @@ import pytest
 from conftest import event
 
 from traceability.errors import UnreadableFile
-from traceability.load import events as events_module
 from traceability.load import load
+from traceability.load.epcis import pipeline as events_module
 from traceability.load.identifiers import parse_epc
 from traceability.load.identifiers_sql import SQL_MACROS
 from traceability.store import connect

@@ -12,7 +12,8 @@ import traceability
 from traceability.cli import cli
 from traceability.cli.ingest import LoadLines
 from traceability.errors import ExitCode
-from traceability.load import FileProgress, events, load
+from traceability.load import FileProgress, load
+from traceability.load.epcis import pipeline as events
 from traceability.sample.bench import write_event_lines
 
 EVENTS = 400

@@ -49,6 +49,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from traceability.load.epcis.terms import EPC_LISTS, QUANTITY_LISTS
 from traceability.load.kinds import kind_spec
 from traceability.model import Evidence, Finding, InputFile, Report
 
@@ -97,8 +98,6 @@ EVENT_COLUMNS: tuple[tuple[str, bool], ...] = (
     ("error_reason", False),
     ("corrective_event_ids", False),
 )
-EPC_LISTS = ("epcList", "childEPCs", "inputEPCList", "outputEPCList")
-QUANTITY_LISTS = ("quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList")
 PARTY_LISTS = {"source": "sourceList", "destination": "destinationList"}
 
 

@@ -23,13 +23,13 @@ from traceability.errors import (
     UnknownKind,
     UnreadableFile,
 )
-from traceability.load import events as ev
 from traceability.load import limits, read
-from traceability.load.epcis_terms import CBV_MACRO
+from traceability.load.epcis.pipeline import load_events
+from traceability.load.epcis.terms import CBV_MACRO, EVENT_TYPES
 from traceability.load.epcis_xml import looks_like_xml
 from traceability.load.identifiers_sql import EPC_MACROS, SQL_MACROS
 from traceability.load.kinds import ALL_KINDS, EVENT_KIND, TABULAR_KINDS, kind_spec
-from traceability.load.progress import reporting
+from traceability.load.progress import Listener
 from traceability.load.tabular import load_tabular
 from traceability.store import connect, fault_point, load_transaction
 from traceability.version import __version__
@@ -412,7 +412,7 @@ def detect(path: Path, forced: str | None = None) -> tuple[str, str]:
     if fmt == "jsonl":
         first = _first_json_line(path)
         looks_like_event = first is not None and (
-            first.get("type") in ev.EVENT_TYPES or "eventTime" in first
+            first.get("type") in EVENT_TYPES or "eventTime" in first
         )
         if forced is not None:
             return forced, fmt
@@ -552,8 +552,7 @@ def _load_plan(
                 progress(str(path), index, len(plan))
             tell = _teller(within_file, path, index, len(plan))
             try:
-                with reporting(tell):
-                    loaded = _load_one(con, path, file_kind, fmt)
+                loaded = _load_one(con, path, file_kind, fmt, tell)
             except (InputError, OSError) as exc:
                 raise _FileFailed(_problem(path, exc)) from None
             result.files.append(loaded)
@@ -634,7 +633,7 @@ def _create_macros(con: duckdb.DuckDBPyConnection) -> None:
 
     Creating them costs a quarter of a second, which matters to a caller that loads a few
     lines many times on one connection (preflight); the EPC parsers, most of that, are
-    left to a load of events (``events.create_epc_macros``).
+    left to a load of events (``epcis.identify.create_epc_macros``).
     """
     try:  # a probe costs far less than a look through duckdb_functions()
         con.execute("SELECT tc_cbv(NULL, 'bizStep')")
@@ -645,7 +644,9 @@ def _create_macros(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(macro)
 
 
-def _load_one(con: duckdb.DuckDBPyConnection, path: Path, kind: str, fmt: str) -> FileResult:
+def _load_one(
+    con: duckdb.DuckDBPyConnection, path: Path, kind: str, fmt: str, progress: Listener | None
+) -> FileResult:
     digest = sha256_of(path)
     source = str(path)
     done = con.execute(
@@ -659,7 +660,7 @@ def _load_one(con: duckdb.DuckDBPyConnection, path: Path, kind: str, fmt: str) -
     result = FileResult(source, kind, fmt, digest, "loaded", load_id=load_id)
     fault_point("file")
     try:
-        return _load_records(con, path, kind, fmt, result)
+        return _load_records(con, path, kind, fmt, result, progress)
     except RecursionError:
         raise UnreadableFile(
             f"{path}: holds {'XML' if fmt == 'xml' else 'JSON'} {read.TOO_DEEP}",
@@ -674,7 +675,12 @@ def _load_one(con: duckdb.DuckDBPyConnection, path: Path, kind: str, fmt: str) -
 
 
 def _load_records(
-    con: duckdb.DuckDBPyConnection, path: Path, kind: str, fmt: str, result: FileResult
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    kind: str,
+    fmt: str,
+    result: FileResult,
+    progress: Listener | None,
 ) -> FileResult:
     """Read, check and store one file's records, then its row in ``loads``."""
     source, digest = result.path, result.sha256
@@ -682,7 +688,14 @@ def _load_records(
     load_id = result.load_id
     if kind == EVENT_KIND:
         try:
-            out = ev.load_events(con, path, document=fmt == "json", load_id=load_id, source=source)
+            out = load_events(
+                con,
+                path,
+                document=fmt == "json",
+                load_id=load_id,
+                source=source,
+                progress=progress,
+            )
         except duckdb.OutOfMemoryException:
             raise StoreError(
                 f"{path}: not enough memory to load this file",

@@ -50,8 +50,7 @@ import duckdb
 from jsonschema import Draft7Validator, FormatChecker
 
 from traceability.errors import UnreadableFile
-from traceability.load.epcis_items import Document, Issue, Item, Note
-from traceability.load.epcis_terms import (
+from traceability.load.epcis.terms import (
     BARE_ILMD_NAMES,
     CBV_TERMS,
     CBV_URN_PREFIXES,
@@ -62,6 +61,7 @@ from traceability.load.epcis_terms import (
     bare_cbv,
     canonical_spellings,
 )
+from traceability.load.epcis_items import Document, Issue, Item, Note
 from traceability.load.epcis_xml import looks_like_xml, read_xml
 from traceability.load.exact_numbers import BigNumber, number_text, written_number
 from traceability.store import append_rows

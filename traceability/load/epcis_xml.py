@@ -48,8 +48,7 @@ from typing import IO, Any
 from lxml import etree
 
 from traceability.errors import UnreadableFile
-from traceability.load.epcis_items import Document, Issue, Item, Note
-from traceability.load.epcis_terms import (
+from traceability.load.epcis.terms import (
     BARE_ILMD_NAMES,
     CBV_TERMS,
     EPC_LISTS,
@@ -61,6 +60,7 @@ from traceability.load.epcis_terms import (
     bare_cbv,
     canonical_spellings,
 )
+from traceability.load.epcis_items import Document, Issue, Item, Note
 from traceability.load.eventhash import STANDARD_PREFIXES
 from traceability.load.exact_numbers import json_spelling, written_number
 

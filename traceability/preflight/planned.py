@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from traceability.errors import InputError, StoreError, UnreadableFile
 from traceability.load import Rejection, load, sha256_of
-from traceability.load.events import FAST_SGTIN
+from traceability.load.epcis.identify_sql import FAST_SGTIN
 from traceability.load.identifiers import DL_ROOT, Epc, parse_epc
 from traceability.model import InputFile
 from traceability.store import create_all

@@ -134,11 +134,19 @@ CBV_TERMS: Final = {
 }
 
 
-#: Whitespace stripped around a vocabulary value (as Python's str.strip() does for XML text).
-_SPACE = " \t\r\n"
-#: The prefixes a CBV term may be written with, matched without regard to case: CBV 1.x
-#: URNs, CBV 2.0 Web URIs (http or https) and CURIEs (``cbv:BizStep-``, ``gs1:``), or the
-#: bare type word (``BizStep-shipping``).
+#: The one definition of a vocabulary value's normal form, from which both the Python
+#: function (:func:`bare_cbv`) and the SQL macro (:data:`CBV_MACRO`) are made:
+#:
+#: - the characters in ``VOCABULARY_SPACE`` around the value are dropped (as Python's
+#:   ``str.strip()`` does for XML text; other spaces are kept, they are part of the value);
+#: - ``CBV_PREFIX_PATTERN``, matched once at the start without regard to ASCII case, is
+#:   cut off: a CBV 1.x URN prefix, a CBV 2.0 Web URI (http or https) or CURIE
+#:   (``cbv:BizStep-``, ``gs1:``) prefix, or the bare type word (``BizStep-shipping``);
+#: - what is left, in lower case, is the bare term if the vocabulary defines it;
+#: - anything else (a user vocabulary URI, a word CBV does not define, a value holding a
+#:   character outside ASCII, whose case Python and SQL would fold differently) is kept as
+#:   written, trimmed.
+VOCABULARY_SPACE: Final = " \t\r\n"
 CBV_PREFIX_PATTERN: Final = (
     r"^(urn:epcglobal:cbv:(bizstep|disp|btt|sdt|er):"
     r"|(https?://ref\.gs1\.org/cbv/|cbv:|gs1:)?(bizstep|disp|btt|sdt|er)-)"
@@ -172,7 +180,8 @@ def bare_cbv(vocabulary: str, value: str) -> str:
     Whitespace around the value is dropped; a standard term written with any CBV prefix
     (CBV 1.x URN, CBV 2.0 Web URI, CURIE) and in any case becomes its bare word; anything
     else (a user vocabulary URI, a word CBV does not define) is kept as written, trimmed.
-    The loader's SQL applies the same rule (:data:`CBV_MACRO`); a test holds the two equal.
+    The loader's SQL (:data:`CBV_MACRO`) is made from the same definition, and a property
+    test holds the two equal.
 
     >>> bare_cbv("bizStep", "urn:epcglobal:cbv:bizstep:shipping")
     'shipping'
@@ -183,25 +192,48 @@ def bare_cbv(vocabulary: str, value: str) -> str:
     >>> bare_cbv("bizStep", "urn:example:step:x")
     'urn:example:step:x'
     """
-    text = value.strip(_SPACE)
+    text = value.strip(VOCABULARY_SPACE)
+    if not text.isascii():
+        return text
     word = _PREFIX.sub("", text, count=1).lower()
     return word if word in CBV_TERMS[vocabulary] else text
 
 
-def _sql_list(values: frozenset[str]) -> str:
-    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in sorted(values)) + "]"
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
+
+def _sql_list(values: frozenset[str]) -> str:
+    return "[" + ", ".join(_sql_text(v) for v in sorted(values)) + "]"
+
+
+#: ``VOCABULARY_SPACE`` as a regular-expression class (the SQL string holds no escapes).
+_SPACE_CLASS = (
+    "[" + "".join({"\t": r"\t", "\r": r"\r", "\n": r"\n"}.get(c, c) for c in VOCABULARY_SPACE) + "]"
+)
 
 #: SQL macros for the same rule as :func:`bare_cbv`: ``tc_cbv(x, vocabulary)`` with the
-#: vocabulary's name ('bizStep', 'disposition', ...).
+#: vocabulary's name ('bizStep', 'disposition', ...). ``strlen`` counts bytes and
+#: ``length`` characters: they are equal exactly when the text is ASCII.
 CBV_MACRO: Final = (
     "CREATE OR REPLACE TEMP MACRO tc_cbv_word(t) AS "
-    f"lower(regexp_replace(t, '{CBV_PREFIX_PATTERN}', '', 'i'));\n"
+    f"lower(regexp_replace(t, {_sql_text(CBV_PREFIX_PATTERN)}, '', 'i'));\n"
     "CREATE OR REPLACE TEMP MACRO tc_cbv_trim(x) AS "
-    "regexp_replace(x, '^[ \\t\\r\\n]+|[ \\t\\r\\n]+$', '', 'g');\n"
-    "CREATE OR REPLACE TEMP MACRO tc_cbv(x, vocabulary) AS CASE WHEN list_contains(CASE "
+    f"regexp_replace(x, '^{_SPACE_CLASS}+|{_SPACE_CLASS}+$', '', 'g');\n"
+    "CREATE OR REPLACE TEMP MACRO tc_cbv_bare(t, vocabulary) AS CASE WHEN strlen(t) = length(t) "
+    "AND list_contains(CASE "
     + " ".join(
         f"WHEN vocabulary = '{name}' THEN {_sql_list(terms)}" for name, terms in CBV_TERMS.items()
     )
-    + " END, tc_cbv_word(tc_cbv_trim(x))) THEN tc_cbv_word(tc_cbv_trim(x)) ELSE tc_cbv_trim(x) END"
+    + " END, tc_cbv_word(t)) THEN tc_cbv_word(t) ELSE t END;\n"
+    "CREATE OR REPLACE TEMP MACRO tc_cbv(x, vocabulary) AS tc_cbv_bare(tc_cbv_trim(x), vocabulary)"
 )
+
+
+def bare_or_cbv_sql(column: str, vocabulary: str) -> str:
+    """SQL: ``tc_cbv(column, vocabulary)``, skipped for a value that is a bare CBV term
+    already (a regular expression per row costs more than looking the value up)."""
+    terms = ", ".join(_sql_text(t) for t in sorted(CBV_TERMS[vocabulary]))
+    return (
+        f"CASE WHEN {column} IN ({terms}) THEN {column} ELSE tc_cbv({column}, '{vocabulary}') END"
+    )

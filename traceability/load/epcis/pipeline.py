@@ -1,0 +1,120 @@
+"""EPCIS 2.0 events (JSON Lines, and JSON / JSON-LD / XML documents) into the event tables.
+
+The events of a file are loaded a chunk at a time, each chunk passing through the stages
+in turn, as a :class:`~traceability.load.epcis.chunk.Chunk` carrying its tables:
+
+1. read (:mod:`~traceability.load.epcis.jsonl`): JSON Lines cut into chunks on a
+   background thread, or a document's events as JSON text;
+2. check (:mod:`~traceability.load.epcis.stage_check`): a typed parse of every line in
+   SQL with its checks and normalised columns (:mod:`~traceability.load.epcis.normalise`),
+   then a second look in Python at the few events that need it
+   (:mod:`~traceability.load.epcis.second_look`);
+3. identify (:mod:`~traceability.load.epcis.identify`): every EPC and identifier to its
+   key, the common SGTIN spellings by a fast path;
+4. write (:mod:`~traceability.load.epcis.rejects`, :mod:`~traceability.load.epcis.write`):
+   rejects and notes, then events, EPCs, parties, transactions and quantities.
+
+The bulk work runs in DuckDB, set-based; Python touches only the events that need it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import astuple, replace
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from traceability.load import event_versions
+from traceability.load.epcis.chunk import Chunk, Lines, LoadState
+from traceability.load.epcis.identify import identify
+from traceability.load.epcis.jsonl import dump_event, jsonl_chunks
+from traceability.load.epcis.second_look import look
+from traceability.load.epcis.stage_check import check
+from traceability.load.epcis.write import EventOutcome, write_events, write_rejects
+from traceability.load.epcis_documents import Recorder, read_document
+from traceability.load.epcis_xml import looks_like_xml
+from traceability.load.progress import Listener
+
+__all__ = ["CHUNK_BYTES", "EventOutcome", "jsonl_chunks", "load_events"]
+
+#: Events are staged and processed this many bytes of JSON Lines at a time, so memory
+#: stays bounded whatever the size of the file. Each chunk costs a fixed amount besides
+#: its rows (at 1M events, 64 MiB chunks took 41 s, 128 MiB 35 s, 512 MiB 34 s); 128 MiB
+#: also had the lowest peak memory of those (2.3 GiB under a 2 GB DuckDB limit).
+CHUNK_BYTES = 128 * 1024 * 1024
+
+#: Identifiers resolved earlier in a load are remembered, up to this many, so that a chunk
+#: naming only known read points, locations and parties runs no parser at all.
+_KNOWN_IDS = 100_000
+
+
+def load_events(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    *,
+    document: bool,
+    load_id: int,
+    source: str,
+    progress: Listener | None = None,
+) -> EventOutcome:
+    """Check and store the events of one file, a chunk at a time.
+
+    Rejected events go to ``rejects``. A document's events are numbered by their position
+    in ``eventList``; a JSON Lines file's by their line. ``progress`` hears
+    ``(records, bytes_done)`` after each chunk.
+    """
+    chunks: Iterable[tuple[int, Sequence[str]]]
+    recorder = None
+    context: Any = None
+    if document or looks_like_xml(path):
+        doc = read_document(path)
+        context = doc.context
+        recorder = Recorder(load_id, source)
+        chunks = recorder.chunks(doc, dump_event, CHUNK_BYTES)
+    else:
+        chunks = jsonl_chunks(path, CHUNK_BYTES)
+    load = LoadState(
+        load_id,
+        source,
+        lines=recorder is None,
+        context=context,
+        listener=progress,
+        known_limit=_KNOWN_IDS,
+    )
+    total = _load_chunks(con, chunks, load)
+    if recorder is not None:
+        rejected = recorder.finish(con)
+        total = replace(total, records=total.records + rejected, rejected=total.rejected + rejected)
+    return total
+
+
+def _load_chunks(
+    con: duckdb.DuckDBPyConnection,
+    chunks: Iterable[tuple[int, Sequence[str]]],
+    load: LoadState,
+) -> EventOutcome:
+    """Load every chunk, adding up what each gave."""
+    total = EventOutcome(0, 0, 0, 0, 0)
+    for first, texts in chunks:
+        lines = texts if isinstance(texts, Lines) else Lines(first, list(texts))
+        out, repeats = _load_chunk(Chunk(con, lines, load))
+        conflicts = 0
+        if repeats:
+            conflicts = event_versions.after_chunk(
+                con, load.load_id, load.source, lines.first, len(lines)
+            )
+        out = replace(out, conflicts=out.conflicts + conflicts)
+        total = EventOutcome(*(a + b for a, b in zip(astuple(total), astuple(out), strict=True)))
+        if load.listener is not None:
+            load.listener(total.records, lines.end_byte)
+    return total
+
+
+def _load_chunk(chunk: Chunk) -> tuple[EventOutcome, bool]:
+    """Check and store one chunk: its counts, and whether a key in it may have been stored
+    before or twice (its versions then need sorting)."""
+    chunk = look(check(chunk))
+    chunk = write_rejects(identify(chunk))
+    return write_events(chunk)
