@@ -29,21 +29,16 @@ import pyarrow.compute as pc
 from jsonschema.exceptions import best_match
 
 from traceability.errors import UnreadableFile
-from traceability.load import event_versions, limits, progress
+from traceability.load import limits, progress
 from traceability.load.decimals import Inexact, exact_quantity
-from traceability.load.epcis_documents import (
-    Recorder,
-    check_lines,
-    jsonl_check_condition,
-    load_json,
-    read_document,
-    repeated_key_issues,
-    write_notes,
-)
-from traceability.load.epcis_items import Note
+from traceability.load.epcis import versions as event_versions
+from traceability.load.epcis.check_lines import check_lines, jsonl_check_condition
+from traceability.load.epcis.check_record import Recorder, write_notes
+from traceability.load.epcis.eventhash import event_hash
+from traceability.load.epcis.items import Note
+from traceability.load.epcis.read_documents import load_json, read_document, repeated_key_issues
+from traceability.load.epcis.read_xml import looks_like_xml
 from traceability.load.epcis_terms import CBV_TERMS
-from traceability.load.epcis_xml import looks_like_xml
-from traceability.load.eventhash import event_hash
 from traceability.load.exact_numbers import BigNumber, number_text
 from traceability.load.identifiers import INVISIBLE_SQL, event_uom, invisible_chars, parse_epc
 from traceability.load.identifiers_sql import EPC_MACROS
