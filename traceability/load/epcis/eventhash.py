@@ -70,6 +70,7 @@ from traceability.load.epcis.eventhash_fields import (
     Obj,
     Spec,
     Wrapped,
+    cbv_term,
     double_text,
     offset_minutes,
     timestamp,
@@ -134,6 +135,10 @@ class _Renderer:
             return timestamp(text, self.offset)
         if leaf.verbatim:
             return text
+        if leaf.vocab:
+            term = cbv_term(leaf.vocab, text)
+            if term is not None:
+                return leaf.vocab + term
         if NUMBER.fullmatch(text):
             return double_text(Decimal(text))
         if ":" not in text:

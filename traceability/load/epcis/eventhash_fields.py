@@ -13,6 +13,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Final
 
+from traceability.load.epcis_terms import CBV_TERMS, bare_cbv
 from traceability.load.identifiers import canonical_uri
 
 Context = Sequence[Any] | Mapping[str, Any] | str | None
@@ -239,6 +240,35 @@ def uri(text: str) -> str:
         return canonical_uri(text)
     except ValueError:
         return text
+
+
+#: The base Web URI of each CBV vocabulary the loader reads, and the vocabulary's name.
+_VOCABULARY_BY_BASE: Final = {
+    CBV + "BizStep-": "bizStep",
+    CBV + "Disp-": "disposition",
+    CBV + "BTT-": "bizTransactionType",
+    CBV + "SDT-": "sourceDestinationType",
+    CBV + "ER-": "errorReason",
+}
+
+
+@lru_cache(maxsize=1 << 12)
+def cbv_term(base: str, text: str) -> str | None:
+    """The bare word of the standard CBV term ``text`` names, read as the loader reads
+    it (:func:`~traceability.load.epcis_terms.bare_cbv`: any CBV prefix, any case), or
+    None. So an event hashes the same whichever way its syntax spells a term: the XML
+    reader hands on the bare word, JSON the term as written.
+
+    >>> cbv_term(CBV + "BizStep-", "urn:epcglobal:cbv:bizstep:Shipping")
+    'shipping'
+    >>> cbv_term(CBV + "BizStep-", "urn:example:step:x") is None
+    True
+    """
+    vocabulary = _VOCABULARY_BY_BASE.get(base)
+    if vocabulary is None:
+        return None
+    word = bare_cbv(vocabulary, text)
+    return word if word in CBV_TERMS[vocabulary] else None
 
 
 def timestamp(text: str, default_offset: int) -> str:
