@@ -24,8 +24,9 @@ import atheris
 
 with atheris.instrument_imports():
     from traceability.errors import TracecheckError
+    from traceability.load.epcis.check import check_event
     from traceability.load.epcis.jsonl import dump_event
-    from traceability.load.epcis_documents import check_event, read_document
+    from traceability.load.epcis.read_documents import read_document
 
 _FOLDER = Path(tempfile.mkdtemp(prefix="tracecheck-atheris-"))
 

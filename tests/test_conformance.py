@@ -24,9 +24,9 @@ from lxml import etree
 from traceability.errors import UnreadableFile
 from traceability.load import load
 from traceability.load.checks import CHECKS
-from traceability.load.epcis_documents import read_document
-from traceability.load.epcis_xml import XSD_VARIABLE, read_xml
-from traceability.load.eventhash import event_hash
+from traceability.load.epcis.eventhash import event_hash
+from traceability.load.epcis.read_documents import read_document
+from traceability.load.epcis.read_xml import XSD_VARIABLE, read_xml
 from traceability.store import connect
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "conformance"

@@ -1,4 +1,4 @@
-"""Tests for the EPCIS event hash ID (``traceability.load.eventhash``).
+"""Tests for the EPCIS event hash ID (``traceability.load.epcis.eventhash``).
 
 The oracle is the public test-vector set of the reference Event Hash Generator
 (``examples/*.jsonld`` with the expected ``.hashes`` and ``.prehashes``), read from the
@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from traceability.load.eventhash import event_hash, prehash
+from traceability.load.epcis.eventhash import event_hash, prehash
 
 VECTORS = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "event-hash"
 EXAMPLES = VECTORS / "examples"

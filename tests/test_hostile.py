@@ -201,7 +201,7 @@ def test_entity_expansion_is_refused_by_the_parser_too_when_the_dtd_comes_late(
 ) -> None:
     # Past the check of the DOCTYPE (which needs the root element), libxml2's own guard
     # against amplification still refuses the entities, as a file error.
-    from traceability.load.epcis_xml import _open
+    from traceability.load.epcis.read_xml_prolog import open_xml as _open
 
     text = (HOSTILE / "xml" / "billion-laughs.xml").read_text()
     path = tmp_path / "laughs.xml"
@@ -678,7 +678,7 @@ def test_the_doctype_is_read_from_the_text_whatever_the_xml_library(
 ) -> None:
     # The refusal does not wait for the parser, whose own guards (and their wording)
     # change from one libxml2 version to the next; UTF-16 files are read as text too.
-    from traceability.load.epcis_xml import read_xml
+    from traceability.load.epcis.read_xml import read_xml
 
     for encoding in ("utf-8", "utf-16"):
         path = tmp_path / f"doc-{encoding}.xml"
@@ -688,7 +688,8 @@ def test_the_doctype_is_read_from_the_text_whatever_the_xml_library(
 
 
 def test_a_bare_doctype_is_no_reason_to_refuse(tmp_path: Path) -> None:
-    from traceability.load.epcis_xml import _doctype, _refuse_doctype
+    from traceability.load.epcis.read_xml_prolog import doctype as _doctype
+    from traceability.load.epcis.read_xml_prolog import refuse_doctype as _refuse_doctype
 
     path = tmp_path / "bare.xml"
     path.write_text('<?xml version="1.0"?><!DOCTYPE r><r/>')

@@ -25,8 +25,8 @@ from traceability.errors import (
 )
 from traceability.load import limits, read
 from traceability.load.epcis.pipeline import load_events
+from traceability.load.epcis.read_xml import looks_like_xml
 from traceability.load.epcis.terms import CBV_MACRO, EVENT_TYPES
-from traceability.load.epcis_xml import looks_like_xml
 from traceability.load.identifiers_sql import EPC_MACROS, SQL_MACROS
 from traceability.load.kinds import ALL_KINDS, EVENT_KIND, TABULAR_KINDS, kind_spec
 from traceability.load.progress import Listener

@@ -26,15 +26,16 @@ from typing import Any
 
 import duckdb
 
-from traceability.load import event_versions
+from traceability.load.epcis import versions as event_versions
+from traceability.load.epcis.check_record import Recorder
 from traceability.load.epcis.chunk import Chunk, Lines, LoadState
 from traceability.load.epcis.identify import identify
 from traceability.load.epcis.jsonl import dump_event, jsonl_chunks
+from traceability.load.epcis.read_documents import read_document
+from traceability.load.epcis.read_xml import looks_like_xml
 from traceability.load.epcis.second_look import look
 from traceability.load.epcis.stage_check import check
 from traceability.load.epcis.write import EventOutcome, write_events, write_rejects
-from traceability.load.epcis_documents import Recorder, read_document
-from traceability.load.epcis_xml import looks_like_xml
 from traceability.load.progress import Listener
 
 __all__ = ["CHUNK_BYTES", "EventOutcome", "jsonl_chunks", "load_events"]

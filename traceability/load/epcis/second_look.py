@@ -16,17 +16,14 @@ from typing import Any
 import pyarrow as pa
 from jsonschema.exceptions import best_match
 
+from traceability.load.epcis.check_lines import check_lines
+from traceability.load.epcis.check_record import write_notes
 from traceability.load.epcis.chunk import Chunk, Found, rows_table
+from traceability.load.epcis.eventhash import event_hash
 from traceability.load.epcis.normalise import quantity_rows
+from traceability.load.epcis.read_documents import load_json, repeated_key_issues
 from traceability.load.epcis.rejects import MESSAGES, Rejected, shown
 from traceability.load.epcis.terms import EPC_LISTS
-from traceability.load.epcis_documents import (
-    check_lines,
-    load_json,
-    repeated_key_issues,
-    write_notes,
-)
-from traceability.load.eventhash import event_hash
 from traceability.load.identifiers import invisible_chars
 from traceability.load.kinds import validator
 

@@ -10,12 +10,12 @@ read them from the lines again.
 
 from __future__ import annotations
 
-from traceability.load import event_versions
+from traceability.load.epcis import versions as event_versions
+from traceability.load.epcis.check_lines import jsonl_check_condition
 from traceability.load.epcis.chunk import Chunk
 from traceability.load.epcis.identify_sql import EPC_STRUCT, all_plain, epc_columns, serial
 from traceability.load.epcis.normalise import OFFSET, TIME_RE, event_columns, time_sql
 from traceability.load.epcis.terms import EPC_LISTS, EVENT_TYPES, QUANTITY_LISTS
-from traceability.load.epcis_documents import jsonl_check_condition
 from traceability.load.identifiers import INVISIBLE_SQL
 
 _STRUCT = (
@@ -240,7 +240,7 @@ def _suspect() -> str:
 def _flagged(lines: bool) -> str:
     """SQL over ``shaped``: events with fields beyond the standard ones (``extra``), JSON
     Lines events that the document checks could reject (``recheck``, see
-    :func:`~traceability.load.epcis_documents.jsonl_check_condition`), and the candidate
+    :func:`~traceability.load.epcis.check_lines.jsonl_check_condition`), and the candidate
     prefix of the first EPC."""
     recheck = jsonl_check_condition("keys", "text") if lines else "false"
     return f"""

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from traceability.load.epcis.check_record import write_notes
 from traceability.load.epcis.chunk import Chunk, rows_table
 from traceability.load.epcis.identify_sql import key_hash
+from traceability.load.epcis.items import Note
 from traceability.load.epcis.rejects import member_rejects, store_rejects
 from traceability.load.epcis.terms import EPC_LISTS, bare_or_cbv_sql
-from traceability.load.epcis_documents import write_notes
-from traceability.load.epcis_items import Note
 from traceability.store import append_rows
 
 

@@ -50,284 +50,34 @@ so ILMD written in that namespace hashes differently from its JSON-LD rendition.
 from __future__ import annotations
 
 import hashlib
-import math
-import re
 from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import lru_cache
-from typing import Any, Final
+from typing import Any
 
-from traceability.load.identifiers import canonical_uri
-
-__all__ = ["event_hash", "prehash"]
-
-Context = Sequence[Any] | Mapping[str, Any] | str | None
-
-CBV: Final = "https://ref.gs1.org/cbv/"
-GS1_VOC: Final = "https://gs1.org/voc/"
-
-#: Prefixes of the standard EPCIS 2.0 JSON-LD context; a document's context adds to them.
-STANDARD_PREFIXES: Final[Mapping[str, str]] = {
-    "epcis": "https://ref.gs1.org/epcis/",
-    "cbv": CBV,
-    "cbvmda": "urn:epcglobal:cbv:mda:",
-    "gs1": GS1_VOC,
-    "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
-    "owl": "http://www.w3.org/2002/07/owl#",
-    "xsd": "http://www.w3.org/2001/XMLSchema#",
-    "dcterms": "http://purl.org/dc/terms/",
-}
-
-#: CBV 1.x vocabulary URNs and the CBV 2.0 Web URI each prefix becomes.
-_CBV_URNS: Final = (
-    ("urn:epcglobal:cbv:bizstep:", CBV + "BizStep-"),
-    ("urn:epcglobal:cbv:disp:", CBV + "Disp-"),
-    ("urn:epcglobal:cbv:btt:", CBV + "BTT-"),
-    ("urn:epcglobal:cbv:sdt:", CBV + "SDT-"),
-    ("urn:epcglobal:cbv:er:", CBV + "ER-"),
+from traceability.load.epcis.eventhash_fields import (
+    CBV_URNS,
+    COMMENT,
+    EXCLUDED,
+    NUMBER,
+    ORDERED,
+    ORDERED_NAMES,
+    SORTED_STANDARD,
+    STANDARD_NAMESPACE_STARTS,
+    STANDARD_PREFIXES,
+    VALUE,
+    Context,
+    Leaf,
+    Obj,
+    Spec,
+    Wrapped,
+    cbv_term,
+    double_text,
+    offset_minutes,
+    timestamp,
+    uri,
 )
 
-#: Value CURIEs are expanded only for namespaces of GS1 standard vocabularies.
-_STANDARD_NAMESPACE_STARTS: Final = ("https://ref.gs1.org/", "https://gs1.org/")
-
-#: Event fields that never enter the pre-hash string.
-_EXCLUDED: Final = frozenset({"type", "eventID", "recordTime", "errorDeclaration"})
-_COMMENT: Final = "{http://www.w3.org/2000/01/rdf-schema#}comment"
-
-_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_TIMESTAMP = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})"
-    r"(?:[.,]([0-9]+))?\s*(?:([Zz])|([+-])([0-9]{2}):?([0-9]{2}))?"
-)
-_OFFSET = re.compile(r"([+-])([0-9]{2}):?([0-9]{2})|[Zz]")
-#: Exponent beyond which a number is left in scientific notation (avoids huge strings).
-_MAX_PLAIN_EXPONENT: Final = 1000
-
-
-# --------------------------------------------------------------------------------------
-# Structure of the standard fields
-# --------------------------------------------------------------------------------------
-
-
-class _Spec:
-    """How a standard field is rendered; see the subclasses."""
-
-    __slots__ = ()
-
-
-class _Leaf(_Spec):
-    """A single value: a timestamp, a vocabulary term (``vocab`` = base URI), a value
-    taken as written (``verbatim``, only trimmed) or any other value."""
-
-    __slots__ = ("time", "verbatim", "vocab")
-
-    def __init__(self, vocab: str = "", *, time: bool = False, verbatim: bool = False) -> None:
-        self.vocab = vocab
-        self.time = time
-        self.verbatim = verbatim
-
-
-class _Obj(_Spec):
-    """An object: standard children in canonical order, then its extensions sorted."""
-
-    __slots__ = ("fields", "names")
-
-    def __init__(self, *fields: tuple[str, _Spec]) -> None:
-        self.fields = fields
-        self.names = frozenset(name for name, _ in fields)
-
-
-class _Wrapped(_Spec):
-    """A JSON array that XML wraps in a list element (``epcList`` of ``epc``, ...)."""
-
-    __slots__ = ("child", "spec")
-
-    def __init__(self, child: str, spec: _Spec) -> None:
-        self.child = child
-        self.spec = spec
-
-
-_VALUE: Final = _Leaf()
-_TIME: Final = _Leaf(time=True)
-_EPCS: Final = _Wrapped("epc", _VALUE)
-_QUANTITIES: Final = _Wrapped(
-    "quantityElement", _Obj(("epcClass", _VALUE), ("quantity", _VALUE), ("uom", _VALUE))
-)
-_PLACE: Final = _Obj(("id", _VALUE))
-_DISPOSITION: Final = _Leaf(CBV + "Disp-")
-_SENSOR_METADATA: Final = _Obj(
-    ("time", _TIME),
-    ("startTime", _TIME),
-    ("endTime", _TIME),
-    ("deviceID", _VALUE),
-    ("deviceMetadata", _VALUE),
-    ("rawData", _VALUE),
-    ("dataProcessingMethod", _VALUE),
-    ("bizRules", _VALUE),
-)
-_SENSOR_REPORT: Final = _Obj(
-    ("type", _Leaf(GS1_VOC)),
-    ("exception", _Leaf(GS1_VOC)),
-    ("deviceID", _VALUE),
-    ("deviceMetadata", _VALUE),
-    ("rawData", _VALUE),
-    ("dataProcessingMethod", _VALUE),
-    ("time", _TIME),
-    ("microorganism", _VALUE),
-    ("chemicalSubstance", _VALUE),
-    ("value", _VALUE),
-    ("component", _Leaf(CBV + "Comp-")),
-    ("stringValue", _VALUE),
-    ("booleanValue", _VALUE),
-    ("hexBinaryValue", _VALUE),
-    ("uriValue", _VALUE),
-    ("minValue", _VALUE),
-    ("maxValue", _VALUE),
-    ("meanValue", _VALUE),
-    ("sDev", _VALUE),
-    ("percRank", _VALUE),
-    ("percValue", _VALUE),
-    ("uom", _VALUE),
-    ("coordinateReferenceSystem", _VALUE),
-)
-
-
-def _party_list(name: str) -> _Wrapped:
-    return _Wrapped("", _Obj(("type", _Leaf(CBV + "SDT-")), (name, _VALUE)))
-
-
-#: Standard event fields in canonical order.
-_ORDERED: Final[tuple[tuple[str, _Spec], ...]] = (
-    ("eventTime", _TIME),
-    ("eventTimeZoneOffset", _Leaf(verbatim=True)),
-    ("certificationInfo", _VALUE),
-    ("epcList", _EPCS),
-    ("parentID", _VALUE),
-    ("inputEPCList", _EPCS),
-    ("childEPCs", _EPCS),
-    ("quantityList", _QUANTITIES),
-    ("childQuantityList", _QUANTITIES),
-    ("inputQuantityList", _QUANTITIES),
-    ("outputEPCList", _EPCS),
-    ("outputQuantityList", _QUANTITIES),
-    ("action", _VALUE),
-    ("transformationID", _VALUE),
-    ("bizStep", _Leaf(CBV + "BizStep-")),
-    ("disposition", _DISPOSITION),
-    ("persistentDisposition", _Obj(("set", _DISPOSITION), ("unset", _DISPOSITION))),
-    ("readPoint", _PLACE),
-    ("bizLocation", _PLACE),
-    (
-        "sensorElementList",
-        _Wrapped(
-            "sensorElement",
-            _Obj(("sensorMetadata", _SENSOR_METADATA), ("sensorReport", _SENSOR_REPORT)),
-        ),
-    ),
-)
-_ORDERED_NAMES: Final = frozenset(name for name, _ in _ORDERED)
-
-#: Standard fields rendered by their structure but sorted in with the extensions.
-_SORTED_STANDARD: Final[Mapping[str, _Spec]] = {
-    "bizTransactionList": _Wrapped(
-        "", _Obj(("type", _Leaf(CBV + "BTT-")), ("bizTransaction", _VALUE))
-    ),
-    "sourceList": _party_list("source"),
-    "destinationList": _party_list("destination"),
-    "ilmd": _Obj(),
-}
-
-
-# --------------------------------------------------------------------------------------
-# Values
-# --------------------------------------------------------------------------------------
-
-
-def _double_text(number: Decimal) -> str:
-    """A number as the reference vectors write it: its nearest binary double, in plain text.
-
-    The reference implementation reads every number (and numeric text) as a double, so
-    digits beyond a double's precision are rounded (a 24-digit ``stringValue`` in the
-    vectors); a number beyond a double's range is written exactly.
-
-    >>> _double_text(Decimal("111100001111000011110000"))
-    '111100001111000003641344'
-    >>> _double_text(Decimal("12.40"))
-    '12.4'
-    """
-    double = float(number)
-    if not math.isfinite(double):
-        return _number_text(number)
-    if double == int(double):
-        return str(int(double))
-    return _number_text(Decimal(repr(double)))
-
-
-def _number_text(number: Decimal) -> str:
-    """Plain decimal text without exponent, trailing zeros or sign of zero; exact.
-
-    (``Decimal.normalize`` is not used: it rounds to the context precision.)
-    """
-    if not number.is_finite():
-        return str(number)
-    if number.is_zero():
-        return "0"
-    if abs(number.adjusted()) > _MAX_PLAIN_EXPONENT:
-        return str(number)
-    text = format(number, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
-
-
-@lru_cache(maxsize=1 << 16)
-def _uri(text: str) -> str:
-    """``canonical_uri`` of an EPC-like value, cached (read points etc. repeat a lot)."""
-    try:
-        return canonical_uri(text)
-    except ValueError:
-        return text
-
-
-def _timestamp(text: str, default_offset: int) -> str:
-    """UTC with milliseconds; the 4th decimal rounds half up; unparseable stays as is.
-
-    A timestamp without offset is read in ``default_offset`` minutes east of UTC.
-    """
-    m = _TIMESTAMP.fullmatch(text)
-    if m is None:
-        return text
-    fraction = m[7] or ""
-    millis = int((fraction + "000")[:3])
-    if len(fraction) > 3 and fraction[3] >= "5":
-        millis += 1
-    if m[8]:
-        offset = 0
-    elif m[9]:
-        offset = (int(m[10]) * 60 + int(m[11])) * (-1 if m[9] == "-" else 1)
-    else:
-        offset = default_offset
-    try:
-        moment = datetime(
-            int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6])
-        ) + timedelta(milliseconds=millis, minutes=-offset)
-    except (ValueError, OverflowError):
-        return text
-    return (
-        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
-        f"{moment.minute:02d}:{moment.second:02d}.{moment.microsecond // 1000:03d}Z"
-    )
-
-
-def _offset_minutes(value: Any) -> int:
-    """Minutes east of UTC of an ``eventTimeZoneOffset``; 0 when absent or unreadable."""
-    if not isinstance(value, str):
-        return 0
-    m = _OFFSET.fullmatch(value.strip())
-    if m is None or m[1] is None:
-        return 0
-    return (int(m[2]) * 60 + int(m[3])) * (-1 if m[1] == "-" else 1)
+__all__ = ["STANDARD_PREFIXES", "Context", "event_hash", "prehash"]
 
 
 # --------------------------------------------------------------------------------------
@@ -360,21 +110,21 @@ class _Renderer:
         return (
             name.startswith("@")
             or name == "comment"
-            or expanded == _COMMENT
+            or expanded == COMMENT
             or name in self.ignore
             or expanded in self.ignore
         )
 
-    def value(self, value: Any, leaf: _Leaf = _VALUE) -> str:
+    def value(self, value: Any, leaf: Leaf = VALUE) -> str:
         """Canonical text of a single value ("" for an empty one)."""
         if isinstance(value, str):
             text = value.strip()
         elif isinstance(value, bool):
             return "true" if value else "false"
         elif isinstance(value, int | Decimal):
-            return _double_text(Decimal(value))
+            return double_text(Decimal(value))
         elif isinstance(value, float):
-            return _double_text(Decimal(repr(value)))
+            return double_text(Decimal(repr(value)))
         elif value is None:
             return ""
         else:
@@ -382,41 +132,45 @@ class _Renderer:
         if not text:
             return text
         if leaf.time:
-            return _timestamp(text, self.offset)
+            return timestamp(text, self.offset)
         if leaf.verbatim:
             return text
-        if _NUMBER.fullmatch(text):
-            return _double_text(Decimal(text))
+        if leaf.vocab:
+            term = cbv_term(leaf.vocab, text)
+            if term is not None:
+                return leaf.vocab + term
+        if NUMBER.fullmatch(text):
+            return double_text(Decimal(text))
         if ":" not in text:
             return leaf.vocab + text if leaf.vocab else text
         if text.startswith("urn:epcglobal:cbv:"):
-            for urn, web in _CBV_URNS:
+            for urn, web in CBV_URNS:
                 if text.startswith(urn):
                     return web + text[len(urn) :]
             return text
         if text.startswith(("urn:epc:", "http://", "https://")):
-            return _uri(text)
+            return uri(text)
         prefix, _, local = text.partition(":")
         namespace = self.prefixes.get(prefix)
-        if namespace is not None and namespace.startswith(_STANDARD_NAMESPACE_STARTS):
+        if namespace is not None and namespace.startswith(STANDARD_NAMESPACE_STARTS):
             return namespace + local
         return text
 
-    def field(self, name: str, value: Any, spec: _Spec) -> list[str]:
+    def field(self, name: str, value: Any, spec: Spec) -> list[str]:
         """Substrings of a standard field (one per member if it is an array)."""
-        if isinstance(value, list | tuple) and not isinstance(spec, _Wrapped):
+        if isinstance(value, list | tuple) and not isinstance(spec, Wrapped):
             out = [s for item in value for s in self.field(name, item, spec)]
             out.sort()
             return out
-        if isinstance(spec, _Wrapped):
+        if isinstance(spec, Wrapped):
             items = value if isinstance(value, list | tuple) else [value]
             child, child_spec = spec.child, spec.spec
             children: list[str] = []
-            nested = isinstance(child_spec, _Obj) and bool(child_spec.fields)
+            nested = isinstance(child_spec, Obj) and bool(child_spec.fields)
             if nested:
                 self.stack.append((name, id(value)))
             for item in items:
-                if isinstance(item, str) and isinstance(child_spec, _Leaf):
+                if isinstance(item, str) and isinstance(child_spec, Leaf):
                     # Fast path for EPC lists: a plain string member.
                     text = self.value(item, child_spec)
                     if text:
@@ -429,17 +183,17 @@ class _Renderer:
                 return []
             children.sort()
             return [name + "".join(children)]
-        if isinstance(spec, _Obj) and isinstance(value, Mapping):
+        if isinstance(spec, Obj) and isinstance(value, Mapping):
             self.stack.append((name, id(value)))
             text = self.obj(value, spec)
             self.stack.pop()
             return [name + text] if text else []
         if isinstance(value, Mapping):
             return self.extension(name, value)
-        text = self.value(value, spec if isinstance(spec, _Leaf) else _VALUE)
+        text = self.value(value, spec if isinstance(spec, Leaf) else VALUE)
         return [name + "=" + text] if text else []
 
-    def obj(self, value: Mapping[str, Any], spec: _Obj) -> str:
+    def obj(self, value: Mapping[str, Any], spec: Obj) -> str:
         """Standard children in order, then extensions sorted, concatenated.
 
         In a standard structure (not ILMD, whose members are all the user's), a field that
@@ -486,15 +240,15 @@ class _Renderer:
         if not isinstance(event_type, str) or not event_type.strip():
             raise ValueError("event has no 'type' (ObjectEvent, AggregationEvent, ...)")
         parts = ["eventType=" + event_type.strip()]
-        for name, spec in _ORDERED:
+        for name, spec in ORDERED:
             value = event.get(name)
             if value is not None and name not in self.ignore:
                 parts.extend(self.field(name, value, spec))
         rest: list[str] = []
         for name, value in event.items():
-            if name in _ORDERED_NAMES or name in _EXCLUDED:
+            if name in ORDERED_NAMES or name in EXCLUDED:
                 continue
-            sorted_spec = _SORTED_STANDARD.get(name)
+            sorted_spec = SORTED_STANDARD.get(name)
             if sorted_spec is None:
                 rest.extend(self.extension(name, value))
             elif name not in self.ignore and value is not None:
@@ -545,7 +299,7 @@ def _renderer(
     prefixes = dict(STANDARD_PREFIXES)
     _add_prefixes(prefixes, context)
     _add_prefixes(prefixes, event.get("@context"))
-    offset = _offset_minutes(event.get("eventTimeZoneOffset"))
+    offset = offset_minutes(event.get("eventTimeZoneOffset"))
     return _Renderer(prefixes, ignore_fields, offset)
 
 

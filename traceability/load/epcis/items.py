@@ -1,7 +1,7 @@
 """What reading an EPCIS document gives: its events one at a time, with their issues.
 
-Both readers (JSON / JSON-LD in :mod:`traceability.load.epcis_documents`, XML in
-:mod:`traceability.load.epcis_xml`) give a :class:`Document`: what kind of document the
+Both readers (JSON / JSON-LD in :mod:`traceability.load.epcis.read_documents`, XML in
+:mod:`traceability.load.epcis.read_xml`) give a :class:`Document`: what kind of document the
 file is, notes about the file as a whole, and an iterator of :class:`Item`, one per
 event, each the event in the EPCIS 2.0 JSON-LD shape with the problems that reject it
 and the warnings that do not.

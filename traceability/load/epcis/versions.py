@@ -26,8 +26,8 @@ from typing import Any
 
 import duckdb
 
-from traceability.load.epcis_documents import write_notes
-from traceability.load.epcis_items import Note
+from traceability.load.epcis.check_record import write_notes
+from traceability.load.epcis.items import Note
 
 #: Top-level fields the event columns and child tables hold completely.
 COVERED = (
