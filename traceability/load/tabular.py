@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from traceability.errors import UnreadableFile
-from traceability.load import decimals
+from traceability.load import decimals, outcomes
 from traceability.load.identifiers import (
     INVISIBLE_SQL,
     check_digit,
@@ -26,7 +25,8 @@ from traceability.load.identifiers import (
 )
 from traceability.load.kinds import Column, KindSpec
 from traceability.load.limits import shown
-from traceability.load.read import LINE, Chunk, RawTable, RecordNote, column
+from traceability.load.outcomes import Outcome, write_outcomes
+from traceability.load.read import LINE, Chunk, RawTable, column
 
 DECIMAL_RE = r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 
@@ -143,36 +143,35 @@ def message(column: str, code: str, value: str | None, logical: str = "") -> str
     """
     v = shown(value, 80) if isinstance(value, str) else repr(value)
     if code == "bad-check-digit" and value:
-        digits = value.strip()
-        return (
-            f"{column}: {v} has a wrong check digit "
-            f"(with this payload it would end in {check_digit(digits[:-1])})"
-        )
+        expected = check_digit(value.strip()[:-1])
+        return outcomes.message(code, field=column, value=v, expected=expected)
     if code in (decimals.RANGE_CODE, decimals.PRECISION_CODE):
-        return f"{column}: {v} {_inexact(value)}"
+        return outcomes.message(code, field=column, value=v, reason=_inexact(value))
     if code == "invisible-character" and isinstance(value, str):
-        return (
-            f"{column}: {v} holds characters that do not show "
-            f"({', '.join(invisible_chars(value))}); it would match or miss an identifier "
-            "that looks the same"
-        )
-    text = {
-        "missing-value": "a value is required",
-        "missing-one-of": "one of these is required",
-        "bad-gtin": f"{v} is not a GTIN (8, 12, 13 or 14 digits)",
-        "bad-gln": f"{v} is not a GLN (13 digits)",
-        "bad-decimal": f"{v} is not a decimal number",
-        "negative-quantity": f"{v} is negative; quantities cannot be negative",
-        "bad-date": f"{v} is not a date written YYYY-MM-DD",
-        "impossible-date": f"{v} is not a real calendar date",
-        "bad-period": f"{v} is not a period (2026-Q1, or 2026 for a year)",
-        "bad-year": f"{v} is not a year",
-        "bad-country": f"{v} is not an ISO 3166-1 alpha-2 country code",
-        "not-a-mass-unit": f"{v} is not a mass unit (KGM, GRM, MGM or kg, g, mg)",
-    }.get(code)
-    if text is None:
-        text = f"{v} is not allowed"
-    return f"{column}: {text}"
+        chars = ", ".join(invisible_chars(value))
+        return outcomes.message(code, field=column, value=v, chars=chars)
+    if code not in _PLAIN:
+        code = "not-allowed"
+    return outcomes.message(code, field=column, value=v)
+
+
+#: The codes of a rejected field whose message needs only the field and its value.
+_PLAIN = frozenset(
+    {
+        "missing-value",
+        "missing-one-of",
+        "bad-gtin",
+        "bad-gln",
+        "bad-decimal",
+        "negative-quantity",
+        "bad-date",
+        "impossible-date",
+        "bad-period",
+        "bad-year",
+        "bad-country",
+        "not-a-mass-unit",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -280,65 +279,16 @@ def create_decimal_macros(con: duckdb.DuckDBPyConnection) -> None:
     decimals.create_macros(con)
 
 
-_REJECTS = pa.schema(
-    [
-        ("load_id", pa.int32()),
-        ("source_file", pa.string()),
-        ("line", pa.int32()),
-        ("field", pa.string()),
-        ("code", pa.string()),
-        ("message", pa.string()),
-        ("raw", pa.string()),
-    ]
-)
-_NOTES = pa.schema(
-    [
-        ("load_id", pa.int32()),
-        ("source_file", pa.string()),
-        ("record", pa.int32()),
-        ("location", pa.string()),
-        ("level", pa.string()),
-        ("code", pa.string()),
-        ("message", pa.string()),
-    ]
-)
-
-
-def _insert(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema, rows: list[Any]) -> None:
-    """Insert rows (tuples in the order of ``schema``) at once, through Arrow."""
-    if not rows:
-        return
-    columns = list(zip(*rows, strict=True))
-    data = pa.Table.from_arrays(
-        [pa.array(values, f.type) for values, f in zip(columns, schema, strict=True)],
-        schema=schema,
-    )
-    tc_insert = data  # read by name (a replacement scan: see _load_chunk)
-    con.execute(f"INSERT INTO {table} SELECT * FROM tc_insert")
-    del tc_insert
-
-
 def write_notes(
     con: duckdb.DuckDBPyConnection,
     load_id: int,
     source: str,
     unit: str,
-    notes: Sequence[RecordNote],
+    notes: Sequence[Outcome],
 ) -> None:
     """Store notes about a file's records (or the whole file) in ``load_notes``."""
-    rows = [
-        (
-            load_id,
-            source,
-            n.line,
-            f"{unit} {n.line}" if n.line is not None else None,
-            "note",
-            n.code,
-            n.message,
-        )
-        for n in notes
-    ]
-    _insert(con, "load_notes", _NOTES, rows)
+    located = [n._replace(field=f"{unit} {n.line}" if n.line is not None else None) for n in notes]
+    write_outcomes(con, load_id, source, located)
 
 
 def _load_chunk(
@@ -440,25 +390,20 @@ def _store_chunk(
         f"ORDER BY {LINE}, e.field"
     ).fetchall()
     rejected_lines = {r[0] for r in bad}
-    rows: list[tuple[Any, ...]] = []
     logicals = {c.name: c.logical for c in spec.columns}
-    for line, field_name, code, value, raw in bad:
-        logical = logicals.get(field_name, "")
-        rows.append(
-            (
-                load_id,
-                source,
-                line,
-                field_name,
-                code,
-                message(field_name, code, value, logical),
-                raw,
-            )
+    rows = [
+        Outcome(
+            "reject",
+            code,
+            line,
+            message(field_name, code, value, logicals.get(field_name, "")),
+            field_name,
+            raw,
         )
+        for line, field_name, code, value, raw in bad
+    ]
     del bad
-    for sr in chunk.rejects:
-        rows.append((load_id, source, sr.line, sr.field, sr.code, sr.message, sr.raw))
-    _insert(con, "rejects", _REJECTS, rows)
+    write_outcomes(con, load_id, source, rows + chunk.rejects)
     del rows
 
     normal = ", ".join(f"{normalise_sql(c, q(c.name))} AS {q(c.name)}" for c in spec.columns)

@@ -71,7 +71,7 @@ def message(code: str, variant: str | None = None, **values: object) -> str:
 
     >>> message("bad-field-count", count=3, width=4)
     '3 fields where the header has 4'
-    >>> message("bad-json", "not-an-object")
+    >>> message("bad-json", "not_an_object")
     'not a JSON object'
 
     Raises:

@@ -15,10 +15,10 @@ EVENT_CODES: tuple[Code, ...] = (
         "not valid JSON",
         {
             "decode": "not valid JSON: {detail}",
-            "not-an-object": "not a JSON object",
-            "too-deep": "not read: nested too deeply to be read",
-            "huge-number": "not valid JSON: a number is too long or too large to read",
-            "lone-surrogate": (
+            "not_an_object": "not a JSON object",
+            "too_deep": "not read: nested too deeply to be read",
+            "huge_number": "not valid JSON: a number is too long or too large to read",
+            "lone_surrogate": (
                 "not valid JSON: a \\u escape is half of a surrogate pair, not a character"
             ),
         },
@@ -181,7 +181,7 @@ EVENT_CODES: tuple[Code, ...] = (
                 "an identifier holds a character that does not show (a control character, "
                 "a zero-width space or joiner, or a bidirectional mark)"
             ),
-            "epc-class": (
+            "epc_class": (
                 "{where}.epcClass: {value} holds {chars}, which does not show: it would "
                 "match or miss another identifier that looks the same"
             ),
@@ -205,7 +205,7 @@ EVENT_CODES: tuple[Code, ...] = (
         "{where}: not an EPCIS field, and not namespaced (a user field needs a prefix "
         "declared in @context); kept in the stored event",
         {
-            "xml-list": (
+            "xml_list": (
                 "{where}: not an EPCIS field (line {line}), skipped; a list holds only its "
                 "own members"
             ),
@@ -239,7 +239,7 @@ EVENT_CODES: tuple[Code, ...] = (
         "The field is unambiguous in either version.",
         "{name}: an EPCIS 2.0 field in a 1.2 document",
         {
-            "outside-wrapper": (
+            "outside_wrapper": (
                 "{name} (line {line}): given as EPCIS 2.0 writes it, outside the {wrapper} "
                 "that a 1.2 document puts it in (read all the same)"
             ),

@@ -133,7 +133,7 @@ TABLE_CODES: tuple[Code, ...] = (
         "Which value belongs to which column is unknown.",
         "{count} fields where the header has {width}",
         {
-            "beyond-header": "cells beyond the header's last column",
+            "beyond_header": "cells beyond the header's last column",
         },
     ),
     reject(
@@ -155,7 +155,7 @@ TABLE_CODES: tuple[Code, ...] = (
         "tables",
         "A field larger than the reader's limit.",
         "As for line-too-long.",
-        "{field}: longer than {most:,} characters ({hint})",
+        "{name}: longer than {most:,} characters ({hint})",
         {
             "csv": "a field is longer than {most:,} characters ({hint})",
         },
@@ -165,7 +165,7 @@ TABLE_CODES: tuple[Code, ...] = (
         "all",
         "A JSON object holds the same key twice with different values.",
         "Which of the two values the sender meant cannot be told.",
-        "{field}: given more than once with different values",
+        "{name}: given more than once with different values",
         {
             "event": (
                 "{where}: given twice with different values; which one was meant cannot be told"
@@ -177,7 +177,7 @@ TABLE_CODES: tuple[Code, ...] = (
         "tables",
         "An .xlsx cell holds a formula but no value computed by the spreadsheet that saved it.",
         "tracecheck does not evaluate formulas, so the cell's value is unknown.",
-        "{field}: a formula saved without its value; tracecheck does not compute formulas "
+        "{name}: a formula saved without its value; tracecheck does not compute formulas "
         "(save the workbook in a spreadsheet, or write the value)",
     ),
     # -- tables: notes --------------------------------------------------------------------
@@ -196,7 +196,7 @@ TABLE_CODES: tuple[Code, ...] = (
         "all",
         "A JSON object holds the same key twice with the same value; read once.",
         "The value is the same either way.",
-        "{field}: given more than once with the same value; read once",
+        "{name}: given more than once with the same value; read once",
         {
             "event": "{where}: given twice with the same value; read once",
         },
@@ -207,7 +207,7 @@ TABLE_CODES: tuple[Code, ...] = (
         "An .xlsx cell holds a formula; the value the sender's spreadsheet computed and saved "
         "with it is read.",
         "That saved value is what the sender saw and sent; tracecheck does not recompute it.",
-        "{fields}: formula cell(s); the value the sender's spreadsheet saved is read",
+        "{names}: formula cell(s); the value the sender's spreadsheet saved is read",
     ),
     note(
         "hidden-sheet",
