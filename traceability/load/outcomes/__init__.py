@@ -188,20 +188,29 @@ def write_outcomes(
         part = batch.filter(pc.equal(batch["kind"], kind))
         if not part.num_rows:
             continue
-        names = _COLUMNS[table]
-        targets = ", ".join(["load_id", "source_file", *names])
-        values = ", ".join(f'"{field}"' for field in names.values())
-        con.from_arrow(part).query(
-            "tc_outcomes",
-            f"INSERT INTO {table} ({targets}) "
-            f"SELECT {int(load_id)}, {_literal(source)}, {values} FROM tc_outcomes",
-        )
-        stored += part.num_rows if kind == "reject" else 0
+        rows = part.num_rows
+        columns = {
+            "load_id": pa.array([load_id] * rows, pa.int32()),
+            "source_file": pa.array([source] * rows, pa.string()),
+            **{column: part[field] for column, field in _COLUMNS[table].items()},
+        }
+        # Each of the store's columns, in its order, taken by its name. The relation is
+        # inserted, never registered as a view: a view of the batch would keep it in
+        # memory until the load's transaction ends.
+        names = _store_columns(con, table)
+        con.from_arrow(pa.table({name: columns[name] for name in names})).insert_into(table)
+        stored += rows if kind == "reject" else 0
     return stored
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+def _store_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """The columns of a table of the store, in their order."""
+    rows = con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND table_name = ? ORDER BY column_index",
+        [table],
+    ).fetchall()
+    return [name for (name,) in rows]
 
 
 def _cell(text: str) -> str:
