@@ -26,9 +26,9 @@ from pathlib import Path
 
 from traceability.config import example_toml
 from traceability.inert import escape_markdown
-from traceability.load.checks import checks_markdown
 from traceability.load.identifiers import normalise_uom
 from traceability.load.kinds import TABULAR_KINDS, Column, kind_spec, load_schema
+from traceability.load.outcomes import codes_markdown
 from traceability.rules import GROUP_TITLES, GROUPS, Rule, RuleFileError, _rule_from
 
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
@@ -243,7 +243,7 @@ def generate_block(what: str, docs: Path) -> str:
     if word == "types":
         return types_markdown()
     if word == "checks":
-        return checks_markdown()
+        return codes_markdown()
     if word == "config-example":
         return f"```toml\n{example_toml().rstrip()}\n```"
     if word == "columns":

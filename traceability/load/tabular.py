@@ -1,9 +1,8 @@
 """Vectorised checks and normalisation of tabular records, derived from the kind's schema.
 
-Each column's logical type (a ``$defs`` name of ``common.schema.json``) gives a SQL check
-that returns a reason code or NULL, and a SQL expression that normalises the text into the
-stored value. All checks run over the whole file at once in DuckDB; only the rejected rows
-come back to Python to have their messages worded.
+Each column's logical type gives a SQL check and a SQL normalisation
+(:mod:`~traceability.load.tabular_checks`). The checks run over a chunk of records at once
+in DuckDB; only the rejected rows come back to Python to have their messages worded.
 """
 
 from __future__ import annotations
@@ -11,168 +10,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from traceability.errors import UnreadableFile
 from traceability.load import decimals
-from traceability.load.identifiers import (
-    INVISIBLE_SQL,
-    check_digit,
-    invisible_chars,
-    normalise_uom,
-)
-from traceability.load.kinds import Column, KindSpec
+from traceability.load.kinds import KindSpec
 from traceability.load.limits import shown
-from traceability.load.read import LINE, Chunk, RawTable, RecordNote, column
-
-DECIMAL_RE = r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
-
-
-def q(name: str) -> str:
-    """Quote an identifier for SQL (column names come from files: never trust them)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def lit(value: str) -> str:
-    """Quote a string literal for SQL."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _uom_case(column: Column, v: str) -> str:
-    enum = column.enum or ()
-    whens = " ".join(f"WHEN {lit(s)} THEN {lit(normalise_uom(s) or s)}" for s in enum)
-    return f"CASE {v} {whens} END"
-
-
-def _in_enum(column: Column, v: str) -> str:
-    return f"{v} IN ({', '.join(lit(s) for s in column.enum or ())})"
-
-
-#: Text columns that are prose, not identifiers: they may hold any character.
-FREE_TEXT = frozenset({"name"})
-
-
-def check_sql(column: Column, v: str) -> str:
-    """SQL giving the reason code for a present (non-NULL, trimmed) value, or NULL if valid."""
-    t = column.logical
-    if t == "gtin":
-        return f"CASE WHEN tc_gtin_problem({v}) = 'bad-check-digit' THEN 'bad-check-digit' WHEN tc_gtin_problem({v}) IS NOT NULL THEN 'bad-gtin' END"  # noqa: E501
-    if t == "gln":
-        return f"CASE WHEN tc_gln_problem({v}) = 'bad-check-digit' THEN 'bad-check-digit' WHEN tc_gln_problem({v}) IS NOT NULL THEN 'bad-gln' END"  # noqa: E501
-    if t == "party":
-        return f"CASE WHEN regexp_full_match({v}, '[0-9]{{13}}') AND tc_gln_problem({v}) IS NOT NULL THEN 'bad-check-digit' END"  # noqa: E501
-    if t == "decimal":
-        # Exactness is decimals.exact_quantity's rule, in SQL (decimals.SQL_MACROS).
-        return (
-            f"CASE WHEN regexp_full_match({v}, '-{DECIMAL_RE[1:]}') THEN 'negative-quantity' "
-            f"WHEN NOT regexp_full_match({v}, '{DECIMAL_RE}') THEN 'bad-decimal' "
-            f"ELSE coalesce(tc_decimal_problem({v}), CASE WHEN TRY_CAST(tc_decimal_plain({v}) "
-            f"AS DECIMAL(38,12)) IS NULL THEN '{decimals.RANGE_CODE}' END) END"
-        )
-    if t == "date":
-        return (
-            f"CASE WHEN NOT regexp_full_match({v}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') "
-            f"THEN 'bad-date' WHEN TRY_CAST({v} AS DATE) IS NULL THEN 'impossible-date' END"
-        )
-    if t == "period":
-        return (
-            f"CASE WHEN NOT regexp_full_match({v}, '[0-9]{{4}}(-[Qq][1-4])?') THEN 'bad-period' END"  # noqa: E501
-        )
-    if t == "year":
-        return f"CASE WHEN NOT regexp_full_match({v}, '[0-9]{{4}}') OR {v}::INTEGER NOT BETWEEN 1900 AND 2999 THEN 'bad-year' END"  # noqa: E501
-    if t == "country":
-        return f"CASE WHEN NOT regexp_full_match({v}, '[A-Za-z]{{2}}') THEN 'bad-country' END"
-    if t in ("uom", "trade_uom", "enum"):
-        return f"CASE WHEN NOT {_in_enum(column, v)} THEN 'not-allowed' END"
-    if t == "mass_uom":
-        return f"CASE WHEN NOT {_in_enum(column, v)} THEN 'not-a-mass-unit' END"
-    if t == "text":
-        if column.name in FREE_TEXT:
-            return "NULL"
-        # An identifier that looks like another must not match or miss it silently.
-        return f"CASE WHEN regexp_matches({v}, {lit(INVISIBLE_SQL)}) THEN 'invisible-character' END"
-    raise ValueError(f"schema uses unknown logical type {t!r} for {column.name}")
-
-
-def normalise_sql(column: Column, v: str) -> str:
-    """SQL turning a valid trimmed text value into its stored form."""
-    t = column.logical
-    if t == "gtin":
-        return f"tc_gtin14({v})"
-    if t == "decimal":
-        return f"CAST(tc_decimal_plain({v}) AS DECIMAL(38,12))"
-    if t == "date":
-        return f"CAST({v} AS DATE)"
-    if t == "year":
-        return f"CAST({v} AS INTEGER)"
-    if t in ("country", "period"):
-        return f"upper({v})"
-    if t in ("uom", "mass_uom", "trade_uom"):
-        return _uom_case(column, v)
-    return v
-
-
-def _inexact(value: str | None) -> str:
-    """Why a number cannot be stored exactly.
-
-    >>> _inexact("1.5e-13")
-    'has 14 decimal places; at most 12 can be stored without rounding'
-    """
-    try:
-        outcome = decimals.exact_quantity(value or "")
-    except ValueError:
-        outcome = None
-    if isinstance(outcome, decimals.Inexact):
-        return outcome.reason
-    return (
-        f"has more than {decimals.SCALE} decimal places or {decimals.INTEGER_DIGITS} digits "
-        "before the point"
-    )
-
-
-def message(column: str, code: str, value: str | None, logical: str = "") -> str:
-    """The sentence a person reads for one rejected field.
-
-    >>> message("quantity", "bad-decimal", "twelve")
-    "quantity: 'twelve' is not a decimal number"
-    >>> message("gtin", "bad-check-digit", "08901234000013", "gtin")
-    "gtin: '08901234000013' has a wrong check digit (with this payload it would end in 4)"
-    """
-    v = shown(value, 80) if isinstance(value, str) else repr(value)
-    if code == "bad-check-digit" and value:
-        digits = value.strip()
-        return (
-            f"{column}: {v} has a wrong check digit "
-            f"(with this payload it would end in {check_digit(digits[:-1])})"
-        )
-    if code in (decimals.RANGE_CODE, decimals.PRECISION_CODE):
-        return f"{column}: {v} {_inexact(value)}"
-    if code == "invisible-character" and isinstance(value, str):
-        return (
-            f"{column}: {v} holds characters that do not show "
-            f"({', '.join(invisible_chars(value))}); it would match or miss an identifier "
-            "that looks the same"
-        )
-    text = {
-        "missing-value": "a value is required",
-        "missing-one-of": "one of these is required",
-        "bad-gtin": f"{v} is not a GTIN (8, 12, 13 or 14 digits)",
-        "bad-gln": f"{v} is not a GLN (13 digits)",
-        "bad-decimal": f"{v} is not a decimal number",
-        "negative-quantity": f"{v} is negative; quantities cannot be negative",
-        "bad-date": f"{v} is not a date written YYYY-MM-DD",
-        "impossible-date": f"{v} is not a real calendar date",
-        "bad-period": f"{v} is not a period (2026-Q1, or 2026 for a year)",
-        "bad-year": f"{v} is not a year",
-        "bad-country": f"{v} is not an ISO 3166-1 alpha-2 country code",
-        "not-a-mass-unit": f"{v} is not a mass unit (KGM, GRM, MGM or kg, g, mg)",
-    }.get(code)
-    if text is None:
-        text = f"{v} is not allowed"
-    return f"{column}: {text}"
+from traceability.load.outcomes import Outcome, write_outcomes
+from traceability.load.read import LINE, Chunk, RawTable, column
+from traceability.load.tabular_checks import lit, message, normalise_sql, q, record_checks
 
 
 @dataclass(frozen=True)
@@ -280,65 +128,16 @@ def create_decimal_macros(con: duckdb.DuckDBPyConnection) -> None:
     decimals.create_macros(con)
 
 
-_REJECTS = pa.schema(
-    [
-        ("load_id", pa.int32()),
-        ("source_file", pa.string()),
-        ("line", pa.int32()),
-        ("field", pa.string()),
-        ("code", pa.string()),
-        ("message", pa.string()),
-        ("raw", pa.string()),
-    ]
-)
-_NOTES = pa.schema(
-    [
-        ("load_id", pa.int32()),
-        ("source_file", pa.string()),
-        ("record", pa.int32()),
-        ("location", pa.string()),
-        ("level", pa.string()),
-        ("code", pa.string()),
-        ("message", pa.string()),
-    ]
-)
-
-
-def _insert(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema, rows: list[Any]) -> None:
-    """Insert rows (tuples in the order of ``schema``) at once, through Arrow."""
-    if not rows:
-        return
-    columns = list(zip(*rows, strict=True))
-    data = pa.Table.from_arrays(
-        [pa.array(values, f.type) for values, f in zip(columns, schema, strict=True)],
-        schema=schema,
-    )
-    tc_insert = data  # read by name (a replacement scan: see _load_chunk)
-    con.execute(f"INSERT INTO {table} SELECT * FROM tc_insert")
-    del tc_insert
-
-
 def write_notes(
     con: duckdb.DuckDBPyConnection,
     load_id: int,
     source: str,
     unit: str,
-    notes: Sequence[RecordNote],
+    notes: Sequence[Outcome],
 ) -> None:
     """Store notes about a file's records (or the whole file) in ``load_notes``."""
-    rows = [
-        (
-            load_id,
-            source,
-            n.line,
-            f"{unit} {n.line}" if n.line is not None else None,
-            "note",
-            n.code,
-            n.message,
-        )
-        for n in notes
-    ]
-    _insert(con, "load_notes", _NOTES, rows)
+    located = [n._replace(field=f"{unit} {n.line}" if n.line is not None else None) for n in notes]
+    write_outcomes(con, load_id, source, located)
 
 
 def _load_chunk(
@@ -386,33 +185,7 @@ def _load_chunk(
         f"SELECT {LINE}, {', '.join(cols)}, "
         f"{', '.join(written)}, {extra_json} AS extra, {raw_json} AS raw FROM tc_raw"
     )
-    checks = []
-    for c in spec.columns:
-        v = q(c.name)
-        missing = "'missing-value'" if c.required else "NULL"
-        checks.append(
-            f"{{'field': {lit(c.name)}, 'code': CASE WHEN {v} IS NULL THEN {missing} "
-            f"ELSE ({check_sql(c, v)}) END}}"
-        )
-    for group in spec.one_of_required:
-        absent = " AND ".join(f"{q(g)} IS NULL" for g in group)
-        checks.append(
-            f"{{'field': {lit(' or '.join(group))}, "
-            f"'code': CASE WHEN {absent} THEN 'missing-one-of' END}}"
-        )
-    for col, values, then in spec.required_when:
-        cond = f"{q(col)} IN ({', '.join(lit(x) for x in values)})"
-        for t in then:
-            checks.append(
-                f"{{'field': {lit(t)}, 'code': CASE WHEN {cond} AND {q(t)} IS NULL "
-                f"THEN 'missing-value' END}}"
-            )
-    for col, then in spec.depends:
-        for t in then:
-            checks.append(
-                f"{{'field': {lit(t)}, 'code': CASE WHEN {q(col)} IS NOT NULL AND {q(t)} IS NULL "
-                f"THEN 'missing-value' END}}"
-            )
+    checks = record_checks(spec)
     checked = con.execute(
         "SELECT *, "
         f"list_filter([{', '.join(checks)}], x -> x.code IS NOT NULL) AS errors FROM ({text})"
@@ -440,25 +213,20 @@ def _store_chunk(
         f"ORDER BY {LINE}, e.field"
     ).fetchall()
     rejected_lines = {r[0] for r in bad}
-    rows: list[tuple[Any, ...]] = []
     logicals = {c.name: c.logical for c in spec.columns}
-    for line, field_name, code, value, raw in bad:
-        logical = logicals.get(field_name, "")
-        rows.append(
-            (
-                load_id,
-                source,
-                line,
-                field_name,
-                code,
-                message(field_name, code, value, logical),
-                raw,
-            )
+    rows = [
+        Outcome(
+            "reject",
+            code,
+            line,
+            message(field_name, code, value, logicals.get(field_name, "")),
+            field_name,
+            raw,
         )
+        for line, field_name, code, value, raw in bad
+    ]
     del bad
-    for sr in chunk.rejects:
-        rows.append((load_id, source, sr.line, sr.field, sr.code, sr.message, sr.raw))
-    _insert(con, "rejects", _REJECTS, rows)
+    write_outcomes(con, load_id, source, rows + chunk.rejects)
     del rows
 
     normal = ", ".join(f"{normalise_sql(c, q(c.name))} AS {q(c.name)}" for c in spec.columns)
