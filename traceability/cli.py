@@ -8,7 +8,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import IO, Any, NoReturn, TypeVar, cast
 
@@ -857,44 +857,30 @@ def reconcile_command(
       tracecheck reconcile --db q1.duckdb --config strict.toml
       tracecheck reconcile --db q1.duckdb --format csv --quiet --output q1.csv
     """
-    selection = list(rule_ids) or None
-    if engine == "spark":
-        if not data:
-            raise InputError(
-                "--engine spark reads --data, a folder written by 'tracecheck export'",
-                hint="tracecheck export --db STORE --to FOLDER, then --data FOLDER",
-            )
-        try:
-            from traceability.spark import reconcile_spark
-        except ImportError as exc:
-            raise InputError(
-                f"the Spark engine needs the 'spark' extra ({exc.name} is not installed)",
-                hint="pip install 'tracecheck[spark]' (and Java 17 or newer)",
-            ) from None
-
-        report = reconcile_spark(
-            data,
+    source = data if engine == "spark" else db
+    if not source and engine == "spark":
+        raise InputError(
+            "--engine spark reads --data, a folder written by 'tracecheck export'",
+            hint="tracecheck export --db STORE --to FOLDER, then --data FOLDER",
+        )
+    if not source:
+        raise InputError("--db is required (or set TRACECHECK_DB)")
+    if engine == "duckdb" and (data or master):
+        raise InputError("--data and --master go with --engine spark")
+    # DuckDB counts the rules done; Spark says each of its steps instead
+    counted = _rules_progress() if engine == "duckdb" else nullcontext(None)
+    with counted as progress:
+        report = reconcile(
+            source,
+            engine=engine,
+            master=master,
             period=period,
-            rules=selection,
+            rules=list(rule_ids) or None,
             config=_settings(config_path),
             as_of=as_of,
-            master=master,
-            progress=_spark_progress,
+            progress=progress,
+            steps=_spark_progress,
         )
-    else:
-        if db is None:
-            raise InputError("--db is required (or set TRACECHECK_DB)")
-        if data or master:
-            raise InputError("--data and --master go with --engine spark")
-        with _rules_progress() as progress:
-            report = reconcile(
-                db,
-                period=period,
-                rules=selection,
-                config=_settings(config_path),
-                as_of=as_of,
-                progress=progress,
-            )
     to_terminal = (output is None or str(output) == "-") and sys.stdout.isatty()
     fmt = fmt or ("table" if to_terminal else "json")
     if fmt == "table":
