@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 # and the functions defined after them: ``traceability.reconcile`` is then the function,
 # while ``from traceability.reconcile import ...`` still reaches the module.
 from traceability.diff import Diff, diff  # noqa: E402
+from traceability.engine import Engine  # noqa: E402
 from traceability.preflight import Preflight  # noqa: E402
 from traceability.preflight import preflight as _preflight  # noqa: E402
 from traceability.reconcile import reconcile as _reconcile  # noqa: E402
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Diff",
+    "Engine",
     "Preflight",
     "Rule",
     "ValidationResult",
@@ -50,17 +52,28 @@ def reconcile(
     as_of: date | str | None = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    engine: str | Engine = "duckdb",
+    master: str | None = None,
+    spark_conf: Mapping[str, str] | None = None,
+    work: str | None = None,
+    steps: Callable[[str], None] | None = None,
 ) -> Report:
-    """Run the reconciliation rules over a store and return the report.
+    """Run the reconciliation rules over a store (or an export, on Spark); the report.
 
     Args:
-        db: a database path (opened read-only) or an open DuckDB connection.
+        db: a database path (opened read-only) or an open DuckDB connection; for the
+            spark engine, the folder of an export (``tracecheck export``).
         period: ``2026-Q1`` or ``2026``: only findings of that period.
         rules: rule ids or group names (default: all, or the config's selection).
         config: a :class:`~traceability.config.Config` or a TOML file of settings.
         as_of: the date time windows are judged on (default: latest date in the data).
-        workers: rules run at once (default: 2 for a path, 1 for a connection).
+        workers: rules run at once (default: 2; 1 for a DuckDB connection).
         progress: called as ``progress(done, total)`` as each rule ends.
+        engine: ``"duckdb"`` (default), ``"spark"`` (the ``spark`` extra), or an
+            :class:`~traceability.engine.Engine`.
+        master, spark_conf, work, steps: the spark engine's options: its master, more
+            session settings, a folder for its base tables, and a callback told each step
+            as it starts (see :class:`traceability.spark.SparkEngine`).
     """
     return _reconcile(
         db,
@@ -70,6 +83,11 @@ def reconcile(
         as_of=as_of,
         workers=workers,
         progress=progress,
+        engine=engine,
+        master=master,
+        spark_conf=spark_conf,
+        work=work,
+        steps=steps,
     )
 
 

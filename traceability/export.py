@@ -31,7 +31,9 @@ from typing import Any
 import duckdb
 
 from traceability.errors import InputError
+from traceability.sql import identifier, literal, period_of
 from traceability.store import STORE_VERSION, connect
+from traceability.version import __version__
 
 MANIFEST = "tracecheck-export.json"
 #: Version of the exported layout (the store's own version is recorded beside it).
@@ -47,15 +49,11 @@ _EVENT_DETAILS = (
 )
 
 
-def _quarter(column: str) -> str:
-    return f"CAST(year({column}) AS VARCHAR) || '-Q' || CAST(quarter({column}) AS VARCHAR)"
-
-
 #: table -> SQL expression of its period (over the table aliased ``t``).
 _PERIOD_OF: dict[str, str] = {
-    "events": _quarter("t.local_date"),
-    "consignments": _quarter("t.declared_date"),
-    "batches": _quarter("t.manufacture_date"),
+    "events": period_of("t.local_date"),
+    "consignments": period_of("t.declared_date"),
+    "batches": period_of("t.manufacture_date"),
     "filings": "t.period",
     "estimates": "CAST(t.year AS VARCHAR)",
 }
@@ -78,14 +76,6 @@ class ExportResult:
     tables: tuple[ExportedTable, ...]
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _store_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     rows = con.execute(
         "SELECT table_name FROM information_schema.tables "
@@ -103,9 +93,9 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> str:
     ).fetchall()
     out = []
     for name, data_type in rows:
-        column = f"t.{_quote(str(name))}"
+        column = f"t.{identifier(str(name))}"
         if str(data_type) == "JSON":
-            column = f"CAST({column} AS VARCHAR) AS {_quote(str(name))}"
+            column = f"CAST({column} AS VARCHAR) AS {identifier(str(name))}"
         out.append(column)
     return ", ".join(out)
 
@@ -115,15 +105,15 @@ def _query(con: duckdb.DuckDBPyConnection, table: str) -> tuple[str, bool]:
     columns = _columns(con, table)
     if table in _PERIOD_OF:
         period = f"coalesce({_PERIOD_OF[table]}, 'undated')"
-        return f"SELECT {columns}, {period} AS {PARTITION_COLUMN} FROM {_quote(table)} t", True
+        return f"SELECT {columns}, {period} AS {PARTITION_COLUMN} FROM {identifier(table)} t", True
     if table in _EVENT_DETAILS:
-        period = f"coalesce({_quarter('e.local_date')}, 'undated')"
+        period = f"coalesce({period_of('e.local_date')}, 'undated')"
         return (
-            f"SELECT {columns}, {period} AS {PARTITION_COLUMN} FROM {_quote(table)} t "
+            f"SELECT {columns}, {period} AS {PARTITION_COLUMN} FROM {identifier(table)} t "
             "LEFT JOIN events e ON e.event_row = t.event_row",
             True,
         )
-    return f"SELECT {columns} FROM {_quote(table)} t", False
+    return f"SELECT {columns} FROM {identifier(table)} t", False
 
 
 def export(
@@ -167,26 +157,25 @@ def export(
             folder = staging / table
             if partitioned:
                 con.execute(
-                    f"COPY ({query}) TO {_literal(str(folder))} "
+                    f"COPY ({query}) TO {literal(str(folder))} "
                     f"(FORMAT parquet, PARTITION_BY ({PARTITION_COLUMN}), "
                     "FILENAME_PATTERN 'part-{i}')"
                 )
             else:
                 folder.mkdir()
                 con.execute(
-                    f"COPY ({query}) TO {_literal(str(folder / 'part-0.parquet'))} (FORMAT parquet)"
+                    f"COPY ({query}) TO {literal(str(folder / 'part-0.parquet'))} (FORMAT parquet)"
                 )
             if not any(folder.rglob("*.parquet")):
                 # an empty table split by period writes no file: write one without rows, so
                 # that a reader still finds the table and its columns
                 folder.mkdir(exist_ok=True)
                 con.execute(
-                    f"COPY ({query} LIMIT 0) TO {_literal(str(folder / 'part-0.parquet'))} "
+                    f"COPY ({query} LIMIT 0) TO {literal(str(folder / 'part-0.parquet'))} "
                     "(FORMAT parquet)"
                 )
-            row = con.execute(f"SELECT count(*) FROM {_quote(table)}").fetchone()
+            row = con.execute(f"SELECT count(*) FROM {identifier(table)}").fetchone()
             written.append(ExportedTable(table, int(row[0]) if row else 0, partitioned))
-        from traceability import __version__
 
         manifest = {
             "format": "tracecheck-export",

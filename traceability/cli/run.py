@@ -72,32 +72,28 @@ def run_engine(
     """The report of the rules run by ``engine``: DuckDB over ``db``, or Spark over
     ``data`` (a folder written by ``export``) on ``master``; the settings are read once the
     engine's own options are known to be right."""
-    if engine == "spark":
-        if not data:
-            raise InputError(
-                "--engine spark reads --data, a folder written by 'tracecheck export'",
-                hint="tracecheck export --db STORE --to FOLDER, then --data FOLDER",
-            )
-        try:  # here, not above: pyspark is an optional extra and slow to import
-            from traceability.spark import reconcile_spark
-        except ImportError as exc:
-            raise InputError(
-                f"the Spark engine needs the 'spark' extra ({exc.name} is not installed)",
-                hint="pip install 'tracecheck[spark]' (and Java 17 or newer)",
-            ) from None
-        return reconcile_spark(
-            data,
+    source = data if engine == "spark" else db
+    if not source and engine == "spark":
+        raise InputError(
+            "--engine spark reads --data, a folder written by 'tracecheck export'",
+            hint="tracecheck export --db STORE --to FOLDER, then --data FOLDER",
+        )
+    if not source:
+        raise InputError("--db is required (or set TRACECHECK_DB)")
+    if engine == "duckdb" and (data or master):
+        raise InputError("--data and --master go with --engine spark")
+    config = settings(config_path)
+    if engine == "spark":  # Spark says each of its steps; DuckDB counts the rules done
+        return reconcile(
+            source,
+            engine=engine,
+            master=master,
             period=period,
             rules=rules,
-            config=settings(config_path),
+            config=config,
             as_of=as_of,
-            master=master,
-            progress=_spark_progress,
+            steps=_spark_progress,
         )
-    if db is None:
-        raise InputError("--db is required (or set TRACECHECK_DB)")
-    if data or master:
-        raise InputError("--data and --master go with --engine spark")
     columns = (
         TextColumn("reconcile"),
         BarColumn(),
@@ -105,9 +101,16 @@ def run_engine(
         TextColumn("rules"),
         TimeElapsedColumn(),
     )
-    config = settings(config_path)
     with progress(columns, _rules_bar, RuleLines(), description="reconcile") as done:
-        return reconcile(db, period=period, rules=rules, config=config, as_of=as_of, progress=done)
+        return reconcile(
+            source,
+            engine=engine,
+            period=period,
+            rules=rules,
+            config=config,
+            as_of=as_of,
+            progress=done,
+        )
 
 
 @click.command("reconcile")
