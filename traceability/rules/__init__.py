@@ -27,6 +27,9 @@ from traceability.errors import InputError, TracecheckError
 from traceability.model import Severity
 
 HEADER_KEYS = ("id", "severity", "needs", "tolerance", "checks", "why", "evidence")
+#: Header keys a rule may give: ``remedy``, what to do about its finding before a shipment
+#: leaves (the preflight's advice, filled from the finding: ``{lot}``, ``{difference}``, ...).
+OPTIONAL_KEYS = ("remedy",)
 GROUPS = ("batch", "mirror", "serial", "filings", "authorisations")
 
 _KEY_LINE = re.compile(r"^--\s*([a-z_]+):\s*(.*)$")
@@ -63,6 +66,7 @@ class Rule:
     sql: str
     coverage: str | None = None
     coverage_about: str = ""
+    remedy: str = ""
 
     @property
     def parameters(self) -> tuple[str, ...]:
@@ -145,7 +149,7 @@ def _rule_from(path: Traversable, group: str) -> Rule:
     name = f"{group}/{path.name}"
     fields = parse_header(text, name)
     missing = [k for k in HEADER_KEYS if not fields.get(k)]
-    unknown = sorted(set(fields) - set(HEADER_KEYS))
+    unknown = sorted(set(fields) - set(HEADER_KEYS) - set(OPTIONAL_KEYS))
     if missing or unknown:
         what = "; ".join(
             part
@@ -177,6 +181,7 @@ def _rule_from(path: Traversable, group: str) -> Rule:
         sql=sql,
         coverage=coverage,
         coverage_about=about,
+        remedy=fields.get("remedy", ""),
     )
 
 
@@ -350,6 +355,7 @@ def rule_entry(rule: Rule) -> dict[str, object]:
         "needs": list(rule.needs),
         "evidence": rule.evidence,
         "not_judged": rule.coverage_about or None,
+        "remedy": rule.remedy or None,
         "parameters": list(dict.fromkeys([*rule.parameters, *rule.coverage_parameters])),
         "source": rule_source(rule),
     }
@@ -368,6 +374,7 @@ SECTIONS = (
     ("Inputs needed", "needs"),
     ("Evidence listed", "evidence"),
     ("Not judged", "not_judged"),
+    ("Remedy before shipping", "remedy"),
     ("Parameters", "parameters"),
     ("Source", "source"),
 )

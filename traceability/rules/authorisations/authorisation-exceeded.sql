@@ -15,6 +15,8 @@
 --            approval under cover of a genuine authorisation: the quota no longer limits it.
 -- evidence:  the authorisation and every line counted, in date order (the detail gives the
 --            running balance)
+-- remedy:    ship at most the {remaining} {unit} left under it, or obtain an amended
+--            authorisation
 WITH auths AS (
     SELECT
         a.*,

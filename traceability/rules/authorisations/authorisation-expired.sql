@@ -9,6 +9,7 @@
 -- why:       An authorisation is approval for one window of time; a movement outside it was
 --            never approved, and an expired permit reused is a common cover for diversion.
 -- evidence:  the authorisation and the declaration lines dated outside its validity
+-- remedy:    ship within the authorisation's validity, or have it renewed
 WITH consignment_versions AS (
     SELECT c.*, row_number() OVER (
         PARTITION BY c.declaration_id, coalesce(c.line, '1')

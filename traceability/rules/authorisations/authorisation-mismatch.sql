@@ -11,6 +11,8 @@
 -- why:       Borrowing a genuine authorisation issued for another trader, destination or
 --            product is how diverted consignments are dressed up as licit ones.
 -- evidence:  the authorisation and the declaration lines that quote it
+-- remedy:    quote an authorisation issued to the exporter for this importer, country and
+--            product
 WITH consignment_versions AS (
     SELECT c.*, row_number() OVER (
         PARTITION BY c.declaration_id, coalesce(c.line, '1')

@@ -10,6 +10,8 @@
 --            import permit has left the licensed chain: the movement was never approved by
 --            either regulator and cannot be matched against a quota.
 -- evidence:  the declaration lines without a valid authorisation reference
+-- remedy:    quote a valid authorisation on each line of the declaration, or obtain one
+--            before shipping
 WITH consignment_versions AS (
     SELECT c.*, row_number() OVER (
         PARTITION BY c.declaration_id, coalesce(c.line, '1')

@@ -8,6 +8,8 @@
 -- why:       A lot number no manufacturer declared is product of unknown origin: made outside
 --            the declared production, or a counterfeit that borrows a plausible lot number.
 -- evidence:  every consignment line and event that names the lot
+-- remedy:    check the lot number against the packs; ship only lots a manufacture
+--            declaration covers, or load the missing declaration
 WITH named AS (
     SELECT c.gtin, c.lot, c.declared_date AS d, 'consignment' AS kind,
            c.declaration_id || '/' || coalesce(c.line, '1') AS key, c.source

@@ -15,6 +15,7 @@
 --            its paperwork says.
 -- evidence:  the declaration or commissioning event giving the expiry, and the shipping
 --            events after it
+-- remedy:    take this lot off the shipment and send one with enough shelf life
 WITH expiries AS (
     SELECT b.gtin, b.lot, b.expiry_date AS expiry, 'batch' AS kind,
            b.gtin || '/' || b.lot AS key, b.source, 'manufacture declaration' AS what

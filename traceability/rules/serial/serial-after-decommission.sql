@@ -9,6 +9,7 @@
 --            again, its identity is being reused, or product declared destroyed was in fact
 --            kept and sold on: a classic route for diverting controlled stock.
 -- evidence:  the first decommissioning or destroying event and every later move
+-- remedy:    pull this pack: it was decommissioned or destroyed
 WITH ended AS (
     SELECT s.id_gtin, s.id_serial, x.event_key, coalesce(s.biz_step, 'decommissioning') AS step,
            s.event_time, s.local_date, x.source,

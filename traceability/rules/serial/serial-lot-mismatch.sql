@@ -16,6 +16,7 @@
 --            disagree, which is how relabelled, expired or diverted packs re-enter the chain.
 -- evidence:  the commissioning events, every event naming the serial under another lot, and
 --            the export declaration lines of the shipment that moved it under another lot
+-- remedy:    pull this pack, or declare the lot it was commissioned in
 WITH named AS (
     -- SGTINs written with a lot: stored as received text (the prefix-and-serial spellings
     -- carry no lot), named directly by a live event other than commissioning

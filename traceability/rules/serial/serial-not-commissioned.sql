@@ -9,6 +9,7 @@
 --            a counterfeit or a pack made outside the declared production, carried along
 --            with genuine goods.
 -- evidence:  the moves of the serial that no earlier commissioning covers
+-- remedy:    pull this pack: no commissioning record covers it
 WITH commissioned AS (
     SELECT i.id_gtin, i.id_serial, e.event_time
     FROM live_rows e

@@ -13,6 +13,8 @@
 --            shipment of a pack still in transit means its identity was copied, or the
 --            first shipment never really went where it was declared to go.
 -- evidence:  the two shipping events (and their shipment refs)
+-- remedy:    pull this pack: it left before and was never received back (if it came back,
+--            load its receiving event first)
 WITH shipped AS (
     SELECT s.id_gtin, s.id_serial, s.event_row, s.event_time, s.local_date
     FROM serial_moves s
