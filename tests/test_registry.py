@@ -217,7 +217,7 @@ def test_a_coverage_section_is_split_from_the_rule_query(tmp_path: Path) -> None
         encoding="utf-8",
     )
     rule = _rule_from(path, "batch")
-    assert rule.sql.endswith("SELECT 1 AS a") and "coverage" not in rule.sql
+    assert "SELECT 1 AS a," in rule.sql and "coverage" not in rule.sql
     assert rule.coverage == "SELECT 'r' AS reason, $as_of AS subject"
     assert rule.coverage_about == "what is left out and why"
     assert rule.parameters == () and rule.coverage_parameters == ("as_of",)

@@ -25,6 +25,7 @@ import duckdb
 
 from traceability.errors import InputError, TracecheckError
 from traceability.model import Severity
+from traceability.rules.columns import ColumnsUnknown, fill_quantities
 
 HEADER_KEYS = ("id", "severity", "needs", "tolerance", "checks", "why", "evidence")
 #: Header keys a rule may give: ``remedy``, what to do about its finding before a shipment
@@ -53,7 +54,11 @@ class UnknownRule(InputError):
 
 @dataclass(frozen=True)
 class Rule:
-    """One reconciliation rule: its header fields and its SQL."""
+    """One reconciliation rule: its header fields and its SQL.
+
+    ``sql`` is the query every engine runs: the file's text up to its coverage section, with
+    the quantity columns the rule does not write added as typed NULLs (see ``columns``).
+    """
 
     id: str
     group: str
@@ -169,6 +174,10 @@ def _rule_from(path: Traversable, group: str) -> Rule:
         raise RuleFileError(f"{name}: unknown severity '{fields['severity']}'") from None
     needs = tuple(n.strip() for n in fields["needs"].split(",") if n.strip())
     sql, coverage, about = split_coverage(text, name)
+    try:
+        sql = fill_quantities(sql)
+    except ColumnsUnknown as exc:
+        raise RuleFileError(f"{name}: {exc}") from None
     return Rule(
         id=stem,
         group=group,

@@ -89,10 +89,6 @@ SELECT
     f.authorisation_ref,
     f.declaration_id,
     f.period,
-    CAST(NULL AS DECIMAL(38,12)) AS expected,
-    CAST(NULL AS DECIMAL(38,12)) AS observed,
-    CAST(NULL AS DECIMAL(38,12)) AS difference,
-    CAST(NULL AS VARCHAR) AS unit,
     f.authorisation_ref || ' ' || f.problems AS detail,
     list(struct_pack(kind := e.kind, key := e.key, source := e.source)
          ORDER BY e.rank, e.source) AS evidence

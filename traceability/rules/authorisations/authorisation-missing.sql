@@ -36,10 +36,6 @@ WITH consignment_versions AS (
 SELECT
     u.declaration_id,
     min(u.period) AS period,
-    CAST(NULL AS DECIMAL(38,12)) AS expected,
-    CAST(NULL AS DECIMAL(38,12)) AS observed,
-    CAST(NULL AS DECIMAL(38,12)) AS difference,
-    CAST(NULL AS VARCHAR) AS unit,
     string_agg(
         u.direction || ' of ' || regexp_replace(CAST(u.quantity AS VARCHAR), '\.?0+$', '')
         || ' ' || u.uom || ' of ' || u.gtin || ' (' || u.control_class || ') on '

@@ -38,10 +38,6 @@ SELECT
     u.gtin,
     u.lot,
     CAST(year(min(u.d)) AS VARCHAR) || '-Q' || CAST(quarter(min(u.d)) AS VARCHAR) AS period,
-    CAST(NULL AS DECIMAL(38,12)) AS expected,
-    CAST(NULL AS DECIMAL(38,12)) AS observed,
-    CAST(NULL AS DECIMAL(38,12)) AS difference,
-    CAST(NULL AS VARCHAR) AS unit,
     'no manufacture declaration; named by '
         || CAST(count(*) FILTER (WHERE u.kind = 'consignment') AS VARCHAR)
         || ' consignment line(s) and '

@@ -78,10 +78,6 @@ WITH activity AS (
 SELECT
     party,
     period,
-    CAST(NULL AS DECIMAL(38,12)) AS expected,
-    CAST(NULL AS DECIMAL(38,12)) AS observed,
-    CAST(NULL AS DECIMAL(38,12)) AS difference,
-    CAST(NULL AS VARCHAR) AS unit,
     'no return filed for ' || period || ' by a party with '
         || CASE WHEN count(*) FILTER (WHERE kind = 'batch') > 0
             THEN CAST(count(*) FILTER (WHERE kind = 'batch') AS VARCHAR)

@@ -25,10 +25,6 @@ WITH lines AS (
 SELECT
     j.shipment_ref,
     CAST(year(j.first_on) AS VARCHAR) || '-Q' || CAST(quarter(j.first_on) AS VARCHAR) AS period,
-    CAST(NULL AS DECIMAL(38,12)) AS expected,
-    CAST(NULL AS DECIMAL(38,12)) AS observed,
-    CAST(NULL AS DECIMAL(38,12)) AS difference,
-    CAST(NULL AS VARCHAR) AS unit,
     'imported ' || CAST(j.first_on AS VARCHAR) || ' (' || j.route || ', ' || j.importers
         || ' from ' || j.exporters || '); no export declaration' AS detail,
     list(struct_pack(kind := 'consignment', key := l.line_key, source := l.source)

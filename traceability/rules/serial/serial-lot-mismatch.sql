@@ -167,10 +167,6 @@ WITH named AS (
 SELECT
     coalesce(k.epc_key, 'https://id.gs1.org/01/' || g.gtin || '/21/' || f.id_serial) AS epc,
     f.period,
-    CAST(NULL AS DECIMAL(38,12)) AS expected,
-    CAST(NULL AS DECIMAL(38,12)) AS observed,
-    CAST(NULL AS DECIMAL(38,12)) AS difference,
-    CAST(NULL AS VARCHAR) AS unit,
     'commissioned in lot ' || l.lots || '; ' || f.said AS detail,
     v.evidence
 FROM found f

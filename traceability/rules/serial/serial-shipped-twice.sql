@@ -88,10 +88,6 @@ SELECT
                        'https://id.gs1.org/01/' || min(g.gtin) || '/21/' || t.id_serial) AS epc,
     CAST(year(min(t.next_date)) AS VARCHAR) || '-Q'
         || CAST(quarter(min(t.next_date)) AS VARCHAR) AS period,
-    CAST(NULL AS DECIMAL(38,12)) AS expected,
-    CAST(NULL AS DECIMAL(38,12)) AS observed,
-    CAST(NULL AS DECIMAL(38,12)) AS difference,
-    CAST(NULL AS VARCHAR) AS unit,
     string_agg(
         'shipped on ' || CAST(t.local_date AS VARCHAR)
             || coalesce(' under ' || a.refs, '')
