@@ -30,8 +30,9 @@ WITH consignment_versions AS (
     FROM authorisation_rows a
 ), outside AS (
     SELECT
-        l.declaration_id, coalesce(l.line, '1') AS line, l.source, l.period, l.direction,
-        l.declared_date, a.authorisation_ref, a.valid_from, a.valid_to, a.source AS auth_source
+        l.declaration_id, coalesce(l.line, '1') AS line, l.line_key, l.source, l.period,
+        l.direction, l.declared_date, a.authorisation_ref, a.valid_from, a.valid_to,
+        a.source AS auth_source
     FROM lines l
     JOIN auths a ON a.authorisation_ref = l.authorisation_ref AND a.version_rank = 1
     WHERE l.declared_date < a.valid_from OR l.declared_date > a.valid_to
@@ -59,7 +60,7 @@ WITH consignment_versions AS (
     FROM outside
     UNION
     SELECT DISTINCT authorisation_ref, declaration_id, 'consignment',
-        declaration_id || '/' || line, source, 1
+        line_key, source, 1
     FROM outside
 )
 SELECT

@@ -33,8 +33,8 @@ WITH consignment_versions AS (
     FROM authorisation_rows a
 ), quoted AS (
     SELECT
-        l.declaration_id, coalesce(l.line, '1') AS line, l.source, l.period, l.direction,
-        l.declarant, l.counterparty, l.gtin, l.product_substance,
+        l.declaration_id, coalesce(l.line, '1') AS line, l.line_key, l.source, l.period,
+        l.direction, l.declarant, l.counterparty, l.gtin, l.product_substance,
         CASE l.direction WHEN 'export' THEN l.origin_country ELSE l.destination_country END
             AS country,
         a.authorisation_ref, a.kind, a.holder, a.counterparty AS auth_counterparty,
@@ -82,7 +82,7 @@ WITH consignment_versions AS (
     FROM problems
     UNION
     SELECT DISTINCT authorisation_ref, declaration_id, 'consignment',
-        declaration_id || '/' || line, source, 1
+        line_key, source, 1
     FROM problems
 )
 SELECT

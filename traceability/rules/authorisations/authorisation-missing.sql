@@ -42,7 +42,7 @@ SELECT
         || CAST(u.declared_date AS VARCHAR) || ' ' || u.problem,
         '; ' ORDER BY coalesce(u.line, '1'), u.source) AS detail,
     list(struct_pack(
-            kind := 'consignment', key := u.declaration_id || '/' || coalesce(u.line, '1'),
+            kind := 'consignment', key := u.line_key,
             source := u.source)
          ORDER BY u.source) AS evidence
 FROM unauthorised u

@@ -12,7 +12,7 @@
 --            declaration covers, or load the missing declaration
 WITH named AS (
     SELECT c.gtin, c.lot, c.declared_date AS d, 'consignment' AS kind,
-           c.declaration_id || '/' || coalesce(c.line, '1') AS key, c.source
+           c.line_key AS key, c.source
     FROM current_consignments c
     WHERE c.lot IS NOT NULL AND c.lot <> ''
     UNION

@@ -10,7 +10,7 @@
 --            disappeared in transit: the classic pattern of diversion of precursors.
 -- evidence:  the export declaration lines of the shipment_ref
 WITH lines AS (
-    SELECT c.*, c.declaration_id || '/' || coalesce(c.line, '1') AS line_key
+    SELECT c.*
     FROM current_consignments c
 ), lonely AS (
     SELECT

@@ -7,7 +7,7 @@
 --            diverted elsewhere, or made illicitly, entering the licit chain with papers.
 -- evidence:  the import declaration lines of the shipment_ref
 WITH lines AS (
-    SELECT c.*, c.declaration_id || '/' || coalesce(c.line, '1') AS line_key
+    SELECT c.*
     FROM current_consignments c
 ), lonely AS (
     SELECT

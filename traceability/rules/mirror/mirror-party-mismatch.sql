@@ -11,7 +11,7 @@
 -- evidence:  every export and import line of the shipment_ref
 WITH lines AS (
     SELECT
-        c.*, c.declaration_id || '/' || coalesce(c.line, '1') AS line_key,
+        c.*,
         CASE WHEN c.direction = 'export' THEN c.declarant ELSE c.counterparty END AS exporter,
         CASE WHEN c.direction = 'export' THEN c.counterparty ELSE c.declarant END AS importer
     FROM current_consignments c

@@ -21,7 +21,7 @@
 --            {expected}
 WITH lines AS (
     SELECT c.shipment_ref, c.gtin, NULLIF(c.lot, '') AS lot, c.uom, c.qty_units, c.period,
-           c.declared_date, c.declaration_id || '/' || coalesce(c.line, '1') AS line_key,
+           c.declared_date, c.line_key,
            c.source
     FROM current_consignments c
     WHERE c.direction = 'export'

@@ -58,7 +58,7 @@ WITH named AS (
           SELECT 1 FROM commissioned c WHERE c.epc_key = n.epc_key AND c.lot = n.lot)
 ), export_lines AS (
     SELECT c.shipment_ref, c.gtin, NULLIF(c.lot, '') AS lot,
-           c.declaration_id || '/' || coalesce(c.line, '1') AS line_key, c.source
+           c.line_key, c.source
     FROM current_consignments c
     WHERE c.direction = 'export'
 ), lotted AS (
