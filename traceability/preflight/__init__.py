@@ -96,28 +96,9 @@ PREFLIGHT_RULES = (
     "authorisation-exceeded",
 )
 
-#: What to do about each rule's finding, filled from the finding (``{lot}``, ``{epc}``, ...).
-REMEDIES = {
-    "unknown-lot": "check the lot number against the packs; ship only lots a manufacture "
-    "declaration covers, or load the missing declaration",
-    "over-export": "take at least {difference} {unit} of this lot off the shipment (the "
-    "lot's make is used up), or correct the manufacture declaration if more was made",
-    "expired-shipped": "take this lot off the shipment and send one with enough shelf life",
-    "serial-not-commissioned": "pull this pack: no commissioning record covers it",
-    "serial-lot-mismatch": "pull this pack, or declare the lot it was commissioned in",
-    "serial-after-decommission": "pull this pack: it was decommissioned or destroyed",
-    "serial-shipped-twice": "pull this pack: it left before and was never received back (if "
-    "it came back, load its receiving event first)",
-    "serial-count-mismatch": "rescan the shipment, or declare the {observed} packs scanned "
-    "instead of {expected}",
-    "authorisation-missing": "quote a valid authorisation on each line of the declaration, "
-    "or obtain one before shipping",
-    "authorisation-mismatch": "quote an authorisation issued to the exporter for this "
-    "importer, country and product",
-    "authorisation-expired": "ship within the authorisation's validity, or have it renewed",
-    "authorisation-exceeded": "ship at most the {remaining} {unit} left under it, or obtain "
-    "an amended authorisation",
-}
+#: What to do about each rule's finding: the ``remedy`` of its header, filled from the
+#: finding (``{lot}``, ``{epc}``, ...).
+REMEDIES = {r.id: r.remedy for r in select(PREFLIGHT_RULES) if r.remedy}
 
 #: What to do about a pack packed in a container that does not leave with it.
 PACKED_REMEDY = (

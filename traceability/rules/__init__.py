@@ -26,8 +26,12 @@ import duckdb
 from traceability.errors import InputError, TracecheckError
 from traceability.inert import escape_markdown as escape
 from traceability.model import Severity
+from traceability.rules.columns import ColumnsUnknown, fill_quantities
 
 HEADER_KEYS = ("id", "severity", "needs", "tolerance", "checks", "why", "evidence")
+#: Header keys a rule may give: ``remedy``, what to do about its finding before a shipment
+#: leaves (the preflight's advice, filled from the finding: ``{lot}``, ``{difference}``, ...).
+OPTIONAL_KEYS = ("remedy",)
 GROUPS = ("batch", "mirror", "serial", "filings", "authorisations")
 #: Each group's heading in the rule reference and the HTML report.
 GROUP_TITLES = {
@@ -59,7 +63,11 @@ class UnknownRule(InputError):
 
 @dataclass(frozen=True)
 class Rule:
-    """One reconciliation rule: its header fields and its SQL."""
+    """One reconciliation rule: its header fields and its SQL.
+
+    ``sql`` is the query every engine runs: the file's text up to its coverage section, with
+    the quantity columns the rule does not write added as typed NULLs (see ``columns``).
+    """
 
     id: str
     group: str
@@ -72,6 +80,7 @@ class Rule:
     sql: str
     coverage: str | None = None
     coverage_about: str = ""
+    remedy: str = ""
 
     @property
     def parameters(self) -> tuple[str, ...]:
@@ -154,7 +163,7 @@ def _rule_from(path: Traversable, group: str) -> Rule:
     name = f"{group}/{path.name}"
     fields = parse_header(text, name)
     missing = [k for k in HEADER_KEYS if not fields.get(k)]
-    unknown = sorted(set(fields) - set(HEADER_KEYS))
+    unknown = sorted(set(fields) - set(HEADER_KEYS) - set(OPTIONAL_KEYS))
     if missing or unknown:
         what = "; ".join(
             part
@@ -174,6 +183,10 @@ def _rule_from(path: Traversable, group: str) -> Rule:
         raise RuleFileError(f"{name}: unknown severity '{fields['severity']}'") from None
     needs = tuple(n.strip() for n in fields["needs"].split(",") if n.strip())
     sql, coverage, about = split_coverage(text, name)
+    try:
+        sql = fill_quantities(sql)
+    except ColumnsUnknown as exc:
+        raise RuleFileError(f"{name}: {exc}") from None
     return Rule(
         id=stem,
         group=group,
@@ -186,6 +199,7 @@ def _rule_from(path: Traversable, group: str) -> Rule:
         sql=sql,
         coverage=coverage,
         coverage_about=about,
+        remedy=fields.get("remedy", ""),
     )
 
 
@@ -359,6 +373,7 @@ def rule_entry(rule: Rule) -> dict[str, object]:
         "needs": list(rule.needs),
         "evidence": rule.evidence,
         "not_judged": rule.coverage_about or None,
+        "remedy": rule.remedy or None,
         "parameters": list(dict.fromkeys([*rule.parameters, *rule.coverage_parameters])),
         "source": rule_source(rule),
     }
@@ -377,6 +392,7 @@ SECTIONS = (
     ("Inputs needed", "needs"),
     ("Evidence listed", "evidence"),
     ("Not judged", "not_judged"),
+    ("Remedy before shipping", "remedy"),
     ("Parameters", "parameters"),
     ("Source", "source"),
 )

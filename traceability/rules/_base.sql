@@ -127,9 +127,11 @@ SELECT
     END AS conversion
 FROM b;
 
--- Consignment lines with their declared_qty columns and their 'file:line' source.
+-- Consignment lines with their declared_qty columns, their 'file:line' source and their
+-- line_key, the key evidence names a line by: declaration_id '/' line (line 1 if not given).
 CREATE OR REPLACE TEMP VIEW consignment_qty AS
 SELECT c.*, coalesce(n.load_name, c.source_file) || ':' || c.source_line AS source,
+       c.declaration_id || '/' || coalesce(c.line, '1') AS line_key,
        d.* EXCLUDE (record_table, load_id, source_line)
 FROM consignments c
 JOIN declared_qty d
@@ -296,7 +298,8 @@ UNION
 SELECT DISTINCT * FROM by_epc;
 
 -- The event versions that count: live_rows holds their narrow columns (with the identity
--- of an aggregation's parent), live_events every events column and `source`.
+-- of an aggregation's parent), live_events every events column, `source` and `period`
+-- (the quarter of the event's local date).
 CREATE OR REPLACE TEMP TABLE live_rows AS
 SELECT e.event_row, e.event_type, e.action, e.biz_step, e.event_time, e.local_date,
        e.lot, e.parent_raw, k.id_gtin AS parent_gtin, k.id_serial AS parent_serial, k.epc_kind AS parent_kind
@@ -306,7 +309,9 @@ WHERE e.event_row IN (SELECT r.event_row FROM valid_rows r)
   AND e.event_row NOT IN (SELECT x.voided_row FROM voided_shipments x);
 
 CREATE OR REPLACE TEMP VIEW live_events AS
-SELECT e.*, coalesce(n.load_name, e.source_file) || ':' || e.source_line AS source
+SELECT e.*, coalesce(n.load_name, e.source_file) || ':' || e.source_line AS source,
+       CAST(year(e.local_date) AS VARCHAR) || '-Q' || CAST(quarter(e.local_date) AS VARCHAR)
+           AS period
 FROM events e
 LEFT JOIN load_names n ON n.load_id = e.load_id
 WHERE e.event_row IN (SELECT l.event_row FROM live_rows l);

@@ -15,6 +15,8 @@
 --            approval under cover of a genuine authorisation: the quota no longer limits it.
 -- evidence:  the authorisation and every line counted, in date order (the detail gives the
 --            running balance)
+-- remedy:    ship at most the {remaining} {unit} left under it, or obtain an amended
+--            authorisation
 WITH auths AS (
     SELECT
         a.*,
@@ -40,8 +42,8 @@ WITH auths AS (
     SELECT
         l.authorisation_ref, l.unit, l.allowed, l.max_quantity, l.uom AS auth_uom,
         l.source AS auth_source,
-        c.declaration_id, coalesce(c.line, '1') AS line, c.declared_date, c.period,
-        c.source, c.quantity, c.uom,
+        c.declaration_id, coalesce(c.line, '1') AS line, c.line_key, c.declared_date,
+        c.period, c.source, c.quantity, c.uom,
         CASE
             WHEN l.dimension = 'count' THEN c.qty_units
             WHEN l.dimension = 'volume' THEN CASE WHEN c.unit = 'LTR' THEN c.qty END
@@ -104,7 +106,7 @@ WITH auths AS (
                      || t.unit ELSE '' END
             || '; running balance: '
             || string_agg(
-                CAST(r.declared_date AS VARCHAR) || ' ' || r.declaration_id || '/' || r.line
+                CAST(r.declared_date AS VARCHAR) || ' ' || r.line_key
                 || ' +' || regexp_replace(CAST(r.amount AS VARCHAR), '\.?0+$', '')
                 || coalesce(' (' || r.conversion || ')', '')
                 || ' = ' || regexp_replace(CAST(r.balance AS VARCHAR), '\.?0+$', '')
@@ -119,7 +121,7 @@ WITH auths AS (
         auth_source AS source, 0 AS step
     FROM totals
     UNION ALL
-    SELECT authorisation_ref, 'consignment', declaration_id || '/' || line, source, step
+    SELECT authorisation_ref, 'consignment', line_key, source, step
     FROM running
 )
 SELECT

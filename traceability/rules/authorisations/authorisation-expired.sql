@@ -9,6 +9,7 @@
 -- why:       An authorisation is approval for one window of time; a movement outside it was
 --            never approved, and an expired permit reused is a common cover for diversion.
 -- evidence:  the authorisation and the declaration lines dated outside its validity
+-- remedy:    ship within the authorisation's validity, or have it renewed
 WITH consignment_versions AS (
     SELECT c.*, row_number() OVER (
         PARTITION BY c.declaration_id, coalesce(c.line, '1')
@@ -29,8 +30,9 @@ WITH consignment_versions AS (
     FROM authorisation_rows a
 ), outside AS (
     SELECT
-        l.declaration_id, coalesce(l.line, '1') AS line, l.source, l.period, l.direction,
-        l.declared_date, a.authorisation_ref, a.valid_from, a.valid_to, a.source AS auth_source
+        l.declaration_id, coalesce(l.line, '1') AS line, l.line_key, l.source, l.period,
+        l.direction, l.declared_date, a.authorisation_ref, a.valid_from, a.valid_to,
+        a.source AS auth_source
     FROM lines l
     JOIN auths a ON a.authorisation_ref = l.authorisation_ref AND a.version_rank = 1
     WHERE l.declared_date < a.valid_from OR l.declared_date > a.valid_to
@@ -58,17 +60,13 @@ WITH consignment_versions AS (
     FROM outside
     UNION
     SELECT DISTINCT authorisation_ref, declaration_id, 'consignment',
-        declaration_id || '/' || line, source, 1
+        line_key, source, 1
     FROM outside
 )
 SELECT
     f.authorisation_ref,
     f.declaration_id,
     f.period,
-    CAST(NULL AS DECIMAL(38,12)) AS expected,
-    CAST(NULL AS DECIMAL(38,12)) AS observed,
-    CAST(NULL AS DECIMAL(38,12)) AS difference,
-    CAST(NULL AS VARCHAR) AS unit,
     f.problems AS detail,
     list(struct_pack(kind := e.kind, key := e.key, source := e.source)
          ORDER BY e.rank, e.source) AS evidence

@@ -11,6 +11,8 @@
 -- why:       Borrowing a genuine authorisation issued for another trader, destination or
 --            product is how diverted consignments are dressed up as licit ones.
 -- evidence:  the authorisation and the declaration lines that quote it
+-- remedy:    quote an authorisation issued to the exporter for this importer, country and
+--            product
 WITH consignment_versions AS (
     SELECT c.*, row_number() OVER (
         PARTITION BY c.declaration_id, coalesce(c.line, '1')
@@ -31,8 +33,8 @@ WITH consignment_versions AS (
     FROM authorisation_rows a
 ), quoted AS (
     SELECT
-        l.declaration_id, coalesce(l.line, '1') AS line, l.source, l.period, l.direction,
-        l.declarant, l.counterparty, l.gtin, l.product_substance,
+        l.declaration_id, coalesce(l.line, '1') AS line, l.line_key, l.source, l.period,
+        l.direction, l.declarant, l.counterparty, l.gtin, l.product_substance,
         CASE l.direction WHEN 'export' THEN l.origin_country ELSE l.destination_country END
             AS country,
         a.authorisation_ref, a.kind, a.holder, a.counterparty AS auth_counterparty,
@@ -80,17 +82,13 @@ WITH consignment_versions AS (
     FROM problems
     UNION
     SELECT DISTINCT authorisation_ref, declaration_id, 'consignment',
-        declaration_id || '/' || line, source, 1
+        line_key, source, 1
     FROM problems
 )
 SELECT
     f.authorisation_ref,
     f.declaration_id,
     f.period,
-    CAST(NULL AS DECIMAL(38,12)) AS expected,
-    CAST(NULL AS DECIMAL(38,12)) AS observed,
-    CAST(NULL AS DECIMAL(38,12)) AS difference,
-    CAST(NULL AS VARCHAR) AS unit,
     f.authorisation_ref || ' ' || f.problems AS detail,
     list(struct_pack(kind := e.kind, key := e.key, source := e.source)
          ORDER BY e.rank, e.source) AS evidence

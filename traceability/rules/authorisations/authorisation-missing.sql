@@ -10,6 +10,8 @@
 --            import permit has left the licensed chain: the movement was never approved by
 --            either regulator and cannot be matched against a quota.
 -- evidence:  the declaration lines without a valid authorisation reference
+-- remedy:    quote a valid authorisation on each line of the declaration, or obtain one
+--            before shipping
 WITH consignment_versions AS (
     SELECT c.*, row_number() OVER (
         PARTITION BY c.declaration_id, coalesce(c.line, '1')
@@ -34,17 +36,13 @@ WITH consignment_versions AS (
 SELECT
     u.declaration_id,
     min(u.period) AS period,
-    CAST(NULL AS DECIMAL(38,12)) AS expected,
-    CAST(NULL AS DECIMAL(38,12)) AS observed,
-    CAST(NULL AS DECIMAL(38,12)) AS difference,
-    CAST(NULL AS VARCHAR) AS unit,
     string_agg(
         u.direction || ' of ' || regexp_replace(CAST(u.quantity AS VARCHAR), '\.?0+$', '')
         || ' ' || u.uom || ' of ' || u.gtin || ' (' || u.control_class || ') on '
         || CAST(u.declared_date AS VARCHAR) || ' ' || u.problem,
         '; ' ORDER BY coalesce(u.line, '1'), u.source) AS detail,
     list(struct_pack(
-            kind := 'consignment', key := u.declaration_id || '/' || coalesce(u.line, '1'),
+            kind := 'consignment', key := u.line_key,
             source := u.source)
          ORDER BY u.source) AS evidence
 FROM unauthorised u

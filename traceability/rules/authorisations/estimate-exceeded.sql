@@ -34,7 +34,7 @@ WITH estimate_versions AS (
     SELECT
         l.country, l.substance_base, l.year, l.allowed, l.quantity AS estimate_quantity,
         l.uom AS estimate_uom, l.source AS estimate_source,
-        c.declaration_id, coalesce(c.line, '1') AS line, c.declared_date, c.source,
+        c.declaration_id, c.line_key, c.declared_date, c.source,
         c.kg_base AS amount,
         row_number() OVER (
             PARTITION BY l.country, l.substance_base, l.year
@@ -80,8 +80,7 @@ WITH estimate_versions AS (
         estimate_source AS source, 0 AS step
     FROM findings
     UNION ALL
-    SELECT country, substance_base, year, 'consignment', declaration_id || '/' || line, source,
-        step
+    SELECT country, substance_base, year, 'consignment', line_key, source, step
     FROM running
 )
 SELECT

@@ -9,9 +9,10 @@
 -- why:       More exported than made means product joined the lot from outside the declared
 --            production: diverted or counterfeit goods travelling under a genuine lot number.
 -- evidence:  the manufacture declaration and every export line counted in the total
+-- remedy:    take at least {difference} {unit} of this lot off the shipment (the lot's make
+--            is used up), or correct the manufacture declaration if more was made
 WITH exports AS (
-    SELECT c.*,
-           c.declaration_id || '/' || coalesce(c.line, '1') AS line_key
+    SELECT c.*
     FROM current_consignments c
     WHERE c.direction = 'export' AND c.lot IS NOT NULL AND c.lot <> ''
 ), lots AS (

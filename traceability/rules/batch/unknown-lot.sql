@@ -8,9 +8,11 @@
 -- why:       A lot number no manufacturer declared is product of unknown origin: made outside
 --            the declared production, or a counterfeit that borrows a plausible lot number.
 -- evidence:  every consignment line and event that names the lot
+-- remedy:    check the lot number against the packs; ship only lots a manufacture
+--            declaration covers, or load the missing declaration
 WITH named AS (
     SELECT c.gtin, c.lot, c.declared_date AS d, 'consignment' AS kind,
-           c.declaration_id || '/' || coalesce(c.line, '1') AS key, c.source
+           c.line_key AS key, c.source
     FROM current_consignments c
     WHERE c.lot IS NOT NULL AND c.lot <> ''
     UNION
@@ -36,10 +38,6 @@ SELECT
     u.gtin,
     u.lot,
     CAST(year(min(u.d)) AS VARCHAR) || '-Q' || CAST(quarter(min(u.d)) AS VARCHAR) AS period,
-    CAST(NULL AS DECIMAL(38,12)) AS expected,
-    CAST(NULL AS DECIMAL(38,12)) AS observed,
-    CAST(NULL AS DECIMAL(38,12)) AS difference,
-    CAST(NULL AS VARCHAR) AS unit,
     'no manufacture declaration; named by '
         || CAST(count(*) FILTER (WHERE u.kind = 'consignment') AS VARCHAR)
         || ' consignment line(s) and '

@@ -124,7 +124,7 @@ WITH returns AS (
     FROM movements m
     UNION ALL
     SELECT i.country_from, i.country_to, i.substance_base, i.period,
-           'consignment', c.declaration_id || '/' || coalesce(c.line, '1'), c.source
+           'consignment', c.line_key, c.source
     FROM in_transit i
     JOIN consignment_qty c
       ON c.shipment_ref = i.shipment_ref AND c.origin_country = i.country_from

@@ -57,7 +57,7 @@ WITH returns AS (
         ORDER BY c.load_id DESC, c.source_line DESC) AS version_rank
     FROM consignment_qty c
 ), destroying AS (
-    SELECT e.event_row, e.event_key, e.event_time, e.local_date, e.source,
+    SELECT e.event_row, e.event_key, e.event_time, e.local_date, e.period, e.source,
         regexp_extract(coalesce(e.biz_location, e.read_point, ''), '/414/([0-9]{13})', 1)
             AS site_gln
     FROM live_events e
@@ -114,7 +114,7 @@ WITH returns AS (
 ), records AS (
     SELECT
         b.manufacturer AS party, 'manufacture' AS flow, CAST(NULL AS VARCHAR) AS cc,
-        b.manufacture_date AS d, b.gtin, b.qty_units, b.qty_kg, b.kg_base,
+        b.manufacture_date AS d, b.period, b.gtin, b.qty_units, b.qty_kg, b.kg_base,
         'batch' AS kind, b.gtin || '/' || b.lot AS key, b.source
     FROM batch_versions b
     WHERE b.version_rank = 1
@@ -122,13 +122,14 @@ WITH returns AS (
     SELECT
         c.declarant, c.direction,
         CASE c.direction WHEN 'export' THEN c.destination_country ELSE c.origin_country END,
-        c.declared_date, c.gtin, c.qty_units, c.qty_kg, c.kg_base,
-        'consignment', c.declaration_id || '/' || coalesce(c.line, '1'), c.source
+        c.declared_date, c.period, c.gtin, c.qty_units, c.qty_kg, c.kg_base,
+        'consignment', c.line_key, c.source
     FROM consignment_versions c
     WHERE c.version_rank = 1 AND c.direction IN ('export', 'import')
     UNION ALL
     SELECT
-        w.party, 'destruction', NULL, d.local_date, x.gtin, x.qty_units, x.qty_kg, x.kg_base,
+        w.party, 'destruction', NULL, d.local_date, d.period, x.gtin, x.qty_units, x.qty_kg,
+        x.kg_base,
         'event', d.event_key, d.source
     FROM destructions x
     JOIN destroying d ON d.event_row = x.event_row
@@ -145,7 +146,7 @@ WITH returns AS (
     FROM labels l
     JOIN records r
       ON r.party = l.filer
-     AND (l.period = CAST(year(r.d) AS VARCHAR) || '-Q' || CAST(quarter(r.d) AS VARCHAR)
+     AND (l.period = r.period
           OR l.period = CAST(year(r.d) AS VARCHAR))
     LEFT JOIN product_mass pm ON pm.gtin = r.gtin
     WHERE (l.label_kind = 'gtin' AND r.gtin = l.label)
@@ -279,8 +280,7 @@ SELECT
     'destroyed quantities in unit "' || q.uom || '" (not a known UN/ECE Rec 20 unit) left '
         || 'out of the destruction totals' AS reason,
     e.event_key AS subject,
-    CAST(year(e.local_date) AS VARCHAR) || '-Q' || CAST(quarter(e.local_date) AS VARCHAR)
-        AS period
+    e.period
 FROM live_events e
 JOIN event_quantities q ON q.event_row = e.event_row
 WHERE e.biz_step = 'destroying' AND q.uom IS NOT NULL

@@ -18,16 +18,17 @@
 -- evidence:  every batch and consignment line of the party in the period
 WITH activity AS (
     SELECT
-        b.manufacturer AS party, b.manufacture_date AS d, CAST(NULL AS VARCHAR) AS country,
+        b.manufacturer AS party, b.manufacture_date AS d, b.period,
+        CAST(NULL AS VARCHAR) AS country,
         'batch' AS kind, b.gtin || '/' || b.lot AS key, b.source
     FROM batch_qty b
     JOIN product_mass pm ON pm.gtin = b.gtin
     WHERE pm.controlled
     UNION ALL
     SELECT
-        c.declarant, c.declared_date,
+        c.declarant, c.declared_date, c.period,
         CASE c.direction WHEN 'export' THEN c.origin_country ELSE c.destination_country END,
-        'consignment', c.declaration_id || '/' || coalesce(c.line, '1'), c.source
+        'consignment', c.line_key, c.source
     FROM consignment_qty c
     JOIN product_mass pm ON pm.gtin = c.gtin
     WHERE pm.controlled AND c.direction IN ('export', 'import')
@@ -47,7 +48,7 @@ WITH activity AS (
 ), dated AS (
     SELECT
         a.party, a.kind, a.key, a.source,
-        CAST(year(a.d) AS VARCHAR) || '-Q' || CAST(quarter(a.d) AS VARCHAR) AS quarter,
+        a.period AS quarter,
         CAST(year(a.d) AS VARCHAR) AS year
     FROM activity a
     LEFT JOIN party_country pc ON pc.party = a.party
@@ -78,10 +79,6 @@ WITH activity AS (
 SELECT
     party,
     period,
-    CAST(NULL AS DECIMAL(38,12)) AS expected,
-    CAST(NULL AS DECIMAL(38,12)) AS observed,
-    CAST(NULL AS DECIMAL(38,12)) AS difference,
-    CAST(NULL AS VARCHAR) AS unit,
     'no return filed for ' || period || ' by a party with '
         || CASE WHEN count(*) FILTER (WHERE kind = 'batch') > 0
             THEN CAST(count(*) FILTER (WHERE kind = 'batch') AS VARCHAR)
@@ -106,13 +103,14 @@ GROUP BY party, period
 --           with activity in a quarter that no return is loaded for, for the quarter or its
 --           year
 WITH activity AS (
-    SELECT b.manufacturer AS party, b.manufacture_date AS d, CAST(NULL AS VARCHAR) AS country
+    SELECT b.manufacturer AS party, b.manufacture_date AS d, b.period,
+        CAST(NULL AS VARCHAR) AS country
     FROM batch_qty b
     JOIN product_mass pm ON pm.gtin = b.gtin
     WHERE pm.controlled
     UNION ALL
     SELECT
-        c.declarant, c.declared_date,
+        c.declarant, c.declared_date, c.period,
         CASE c.direction WHEN 'export' THEN c.origin_country ELSE c.destination_country END
     FROM consignment_qty c
     JOIN product_mass pm ON pm.gtin = c.gtin
@@ -134,7 +132,7 @@ WITH activity AS (
         a.party, pc.country,
         $collected_countries IS NULL OR pc.country IS NULL
             OR list_contains(string_split($collected_countries, ','), pc.country) AS collected,
-        CAST(year(a.d) AS VARCHAR) || '-Q' || CAST(quarter(a.d) AS VARCHAR) AS quarter,
+        a.period AS quarter,
         CAST(year(a.d) AS VARCHAR) AS year
     FROM activity a
     LEFT JOIN party_country pc ON pc.party = a.party

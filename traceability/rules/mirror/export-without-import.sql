@@ -10,7 +10,7 @@
 --            disappeared in transit: the classic pattern of diversion of precursors.
 -- evidence:  the export declaration lines of the shipment_ref
 WITH lines AS (
-    SELECT c.*, c.declaration_id || '/' || coalesce(c.line, '1') AS line_key
+    SELECT c.*
     FROM current_consignments c
 ), lonely AS (
     SELECT
@@ -35,10 +35,6 @@ WITH lines AS (
 SELECT
     j.shipment_ref,
     CAST(year(j.first_on) AS VARCHAR) || '-Q' || CAST(quarter(j.first_on) AS VARCHAR) AS period,
-    CAST(NULL AS DECIMAL(38,12)) AS expected,
-    CAST(NULL AS DECIMAL(38,12)) AS observed,
-    CAST(NULL AS DECIMAL(38,12)) AS difference,
-    CAST(NULL AS VARCHAR) AS unit,
     CASE WHEN j.as_of IS NULL OR j.as_of <= j.deadline THEN 'info' END AS severity,
     CASE WHEN j.as_of IS NULL OR j.as_of <= j.deadline
         THEN 'pending: exported ' || CAST(j.shipped_on AS VARCHAR) || ' (' || j.route

@@ -7,7 +7,7 @@
 --            diverted elsewhere, or made illicitly, entering the licit chain with papers.
 -- evidence:  the import declaration lines of the shipment_ref
 WITH lines AS (
-    SELECT c.*, c.declaration_id || '/' || coalesce(c.line, '1') AS line_key
+    SELECT c.*
     FROM current_consignments c
 ), lonely AS (
     SELECT
@@ -25,10 +25,6 @@ WITH lines AS (
 SELECT
     j.shipment_ref,
     CAST(year(j.first_on) AS VARCHAR) || '-Q' || CAST(quarter(j.first_on) AS VARCHAR) AS period,
-    CAST(NULL AS DECIMAL(38,12)) AS expected,
-    CAST(NULL AS DECIMAL(38,12)) AS observed,
-    CAST(NULL AS DECIMAL(38,12)) AS difference,
-    CAST(NULL AS VARCHAR) AS unit,
     'imported ' || CAST(j.first_on AS VARCHAR) || ' (' || j.route || ', ' || j.importers
         || ' from ' || j.exporters || '); no export declaration' AS detail,
     list(struct_pack(kind := 'consignment', key := l.line_key, source := l.source)

@@ -10,7 +10,7 @@
 --            to papers prepared for a different consignment.
 -- evidence:  every export and import line of the shipment_ref
 WITH lines AS (
-    SELECT c.*, c.declaration_id || '/' || coalesce(c.line, '1') AS line_key
+    SELECT c.*
     FROM current_consignments c
     WHERE c.direction IN ('export', 'import')
 ), spans AS (

@@ -11,7 +11,7 @@
 -- evidence:  every export and import line of the shipment_ref
 WITH lines AS (
     SELECT
-        c.*, c.declaration_id || '/' || coalesce(c.line, '1') AS line_key,
+        c.*,
         CASE WHEN c.direction = 'export' THEN c.declarant ELSE c.counterparty END AS exporter,
         CASE WHEN c.direction = 'export' THEN c.counterparty ELSE c.declarant END AS importer
     FROM current_consignments c
@@ -50,10 +50,6 @@ WITH lines AS (
 SELECT
     p.shipment_ref,
     CAST(year(p.first_on) AS VARCHAR) || '-Q' || CAST(quarter(p.first_on) AS VARCHAR) AS period,
-    CAST(NULL AS DECIMAL(38,12)) AS expected,
-    CAST(NULL AS DECIMAL(38,12)) AS observed,
-    CAST(NULL AS DECIMAL(38,12)) AS difference,
-    CAST(NULL AS VARCHAR) AS unit,
     coalesce(NULLIF(concat_ws('; ',
         CASE WHEN p.x_exp <> p.m_exp
             THEN 'exporter: export side ' || p.x_exp || ', import side ' || p.m_exp END,

@@ -12,7 +12,7 @@
 --            the way, from an undeclared source.
 -- evidence:  every export and import line of the shipment_ref and gtin
 WITH lines AS (
-    SELECT c.*, c.declaration_id || '/' || coalesce(c.line, '1') AS line_key
+    SELECT c.*
     FROM current_consignments c
     WHERE c.direction IN ('export', 'import')
 ), both_sides AS (

@@ -15,6 +15,7 @@
 --            its paperwork says.
 -- evidence:  the declaration or commissioning event giving the expiry, and the shipping
 --            events after it
+-- remedy:    take this lot off the shipment and send one with enough shelf life
 WITH expiries AS (
     SELECT b.gtin, b.lot, b.expiry_date AS expiry, 'batch' AS kind,
            b.gtin || '/' || b.lot AS key, b.source, 'manufacture declaration' AS what
@@ -162,8 +163,7 @@ SELECT
     'shipped quantities in unit "' || q.uom || '" (not a known UN/ECE Rec 20 unit) left out '
         || 'of the totals shipped' AS reason,
     e.event_key AS subject,
-    CAST(year(e.local_date) AS VARCHAR) || '-Q' || CAST(quarter(e.local_date) AS VARCHAR)
-        AS period
+    e.period
 FROM live_events e
 JOIN event_quantities q ON q.event_row = e.event_row
 WHERE e.biz_step = 'shipping' AND q.gtin IS NOT NULL AND q.lot IS NOT NULL

@@ -85,10 +85,6 @@ SELECT
                        'https://id.gs1.org/01/' || min(g.gtin) || '/21/' || u.id_serial) AS epc,
     CAST(year(min(u.local_date)) AS VARCHAR) || '-Q'
         || CAST(quarter(min(u.local_date)) AS VARCHAR) AS period,
-    CAST(NULL AS DECIMAL(38,12)) AS expected,
-    CAST(NULL AS DECIMAL(38,12)) AS observed,
-    CAST(NULL AS DECIMAL(38,12)) AS difference,
-    CAST(NULL AS VARCHAR) AS unit,
     'received on ' || string_agg(CAST(u.local_date AS VARCHAR), ', '
                                  ORDER BY u.event_time, u.event_key)
         || CASE WHEN min(u.first_date) IS NULL THEN '; never shipped'

@@ -9,6 +9,7 @@
 --            again, its identity is being reused, or product declared destroyed was in fact
 --            kept and sold on: a classic route for diverting controlled stock.
 -- evidence:  the first decommissioning or destroying event and every later move
+-- remedy:    pull this pack: it was decommissioned or destroyed
 WITH ended AS (
     SELECT s.id_gtin, s.id_serial, x.event_key, coalesce(s.biz_step, 'decommissioning') AS step,
            s.event_time, s.local_date, x.source,
@@ -56,10 +57,6 @@ SELECT
                        'https://id.gs1.org/01/' || min(g.gtin) || '/21/' || l.id_serial) AS epc,
     CAST(year(min(l.local_date)) AS VARCHAR) || '-Q'
         || CAST(quarter(min(l.local_date)) AS VARCHAR) AS period,
-    CAST(NULL AS DECIMAL(38,12)) AS expected,
-    CAST(NULL AS DECIMAL(38,12)) AS observed,
-    CAST(NULL AS DECIMAL(38,12)) AS difference,
-    CAST(NULL AS VARCHAR) AS unit,
     min(l.end_step) || ' on ' || CAST(min(l.end_date) AS VARCHAR) || '; then '
         || string_agg(l.step || ' on ' || CAST(l.local_date AS VARCHAR), ', '
                       ORDER BY l.event_time, l.event_key) AS detail,

@@ -17,9 +17,11 @@
 --            it (room to pass diverted goods off later); more scanned than declared means
 --            undeclared packs crossed the border inside a declared shipment.
 -- evidence:  the export declaration lines and the shipping events of the shipment
+-- remedy:    rescan the shipment, or declare the {observed} packs scanned instead of
+--            {expected}
 WITH lines AS (
     SELECT c.shipment_ref, c.gtin, NULLIF(c.lot, '') AS lot, c.uom, c.qty_units, c.period,
-           c.declared_date, c.declaration_id || '/' || coalesce(c.line, '1') AS line_key,
+           c.declared_date, c.line_key,
            c.source
     FROM current_consignments c
     WHERE c.direction = 'export'

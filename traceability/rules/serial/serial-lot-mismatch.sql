@@ -16,6 +16,7 @@
 --            disagree, which is how relabelled, expired or diverted packs re-enter the chain.
 -- evidence:  the commissioning events, every event naming the serial under another lot, and
 --            the export declaration lines of the shipment that moved it under another lot
+-- remedy:    pull this pack, or declare the lot it was commissioned in
 WITH named AS (
     -- SGTINs written with a lot: stored as received text (the prefix-and-serial spellings
     -- carry no lot), named directly by a live event other than commissioning
@@ -57,7 +58,7 @@ WITH named AS (
           SELECT 1 FROM commissioned c WHERE c.epc_key = n.epc_key AND c.lot = n.lot)
 ), export_lines AS (
     SELECT c.shipment_ref, c.gtin, NULLIF(c.lot, '') AS lot,
-           c.declaration_id || '/' || coalesce(c.line, '1') AS line_key, c.source
+           c.line_key, c.source
     FROM current_consignments c
     WHERE c.direction = 'export'
 ), lotted AS (
@@ -166,10 +167,6 @@ WITH named AS (
 SELECT
     coalesce(k.epc_key, 'https://id.gs1.org/01/' || g.gtin || '/21/' || f.id_serial) AS epc,
     f.period,
-    CAST(NULL AS DECIMAL(38,12)) AS expected,
-    CAST(NULL AS DECIMAL(38,12)) AS observed,
-    CAST(NULL AS DECIMAL(38,12)) AS difference,
-    CAST(NULL AS VARCHAR) AS unit,
     'commissioned in lot ' || l.lots || '; ' || f.said AS detail,
     v.evidence
 FROM found f

@@ -9,6 +9,7 @@
 --            a counterfeit or a pack made outside the declared production, carried along
 --            with genuine goods.
 -- evidence:  the moves of the serial that no earlier commissioning covers
+-- remedy:    pull this pack: no commissioning record covers it
 WITH commissioned AS (
     SELECT i.id_gtin, i.id_serial, e.event_time
     FROM live_rows e
@@ -69,10 +70,6 @@ SELECT
     o.epc_key AS epc,
     CAST(year(min(o.local_date)) AS VARCHAR) || '-Q'
         || CAST(quarter(min(o.local_date)) AS VARCHAR) AS period,
-    CAST(NULL AS DECIMAL(38,12)) AS expected,
-    CAST(NULL AS DECIMAL(38,12)) AS observed,
-    CAST(NULL AS DECIMAL(38,12)) AS difference,
-    CAST(NULL AS VARCHAR) AS unit,
     CASE
         WHEN min(c.first_date) IS NULL THEN 'never commissioned; '
         ELSE 'commissioned only on ' || CAST(min(c.first_date) AS VARCHAR) || '; '

@@ -13,6 +13,8 @@
 --            shipment of a pack still in transit means its identity was copied, or the
 --            first shipment never really went where it was declared to go.
 -- evidence:  the two shipping events (and their shipment refs)
+-- remedy:    pull this pack: it left before and was never received back (if it came back,
+--            load its receiving event first)
 WITH shipped AS (
     SELECT s.id_gtin, s.id_serial, s.event_row, s.event_time, s.local_date
     FROM serial_moves s
@@ -86,10 +88,6 @@ SELECT
                        'https://id.gs1.org/01/' || min(g.gtin) || '/21/' || t.id_serial) AS epc,
     CAST(year(min(t.next_date)) AS VARCHAR) || '-Q'
         || CAST(quarter(min(t.next_date)) AS VARCHAR) AS period,
-    CAST(NULL AS DECIMAL(38,12)) AS expected,
-    CAST(NULL AS DECIMAL(38,12)) AS observed,
-    CAST(NULL AS DECIMAL(38,12)) AS difference,
-    CAST(NULL AS VARCHAR) AS unit,
     string_agg(
         'shipped on ' || CAST(t.local_date AS VARCHAR)
             || coalesce(' under ' || a.refs, '')
