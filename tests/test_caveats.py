@@ -30,8 +30,8 @@ from traceability.cli import cli
 from traceability.config import from_mapping
 from traceability.diff import diff, fails, report_from_dict
 from traceability.errors import ExitCode
+from traceability.kinds import load_schema
 from traceability.load import load
-from traceability.load.kinds import load_schema
 from traceability.model import Caveat, Report, Severity
 from traceability.reconcile import fingerprint
 from traceability.render import render

@@ -15,8 +15,8 @@ from openpyxl import Workbook
 
 from traceability.cli import cli
 from traceability.errors import StrictLoadAborted
+from traceability.kinds import TABULAR_KINDS, kind_spec
 from traceability.load import load
-from traceability.load.kinds import TABULAR_KINDS, kind_spec
 
 
 def _clean(row: dict[str, str]) -> dict[str, str]:

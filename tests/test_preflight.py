@@ -17,8 +17,8 @@ from traceability import Preflight, preflight, reconcile, render
 from traceability.cli import cli
 from traceability.config import from_mapping
 from traceability.errors import InputError
+from traceability.kinds import load_schema
 from traceability.load import load
-from traceability.load.kinds import load_schema
 from traceability.preflight import PREFLIGHT_RULES, REMEDIES
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "preflight"

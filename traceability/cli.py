@@ -42,8 +42,8 @@ from traceability.errors import (
     resource_error,
 )
 from traceability.inert import inert
+from traceability.kinds import ALL_KINDS
 from traceability.load import DEFAULT_LOAD_MEMORY, FileProgress, LoadResult, load
-from traceability.load.kinds import ALL_KINDS
 from traceability.model import Report, Severity
 from traceability.reconcile import empty_scope_message
 from traceability.render import RENDERERS

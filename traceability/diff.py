@@ -337,7 +337,7 @@ def load_report(path: str | Path) -> dict[str, Any]:
     from jsonschema import Draft202012Validator, FormatChecker
     from jsonschema.exceptions import best_match
 
-    from traceability.load.kinds import load_schema
+    from traceability.kinds import load_schema
 
     where = str(path)
     try:

@@ -24,9 +24,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from traceability.kinds import TABULAR_KINDS, Column, kind_spec, load_schema
 from traceability.load.checks import checks_markdown
 from traceability.load.identifiers import normalise_uom
-from traceability.load.kinds import TABULAR_KINDS, Column, kind_spec, load_schema
 from traceability.rules import GROUPS, Rule, RuleFileError, _rule_from
 
 SOURCE_ROOT = Path(__file__).resolve().parents[1]

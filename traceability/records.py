@@ -227,7 +227,7 @@ def declaration_texts(
     query: Query, kind: str, keys: Sequence[tuple[int, int]]
 ) -> dict[tuple[int, int], Text]:
     """The text of each stored declaration of ``kind`` at (load_id, source_line)."""
-    from traceability.load.kinds import kind_spec
+    from traceability.kinds import kind_spec
 
     columns = [c.name for c in kind_spec(kind).columns]
     selected = ", ".join(f"t.{_quote(c)}" for c in columns)

@@ -251,7 +251,7 @@ MIGRATIONS[3] = _add_load_journal
 
 def declaration_ddl(kind: str) -> str:
     """CREATE TABLE for one tabular kind, from its schema."""
-    from traceability.load.kinds import kind_spec  # the load package imports this module
+    from traceability.kinds import kind_spec  # the load package imports this module
 
     spec = kind_spec(kind)
     cols = ",\n    ".join(f'"{c.name}" {c.sql_type}' for c in spec.columns)
@@ -260,7 +260,7 @@ def declaration_ddl(kind: str) -> str:
 
 def create_all(con: duckdb.DuckDBPyConnection) -> None:
     """Create every table of the current layout (idempotent)."""
-    from traceability.load.kinds import TABULAR_KINDS
+    from traceability.kinds import TABULAR_KINDS
 
     con.execute(BOOK_DDL)
     for kind in TABULAR_KINDS:
@@ -628,7 +628,7 @@ def append_rows(
 
 def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Row count of every table of the store, for summaries and tests."""
-    from traceability.load.kinds import TABULAR_KINDS
+    from traceability.kinds import TABULAR_KINDS
 
     names = [*TABULAR_KINDS, "events", "epc_rows", "event_quantities"]
     names += ["event_biz_transactions", "event_parties", "loads", "rejects"]

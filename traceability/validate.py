@@ -50,8 +50,8 @@ from typing import Any, Literal
 
 from traceability import __version__
 from traceability.errors import ExitCode, InputError, UnknownKind
+from traceability.kinds import ALL_KINDS
 from traceability.load import expand, load
-from traceability.load.kinds import ALL_KINDS
 from traceability.store import connect
 
 Level = Literal["reject", "warning", "note"]

@@ -24,12 +24,12 @@ from traceability.errors import (
     UnknownKind,
     UnreadableFile,
 )
+from traceability.kinds import ALL_KINDS, EVENT_KIND, TABULAR_KINDS, kind_spec
 from traceability.load import events as ev
 from traceability.load import limits, read
 from traceability.load.epcis_terms import CBV_MACRO
 from traceability.load.epcis_xml import looks_like_xml
 from traceability.load.identifiers_sql import EPC_MACROS, SQL_MACROS
-from traceability.load.kinds import ALL_KINDS, EVENT_KIND, TABULAR_KINDS, kind_spec
 from traceability.load.progress import reporting
 from traceability.load.tabular import load_tabular
 from traceability.store import connect, fault_point, load_transaction

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 from jsonschema.exceptions import best_match
 
 from traceability.errors import UnreadableFile
+from traceability.kinds import validator
 from traceability.load import event_versions, limits, progress
 from traceability.load.decimals import Inexact, exact_quantity
 from traceability.load.epcis_documents import (
@@ -47,7 +48,6 @@ from traceability.load.eventhash import event_hash
 from traceability.load.exact_numbers import BigNumber, number_text
 from traceability.load.identifiers import INVISIBLE_SQL, event_uom, invisible_chars, parse_epc
 from traceability.load.identifiers_sql import EPC_MACROS
-from traceability.load.kinds import validator
 from traceability.store import append_rows
 
 EPC_LISTS = ("epcList", "childEPCs", "inputEPCList", "outputEPCList")

@@ -17,6 +17,7 @@ import duckdb
 import pyarrow as pa
 
 from traceability.errors import UnreadableFile
+from traceability.kinds import Column, KindSpec
 from traceability.load import decimals
 from traceability.load.identifiers import (
     INVISIBLE_SQL,
@@ -24,7 +25,6 @@ from traceability.load.identifiers import (
     invisible_chars,
     normalise_uom,
 )
-from traceability.load.kinds import Column, KindSpec
 from traceability.load.limits import shown
 from traceability.load.read import LINE, Chunk, RawTable, RecordNote, column
 

@@ -29,7 +29,7 @@ def schema_dir() -> Path:
     packaged = resources.files("traceability") / "schemas"
     if packaged.is_dir():
         return Path(str(packaged))
-    return Path(__file__).resolve().parents[2] / "schemas"
+    return Path(__file__).resolve().parents[1] / "schemas"
 
 
 @cache
