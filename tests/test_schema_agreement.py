@@ -34,6 +34,7 @@ BROKEN = {
     "trade_uom": ["LTR", "box"],
     "enum": ["Export", "other", "x"],
     "text": [],
+    "pattern": ["?", "0"],
 }
 
 

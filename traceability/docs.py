@@ -24,7 +24,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from traceability.kinds import TABULAR_KINDS, Column, kind_spec, load_schema
+from traceability.kinds import TABULAR_KINDS, Column, Dialect, kind_spec, load_schema
 from traceability.load.checks import checks_markdown
 from traceability.load.identifiers import normalise_uom
 from traceability.rules import GROUPS, Rule, RuleFileError, _rule_from
@@ -213,7 +213,24 @@ def _type(column: Column) -> str:
         return "one of " + ", ".join(map(_code, column.enum))
     if column.logical.endswith("uom") and column.enum:
         return f"{name}: {_units(column.enum)}"
+    if column.logical == "pattern":
+        return f"text matching {_code(column.pattern or '')}"
     return name
+
+
+def _dialect_markdown(dialect: Dialect) -> str:
+    """How a file in ``dialect`` is read: which of its columns give which, and how."""
+    parts = []
+    for name, sources in dialect.columns.items():
+        read = " else ".join(map(_code, sources))
+        values = dialect.values.get(name, {})
+        if values and len(values) <= 8:
+            read += " (" + ", ".join(f"{_code(k)} as {_code(v)}" for k, v in values.items()) + ")"
+        elif values:
+            read += f" ({len(values)} values mapped)"
+        parts.append(f"{_code(name)} from {read}")
+    parts += [f"{_code(k)} is {_code(v)}" for k, v in dialect.constants.items()]
+    return f"Also read as {dialect.name}: " + "; ".join(parts) + "; other columns are kept."
 
 
 def columns_markdown(kind: str) -> str:
@@ -228,6 +245,7 @@ def columns_markdown(kind: str) -> str:
     key = ", ".join(map(_code, spec.key))
     formats = ", ".join(spec.formats)
     rows += ["", f"Record key: ({key}). File formats: {formats}."]
+    rows += ["\n" + _dialect_markdown(d) for d in spec.dialects]
     return "\n".join(rows)
 
 

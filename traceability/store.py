@@ -37,6 +37,7 @@ from traceability.errors import (
     StoreVersionError,
     resource_error,
 )
+from traceability.kinds import TABULAR_KINDS, kind_spec
 
 #: Version of the table layout. Bump it and add a step to ``MIGRATIONS`` on any change.
 STORE_VERSION = 4
@@ -249,19 +250,30 @@ def _add_load_journal(con: duckdb.DuckDBPyConnection) -> None:
 MIGRATIONS[3] = _add_load_journal
 
 
-def declaration_ddl(kind: str) -> str:
+def declaration_ddl(kind: str, *, temporary: bool = False) -> str:
     """CREATE TABLE for one tabular kind, from its schema."""
-    from traceability.kinds import kind_spec  # the load package imports this module
-
     spec = kind_spec(kind)
     cols = ",\n    ".join(f'"{c.name}" {c.sql_type}' for c in spec.columns)
-    return f'CREATE TABLE IF NOT EXISTS "{kind}" (\n    {cols},{PROVENANCE_COLUMNS}\n);'
+    create = "CREATE TEMP TABLE" if temporary else "CREATE TABLE"
+    return f'{create} IF NOT EXISTS "{spec.table}" (\n    {cols},{PROVENANCE_COLUMNS}\n);'
+
+
+def _add_new_kinds(con: duckdb.DuckDBPyConnection, *, read_only: bool) -> None:
+    """Give a store made before a kind was added that kind's (empty) table.
+
+    Opened for writing, the table is created in the store; read-only, as a temporary
+    table, so that what reads it finds no records rather than no table.
+    """
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if "tracecheck_meta" not in tables:
+        return
+    for kind in TABULAR_KINDS:
+        if kind_spec(kind).table not in tables:
+            con.execute(declaration_ddl(kind, temporary=read_only))
 
 
 def create_all(con: duckdb.DuckDBPyConnection) -> None:
     """Create every table of the current layout (idempotent)."""
-    from traceability.kinds import TABULAR_KINDS
-
     con.execute(BOOK_DDL)
     for kind in TABULAR_KINDS:
         con.execute(declaration_ddl(kind))
@@ -325,6 +337,7 @@ def connect(
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET enable_progress_bar = false")  # the library never prints
         _check_version(con, path, read_only=read_only)
+        _add_new_kinds(con, read_only=read_only)
         check_layout(con, path)
         if read_only:
             if _unfinished(con):
@@ -376,7 +389,7 @@ def _layout() -> dict[str, list[tuple[str, str]]]:
 def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
     rows = con.execute(
         "SELECT table_name, column_name, data_type FROM duckdb_columns() "
-        "WHERE database_name = current_database() AND schema_name = 'main' "
+        "WHERE database_name IN (current_database(), 'temp') AND schema_name = 'main' "
         "ORDER BY table_name, column_index"
     ).fetchall()
     out: dict[str, list[tuple[str, str]]] = {}
@@ -628,9 +641,8 @@ def append_rows(
 
 def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Row count of every table of the store, for summaries and tests."""
-    from traceability.kinds import TABULAR_KINDS
-
-    names = [*TABULAR_KINDS, "events", "epc_rows", "event_quantities"]
+    names = [*(kind_spec(k).table for k in TABULAR_KINDS), "events", "epc_rows"]
+    names += ["event_quantities"]
     names += ["event_biz_transactions", "event_parties", "loads", "rejects"]
     counts = {}
     for name in names:

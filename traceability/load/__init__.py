@@ -326,9 +326,8 @@ def _best_kind(path: Path, columns: Iterable[str]) -> str:
     candidates = []
     for kind in TABULAR_KINDS:
         spec = kind_spec(kind)
-        required = {c.name for c in spec.columns if c.required}
-        if required <= have and all(set(g) & have for g in spec.one_of_required):
-            candidates.append((len(required), kind))
+        if spec.covers(have):
+            candidates.append((len(spec.required_names()), kind))
     if not candidates:
         names = sorted(have)
         listed = ", ".join(

@@ -17,7 +17,7 @@ import duckdb
 import pyarrow as pa
 
 from traceability.errors import UnreadableFile
-from traceability.kinds import Column, KindSpec
+from traceability.kinds import Column, Dialect, KindSpec, Rewrite
 from traceability.load import decimals
 from traceability.load.identifiers import (
     INVISIBLE_SQL,
@@ -89,6 +89,8 @@ def check_sql(column: Column, v: str) -> str:
         return f"CASE WHEN NOT {_in_enum(column, v)} THEN 'not-allowed' END"
     if t == "mass_uom":
         return f"CASE WHEN NOT {_in_enum(column, v)} THEN 'not-a-mass-unit' END"
+    if t == "pattern":
+        return f"CASE WHEN NOT regexp_full_match({v}, {lit(column.pattern or '')}) THEN {lit(column.code)} END"  # noqa: E501
     if t == "text":
         if column.name in FREE_TEXT:
             return "NULL"
@@ -100,6 +102,8 @@ def check_sql(column: Column, v: str) -> str:
 def normalise_sql(column: Column, v: str) -> str:
     """SQL turning a valid trimmed text value into its stored form."""
     t = column.logical
+    if column.normalise:
+        return _rewritten(v, column.normalise)
     if t == "gtin":
         return f"tc_gtin14({v})"
     if t == "decimal":
@@ -187,12 +191,17 @@ class TabularOutcome:
     extra_columns: tuple[str, ...]
 
 
-def map_header(path: Path, spec: KindSpec, header: list[str]) -> tuple[dict[str, str], list[str]]:
-    """Map file columns to schema columns (case-insensitively); return (mapping, extras)."""
-    mapping: dict[str, str] = {}
-    extras: list[str] = []
+def map_header(
+    path: Path, spec: KindSpec, header: list[str]
+) -> tuple[dict[str, list[str]], list[str], Dialect | None]:
+    """Map file columns to schema columns (case-insensitively).
+
+    Returns (mapping, extras, dialect): the file's columns each schema column is read from
+    (the first with a value wins), the file's other columns, and the dialect the file is
+    written in (None: the contract's own names).
+    """
     seen: set[str] = set()
-    names = {n.lower(): n for n in spec.names}
+    by_name: dict[str, str] = {}
     for h in header:
         key = h.strip().lower()
         if "\x00" in h:
@@ -200,20 +209,56 @@ def map_header(path: Path, spec: KindSpec, header: list[str]) -> tuple[dict[str,
         if key in seen and key:
             raise UnreadableFile(f"{path}: column {shown(h)} appears twice in the header")
         seen.add(key)
-        if key in names:
-            mapping[names[key]] = h
-        elif h.strip():
-            extras.append(h)
-    missing = [c.name for c in spec.columns if c.required and c.name not in mapping]
-    missing += [
-        " or ".join(group) for group in spec.one_of_required if not set(group) & set(mapping)
-    ]
+        by_name.setdefault(key, h)
+    dialect = spec.dialect_of(header)
+    mapping: dict[str, list[str]] = {}
+    for name in spec.names:
+        names = dialect.columns.get(name, (name,)) if dialect else (name,)
+        found = [by_name[n.lower()] for n in names if n.lower() in by_name]
+        if found:
+            mapping[name] = found
+    used = {h for hs in mapping.values() for h in hs}
+    extras = [h for h in header if h.strip() and h not in used]
+    present = set(mapping) | (set(dialect.constants) if dialect else set())
+    missing = [c.name for c in spec.columns if c.required and c.name not in present]
+    missing += [" or ".join(group) for group in spec.one_of_required if not set(group) & present]
     if missing:
         raise UnreadableFile(
             f"{path}: not a {spec.kind} file: missing column(s) {', '.join(missing)}",
             hint="see the input contract for the column names",
         )
-    return mapping, extras
+    return mapping, extras, dialect
+
+
+def _rewritten(value: str, steps: Sequence[Rewrite]) -> str:
+    """``value`` (SQL) after the rewrites ``steps``."""
+    for step in steps:
+        if isinstance(step, str):
+            value = f"{step}({value})"
+        else:
+            value = f"regexp_replace({value}, {lit(step[0])}, {lit(step[1])})"
+    return value
+
+
+def _read_sql(
+    c: Column, sources: Sequence[str], at: dict[str, str], dialect: Dialect | None
+) -> str:
+    """SQL reading column ``c`` from the file's columns ``sources``: trimmed, NULL when
+    blank, in the dialect's spelling turned into the contract's, else its default."""
+    parts = [f"NULLIF(trim({at[h]}), '')" for h in sources]
+    if not parts:
+        constant = dialect.constants.get(c.name) if dialect else None
+        value = constant if constant is not None else c.default
+        return lit(value) if value is not None else "NULL::VARCHAR"
+    expr = parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+    if dialect is not None and c.name in dialect.values:
+        whens = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in dialect.values[c.name].items())
+        expr = f"(CASE {expr} {whens} ELSE {expr} END)"
+    if dialect is not None and c.name in dialect.rewrite:
+        expr = _rewritten(expr, dialect.rewrite[c.name])
+    if c.default is not None:
+        expr = f"coalesce({expr}, {lit(c.default)})"
+    return expr
 
 
 def load_tabular(
@@ -233,14 +278,14 @@ def load_tabular(
     (what DuckDB keeps of the load's uncommitted rows is bounded by its memory limit).
     """
     try:
-        mapping, extras = map_header(path, spec, table.header)
+        mapping, extras, dialect = map_header(path, spec, table.header)
         create_decimal_macros(con)
         write_notes(con, load_id, source, table.unit, table.notes)
         total = TabularOutcome(0, 0, 0, 0, 0, tuple(extras))
         for chunk in table.chunks():
             if not len(chunk):
                 continue
-            out = _load_chunk(con, spec, table, chunk, mapping, extras, load_id, source)
+            out = _load_chunk(con, spec, table, chunk, (mapping, dialect), extras, load_id, source)
             write_notes(con, load_id, source, table.unit, chunk.notes)
             total = TabularOutcome(
                 total.records + out.records,
@@ -252,7 +297,7 @@ def load_tabular(
             )
     finally:
         table.close()
-    target = q(spec.kind)
+    target = q(spec.table)
     key_match = " AND ".join(f"t.{q(k)} IS NOT DISTINCT FROM n.{q(k)}" for k in spec.key)
     conflict_row = con.execute(
         f"SELECT count(*) FROM {target} n WHERE n.load_id = ? AND EXISTS ("
@@ -346,11 +391,12 @@ def _load_chunk(
     spec: KindSpec,
     table: RawTable,
     chunk: Chunk,
-    mapping: dict[str, str],
+    plan: tuple[dict[str, list[str]], Dialect | None],
     extras: list[str],
     load_id: int,
     source: str,
 ) -> TabularOutcome:
+    mapping, dialect = plan
     # The chunk and the checked chunk are Arrow tables that the SQL reads by the name of a
     # local variable (DuckDB's replacement scan), never registered: a view registered and
     # dropped inside the load's transaction would keep its table in memory until the end.
@@ -358,19 +404,12 @@ def _load_chunk(
     # The file's columns are read by position (read.column), so no name from a file is
     # ever an SQL identifier; names reach the SQL only as quoted string literals.
     at = {h: q(column(i)) for i, h in enumerate(table.header)}
-    cols = []
-    for c in spec.columns:
-        if c.name in mapping:
-            expr = f"NULLIF(trim({at[mapping[c.name]]}), '')"
-            if c.default is not None:
-                expr = f"coalesce({expr}, {lit(c.default)})"
-        else:
-            expr = lit(c.default) if c.default is not None else "NULL::VARCHAR"
-        cols.append(f"{expr} AS {q(c.name)}")
+    cols = [
+        f"{_read_sql(c, mapping.get(c.name, []), at, dialect)} AS {q(c.name)}" for c in spec.columns
+    ]
     # The value each checked column had in the file, for the message of a rejection.
     written = [
-        f"{at[mapping[c.name]] if c.name in mapping else 'NULL::VARCHAR'} AS {q(_WRITTEN + c.name)}"
-        for c in spec.columns
+        f"{_written(mapping.get(c.name, []), at)} AS {q(_WRITTEN + c.name)}" for c in spec.columns
     ]
     extra_json = (
         "json_object(" + ", ".join(f"{lit(e)}, {at[e]}" for e in extras) + ")"
@@ -418,6 +457,15 @@ def _load_chunk(
         f"list_filter([{', '.join(checks)}], x -> x.code IS NOT NULL) AS errors FROM ({text})"
     ).to_arrow_table()
     return _store_chunk(con, spec, chunk, checked, load_id, source)
+
+
+def _written(sources: Sequence[str], at: dict[str, str]) -> str:
+    """SQL giving a column's value as the file wrote it (the first of ``sources`` with one)."""
+    if not sources:
+        return "NULL::VARCHAR"
+    if len(sources) == 1:
+        return at[sources[0]]
+    return "coalesce(" + ", ".join(f"NULLIF(trim({at[h]}), '')" for h in sources) + ")"
 
 
 def _store_chunk(
@@ -471,7 +519,7 @@ def _store_chunk(
         f"(SELECT *, {hash_expr} AS record_hash FROM "
         f"(SELECT {normal}, {LINE}, extra FROM tc_chk WHERE len(errors) = 0))"
     )
-    target = q(spec.kind)
+    target = q(spec.table)
     names = ", ".join(q(c.name) for c in spec.columns)
     inserted = con.execute(
         f"INSERT INTO {target} ({names}, load_id, source_file, source_line, record_hash, extra) "
