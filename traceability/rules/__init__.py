@@ -27,7 +27,22 @@ from traceability.errors import InputError, TracecheckError
 from traceability.model import Severity
 
 HEADER_KEYS = ("id", "severity", "needs", "tolerance", "checks", "why", "evidence")
-GROUPS = ("batch", "mirror", "serial", "filings", "authorisations")
+#: The groups of the catalogue, in its order; a folder of rules not named here is a
+#: group too, listed after these (a new group is a new folder).
+_CATALOGUE_GROUPS = ("batch", "mirror", "serial", "filings", "authorisations")
+
+
+def _groups() -> tuple[str, ...]:
+    folders = {
+        p.name
+        for p in resources.files(__name__).iterdir()
+        if p.is_dir() and not p.name.startswith(("_", "."))
+    }
+    known = [g for g in _CATALOGUE_GROUPS if g in folders]
+    return (*known, *sorted(folders - set(known)))
+
+
+GROUPS = _groups()
 
 _KEY_LINE = re.compile(r"^--\s*([a-z_]+):\s*(.*)$")
 #: The line that starts a rule file's coverage section.
