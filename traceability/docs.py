@@ -214,7 +214,8 @@ def _type(column: Column) -> str:
     if column.logical.endswith("uom") and column.enum:
         return f"{name}: {_units(column.enum)}"
     if column.logical == "pattern":
-        return f"text matching {_code(column.pattern or '')}"
+        pattern = (column.pattern or "").replace("|", "\\|")  # inside a table cell
+        return f"text matching {_code(pattern)}"
     return name
 
 
