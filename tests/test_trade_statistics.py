@@ -12,7 +12,9 @@ import json
 from pathlib import Path
 
 import duckdb
+from click.testing import CliRunner
 
+from traceability.cli import cli
 from traceability.load import load
 from traceability.store import connect
 
@@ -123,3 +125,70 @@ def test_a_store_made_before_the_kind_existed_still_opens(tmp_path: Path) -> Non
     read.close()
     load(db, [COMTRADE])  # opened for writing: the table is made in the store
     assert len(_stored(db)) == 4
+
+
+# --- through the CLI: load a Comtrade download with the declarations, then reconcile -------
+
+PRODUCTS = """gtin,name,substance,substance_base,base_factor,content_per_unit,content_uom,trade_uom,control_class
+08901234000021,"Ephedrine hydrochloride BP, bulk",ephedrine hydrochloride,ephedrine,0.8192,1,KGM,KGM,INCB-Table-I
+08901234000045,"Pseudoephedrine sulphate, bulk",pseudoephedrine sulphate,pseudoephedrine,0.7,1,KGM,KGM,INCB-Table-I
+"""  # noqa: E501
+CONSIGNMENTS = """declaration_id,line,direction,declarant,counterparty,origin_country,destination_country,shipment_ref,gtin,lot,quantity,uom,declared_date,authorisation_ref
+SB-1,1,export,8901234000007,4012345000009,IN,DE,AWB-1,08901234000021,EPH1,125,KGM,2026-01-12,EA-1
+BE-1,1,import,4012345000009,8901234000007,IN,DE,AWB-1,08901234000021,,125000,GRM,2026-01-20,IP-1
+SB-2,1,export,8901234000007,0614141000005,IN,US,BOL-2,08901234000045,PSE1,300,KGM,2026-06-02,EA-2
+"""  # noqa: E501
+
+
+def _customs_findings(tmp_path: Path, comtrade: Path) -> list[dict[str, object]]:
+    (tmp_path / "products.csv").write_text(PRODUCTS, encoding="utf-8")
+    (tmp_path / "consignments.csv").write_text(CONSIGNMENTS, encoding="utf-8")
+    db = str(tmp_path / "store.duckdb")
+    runner = CliRunner()
+    loaded = runner.invoke(
+        cli,
+        [
+            "load",
+            "--db",
+            db,
+            str(tmp_path / "products.csv"),
+            str(tmp_path / "consignments.csv"),
+            str(comtrade),
+        ],
+    )
+    assert loaded.exit_code == 0, loaded.output
+    report = runner.invoke(cli, ["reconcile", "--db", db, "--format", "json"])
+    assert report.exit_code in (0, 1), report.output  # 1: findings (of other rules too)
+    data = json.loads(report.stdout)
+    assert {"rule": "customs-trade-unlicensed", "status": "ran"}.items() <= next(
+        r for r in data["rules_run"] if r["rule"] == "customs-trade-unlicensed"
+    ).items()
+    return [f for f in data["findings"] if f["rule"] == "customs-trade-unlicensed"]
+
+
+def test_reconcile_finds_the_flow_no_declaration_covers_in_a_comtrade_download(
+    tmp_path: Path,
+) -> None:
+    found = _customs_findings(tmp_path, COMTRADE)
+    assert [
+        (f["subject"], f["period"], f["expected"], f["observed"], f["difference"], f["unit"])
+        for f in found
+    ] == [
+        (
+            {"country_from": "IN", "country_to": "KE", "substance_base": "ephedrine"},
+            "2026-Q1",
+            "0",
+            "400",
+            "400",
+            "KGM",
+        )
+    ]
+    assert [e["kind"] for e in found[0]["evidence"]] == ["trade-statistic"]
+    assert found[0]["evidence"][0]["source"].endswith("comtrade.csv:4")
+
+
+def test_a_comtrade_download_the_declarations_match_gives_no_finding(tmp_path: Path) -> None:
+    rows = [r for r in _comtrade_rows() if r["partnerISO"] != "KEN"]
+    assert len(rows) == 3
+    comtrade = _write(tmp_path / "comtrade-matched.csv", rows)
+    assert _customs_findings(tmp_path, comtrade) == []
