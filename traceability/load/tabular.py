@@ -16,9 +16,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from traceability.errors import UnreadableFile
-from traceability.kinds import Column, Dialect, KindSpec, Rewrite
+from traceability.kinds import Column, Dialect, KindSpec
 from traceability.load import decimals
+from traceability.load.columns import lit, map_header, q, read_sql, rewritten, written_sql
 from traceability.load.identifiers import (
     INVISIBLE_SQL,
     check_digit,
@@ -29,16 +29,6 @@ from traceability.load.limits import shown
 from traceability.load.read import LINE, Chunk, RawTable, RecordNote, column
 
 DECIMAL_RE = r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
-
-
-def q(name: str) -> str:
-    """Quote an identifier for SQL (column names come from files: never trust them)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def lit(value: str) -> str:
-    """Quote a string literal for SQL."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _uom_case(column: Column, v: str) -> str:
@@ -103,7 +93,7 @@ def normalise_sql(column: Column, v: str) -> str:
     """SQL turning a valid trimmed text value into its stored form."""
     t = column.logical
     if column.normalise:
-        return _rewritten(v, column.normalise)
+        return rewritten(v, column.normalise)
     if t == "gtin":
         return f"tc_gtin14({v})"
     if t == "decimal":
@@ -189,76 +179,6 @@ class TabularOutcome:
     conflicts: int
     rejected: int
     extra_columns: tuple[str, ...]
-
-
-def map_header(
-    path: Path, spec: KindSpec, header: list[str]
-) -> tuple[dict[str, list[str]], list[str], Dialect | None]:
-    """Map file columns to schema columns (case-insensitively).
-
-    Returns (mapping, extras, dialect): the file's columns each schema column is read from
-    (the first with a value wins), the file's other columns, and the dialect the file is
-    written in (None: the contract's own names).
-    """
-    seen: set[str] = set()
-    by_name: dict[str, str] = {}
-    for h in header:
-        key = h.strip().lower()
-        if "\x00" in h:
-            raise UnreadableFile(f"{path}: the column name {shown(h)} holds a NUL character")
-        if key in seen and key:
-            raise UnreadableFile(f"{path}: column {shown(h)} appears twice in the header")
-        seen.add(key)
-        by_name.setdefault(key, h)
-    dialect = spec.dialect_of(header)
-    mapping: dict[str, list[str]] = {}
-    for name in spec.names:
-        names = dialect.columns.get(name, (name,)) if dialect else (name,)
-        found = [by_name[n.lower()] for n in names if n.lower() in by_name]
-        if found:
-            mapping[name] = found
-    used = {h for hs in mapping.values() for h in hs}
-    extras = [h for h in header if h.strip() and h not in used]
-    present = set(mapping) | (set(dialect.constants) if dialect else set())
-    missing = [c.name for c in spec.columns if c.required and c.name not in present]
-    missing += [" or ".join(group) for group in spec.one_of_required if not set(group) & present]
-    if missing:
-        raise UnreadableFile(
-            f"{path}: not a {spec.kind} file: missing column(s) {', '.join(missing)}",
-            hint="see the input contract for the column names",
-        )
-    return mapping, extras, dialect
-
-
-def _rewritten(value: str, steps: Sequence[Rewrite]) -> str:
-    """``value`` (SQL) after the rewrites ``steps``."""
-    for step in steps:
-        if isinstance(step, str):
-            value = f"{step}({value})"
-        else:
-            value = f"regexp_replace({value}, {lit(step[0])}, {lit(step[1])})"
-    return value
-
-
-def _read_sql(
-    c: Column, sources: Sequence[str], at: dict[str, str], dialect: Dialect | None
-) -> str:
-    """SQL reading column ``c`` from the file's columns ``sources``: trimmed, NULL when
-    blank, in the dialect's spelling turned into the contract's, else its default."""
-    parts = [f"NULLIF(trim({at[h]}), '')" for h in sources]
-    if not parts:
-        constant = dialect.constants.get(c.name) if dialect else None
-        value = constant if constant is not None else c.default
-        return lit(value) if value is not None else "NULL::VARCHAR"
-    expr = parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
-    if dialect is not None and c.name in dialect.values:
-        whens = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in dialect.values[c.name].items())
-        expr = f"(CASE {expr} {whens} ELSE {expr} END)"
-    if dialect is not None and c.name in dialect.rewrite:
-        expr = _rewritten(expr, dialect.rewrite[c.name])
-    if c.default is not None:
-        expr = f"coalesce({expr}, {lit(c.default)})"
-    return expr
 
 
 def load_tabular(
@@ -405,11 +325,12 @@ def _load_chunk(
     # ever an SQL identifier; names reach the SQL only as quoted string literals.
     at = {h: q(column(i)) for i, h in enumerate(table.header)}
     cols = [
-        f"{_read_sql(c, mapping.get(c.name, []), at, dialect)} AS {q(c.name)}" for c in spec.columns
+        f"{read_sql(c, mapping.get(c.name, []), at, dialect)} AS {q(c.name)}" for c in spec.columns
     ]
     # The value each checked column had in the file, for the message of a rejection.
     written = [
-        f"{_written(mapping.get(c.name, []), at)} AS {q(_WRITTEN + c.name)}" for c in spec.columns
+        f"{written_sql(mapping.get(c.name, []), at)} AS {q(_WRITTEN + c.name)}"
+        for c in spec.columns
     ]
     extra_json = (
         "json_object(" + ", ".join(f"{lit(e)}, {at[e]}" for e in extras) + ")"
@@ -457,15 +378,6 @@ def _load_chunk(
         f"list_filter([{', '.join(checks)}], x -> x.code IS NOT NULL) AS errors FROM ({text})"
     ).to_arrow_table()
     return _store_chunk(con, spec, chunk, checked, load_id, source)
-
-
-def _written(sources: Sequence[str], at: dict[str, str]) -> str:
-    """SQL giving a column's value as the file wrote it (the first of ``sources`` with one)."""
-    if not sources:
-        return "NULL::VARCHAR"
-    if len(sources) == 1:
-        return at[sources[0]]
-    return "coalesce(" + ", ".join(f"NULLIF(trim({at[h]}), '')" for h in sources) + ")"
 
 
 def _store_chunk(
