@@ -11,6 +11,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from traceability.kinds import TABULAR_KINDS, load_schema
 from traceability.store import connect, table_counts
 
 EXPORTER = "8901234000007"  # GLN, valid check digit
@@ -89,6 +90,8 @@ VALID: dict[str, dict[str, str]] = {
         "uom": "KGM",
     },
 }
+#: A kind without a record above is shown by the first example of its schema.
+VALID.update({k: dict(load_schema(k)["examples"][0]) for k in TABULAR_KINDS if k not in VALID})
 
 
 def write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> Path:

@@ -19,8 +19,8 @@ from jsonschema import Draft202012Validator, FormatChecker
 from traceability import preflight, reconcile
 from traceability.cli import cli
 from traceability.errors import StrictLoadAborted
+from traceability.kinds import load_schema
 from traceability.load import load
-from traceability.load.kinds import load_schema
 from traceability.model import Severity
 from traceability.preflight.needs import AUTHORISATION_RULES, BATCH_RULES, HISTORY_RULES
 

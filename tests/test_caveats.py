@@ -29,8 +29,8 @@ from traceability.caveats import Reject, attach, named_by
 from traceability.cli import cli
 from traceability.diff import diff, fails, report_from_dict
 from traceability.errors import ExitCode
+from traceability.kinds import load_schema
 from traceability.load import load
-from traceability.load.kinds import load_schema
 from traceability.model import Caveat, Report, Severity
 from traceability.reconcile import fingerprint
 from traceability.render import render

@@ -25,8 +25,8 @@ from traceability import preflight, reconcile
 from traceability.cli import cli
 from traceability.diff import Diff, diff, fails, load_report
 from traceability.errors import ExitCode, InputError, NotComparable
+from traceability.kinds import load_schema
 from traceability.load import load
-from traceability.load.kinds import load_schema
 from traceability.model import NotJudged, Report, RuleRun, Severity
 from traceability.render import render, render_diff
 from traceability.render.to_csv import FORMULA_START

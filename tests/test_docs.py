@@ -31,8 +31,8 @@ from click.testing import CliRunner
 
 from traceability.cli import cli
 from traceability.docs import read_rules, stale_pages
+from traceability.kinds import load_schema
 from traceability.load import load
-from traceability.load.kinds import load_schema
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"

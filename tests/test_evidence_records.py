@@ -24,9 +24,9 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 import traceability
 from traceability.diff import diff
+from traceability.kinds import load_schema
 from traceability.load import load
 from traceability.load.identifiers import normalise_uom
-from traceability.load.kinds import load_schema
 from traceability.model import Evidence, Finding, InputFile, Report, Severity
 from traceability.records import (
     Limits,

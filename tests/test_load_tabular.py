@@ -15,8 +15,8 @@ from openpyxl import Workbook
 
 from traceability.cli import cli
 from traceability.errors import StrictLoadAborted
+from traceability.kinds import TABULAR_KINDS, kind_spec
 from traceability.load import load
-from traceability.load.kinds import TABULAR_KINDS, kind_spec
 
 
 def _clean(row: dict[str, str]) -> dict[str, str]:
@@ -28,7 +28,7 @@ def test_every_kind_loads_from_csv(tmp_path: Path, db: Path, kind: str) -> None:
     path = write_csv(tmp_path / f"{kind}.csv", [VALID[kind]])
     result = load(db, [path])
     assert [(f.kind, f.accepted, f.rejected) for f in result.files] == [(kind, 1, 0)]
-    assert counts(db)[kind] == 1
+    assert counts(db)[kind_spec(kind).table] == 1
 
 
 @pytest.mark.parametrize("kind", TABULAR_KINDS)
@@ -55,7 +55,7 @@ def test_every_kind_loads_from_parquet_and_json_lines(tmp_path: Path, db: Path, 
     ]
     # The same record from two files of different formats is stored once.
     assert [f.accepted + f.duplicates for f in result.files] == [1, 1]
-    assert counts(db)[kind] == 1
+    assert counts(db)[kind_spec(kind).table] == 1
 
 
 def _xlsx(path: Path, rows: list[dict[str, object]]) -> Path:

@@ -238,7 +238,7 @@ def test_importing_the_package_loads_no_test_bench_or_spark_module() -> None:
         check=True,
     )
     loaded, unwanted = json.loads(done.stdout)
-    assert "traceability.cli" in loaded and "traceability.load.kinds" in loaded
+    assert "traceability.cli" in loaded and "traceability.kinds" in loaded
     assert unwanted == []
 
 

@@ -16,8 +16,8 @@ from jsonschema import Draft202012Validator, FormatChecker
 from traceability import Preflight, preflight, reconcile, render
 from traceability.cli import cli
 from traceability.errors import InputError
+from traceability.kinds import load_schema
 from traceability.load import load
-from traceability.load.kinds import load_schema
 from traceability.preflight import PREFLIGHT_RULES, REMEDIES
 from traceability.rules.settings import from_mapping
 

@@ -348,7 +348,9 @@ QUARTER_SETTINGS = {
 def test_a_consistent_generated_quarter_has_no_findings(seed: int) -> None:
     _, report = _quarter(seed, ())
     assert [f.to_dict() for f in report.findings] == []
-    assert {r.status for r in report.rules_run} == {"ran"}
+    # The sample quarter holds no customs statistics yet, so that rule alone has no data.
+    idle = {r.rule for r in report.rules_run if r.status != "ran"}
+    assert idle == {"customs-trade-unlicensed"}
     validate(report)
 
 

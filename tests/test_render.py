@@ -29,8 +29,8 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from traceability.diff import diff, report_from_dict
 from traceability.inert import inert
+from traceability.kinds import load_schema
 from traceability.load import load
-from traceability.load.kinds import load_schema
 from traceability.model import Caveat, Evidence, Finding, InputFile, Report, RuleRun, Severity
 from traceability.reconcile import fingerprint, reconcile
 from traceability.render import DIFF_RENDERERS, RENDERERS, render, render_diff

@@ -37,8 +37,8 @@ from datetime import date, timedelta
 from functools import cache
 from typing import Any
 
+from traceability.kinds import TABULAR_KINDS, kind_spec
 from traceability.load.identifiers import canonical_uri, normalise_gtin, parse_epc
-from traceability.load.kinds import TABULAR_KINDS, kind_spec
 from traceability.model import Caveat, Finding
 
 #: Every rejected record with the kind of the file it came from, in SQL both engines run.

@@ -28,7 +28,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import best_match
 
 from traceability.errors import InputError, UnreadableFile
-from traceability.load.kinds import load_schema
+from traceability.kinds import load_schema
 from traceability.model import (
     Caveat,
     Evidence,

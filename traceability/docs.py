@@ -26,8 +26,8 @@ from pathlib import Path
 
 from traceability.config import example_toml
 from traceability.inert import escape_markdown
+from traceability.kinds import TABULAR_KINDS, Column, Dialect, kind_spec, load_schema
 from traceability.load.identifiers import normalise_uom
-from traceability.load.kinds import TABULAR_KINDS, Column, kind_spec, load_schema
 from traceability.load.outcomes import codes_markdown
 from traceability.rules import GROUP_TITLES, GROUPS, Rule, RuleFileError, _rule_from
 
@@ -197,7 +197,25 @@ def _type(column: Column) -> str:
         return "one of " + ", ".join(map(_code, column.enum))
     if column.logical.endswith("uom") and column.enum:
         return f"{name}: {_units(column.enum)}"
+    if column.logical == "pattern":
+        pattern = (column.pattern or "").replace("|", "\\|")  # inside a table cell
+        return f"text matching {_code(pattern)}"
     return name
+
+
+def _dialect_markdown(dialect: Dialect) -> str:
+    """How a file in ``dialect`` is read: which of its columns give which, and how."""
+    parts = []
+    for name, sources in dialect.columns.items():
+        read = " else ".join(map(_code, sources))
+        values = dialect.values.get(name, {})
+        if values and len(values) <= 8:
+            read += " (" + ", ".join(f"{_code(k)} as {_code(v)}" for k, v in values.items()) + ")"
+        elif values:
+            read += f" ({len(values)} values mapped)"
+        parts.append(f"{_code(name)} from {read}")
+    parts += [f"{_code(k)} is {_code(v)}" for k, v in dialect.constants.items()]
+    return f"Also read as {dialect.name}: " + "; ".join(parts) + "; other columns are kept."
 
 
 def columns_markdown(kind: str) -> str:
@@ -212,6 +230,7 @@ def columns_markdown(kind: str) -> str:
     key = ", ".join(map(_code, spec.key))
     formats = ", ".join(spec.formats)
     rows += ["", f"Record key: ({key}). File formats: {formats}."]
+    rows += ["\n" + _dialect_markdown(d) for d in spec.dialects]
     return "\n".join(rows)
 
 

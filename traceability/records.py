@@ -49,8 +49,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from traceability.kinds import EVENT_KIND, TABULAR_KINDS, kind_spec
 from traceability.load.epcis.terms import EPC_LISTS, QUANTITY_LISTS
-from traceability.load.kinds import kind_spec
 from traceability.model import Evidence, Finding, InputFile, Report
 
 #: How many evidence items of one finding carry their record.
@@ -64,16 +64,8 @@ BATCH = 20_000
 #: columns named ``columns``; returns the result's rows.
 Query = Callable[[str, Sequence[str], Sequence[tuple[int, ...]]], Sequence[Sequence[Any]]]
 
-#: The tables of declarations (the load's kind is the table's name).
-DECLARATION_KINDS = (
-    "products",
-    "batches",
-    "consignments",
-    "authorisations",
-    "filings",
-    "estimates",
-)
-EVENT_KIND = "events"
+#: The kinds of declarations (each stored in its kind's table).
+DECLARATION_KINDS = TABULAR_KINDS
 
 #: The event row's columns in a record, in order; True for a timestamp (written as text).
 EVENT_COLUMNS: tuple[tuple[str, bool], ...] = (
@@ -227,11 +219,12 @@ def declaration_texts(
     query: Query, kind: str, keys: Sequence[tuple[int, int]]
 ) -> dict[tuple[int, int], Text]:
     """The text of each stored declaration of ``kind`` at (load_id, source_line)."""
-    columns = [c.name for c in kind_spec(kind).columns]
+    spec = kind_spec(kind)
+    columns = [c.name for c in spec.columns]
     selected = ", ".join(f"t.{_quote(c)}" for c in columns)
     sql = (
         f"SELECT t.load_id, t.source_line, {selected}, CAST(t.extra AS VARCHAR) AS extra "
-        f"FROM {_quote(kind)} t "
+        f"FROM {_quote(spec.table)} t "
         "JOIN tc_keys k ON k.load_id = t.load_id AND k.source_line = t.source_line"
     )
     out: dict[tuple[int, int], Text] = {}

@@ -49,8 +49,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from traceability.errors import ExitCode, InputError, UnknownKind
+from traceability.kinds import ALL_KINDS
 from traceability.load import expand, load
-from traceability.load.kinds import ALL_KINDS
 from traceability.store import connect
 from traceability.version import __version__
 

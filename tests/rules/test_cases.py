@@ -24,6 +24,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from traceability.config import Config
+from traceability.kinds import TABULAR_KINDS
 from traceability.load import load
 from traceability.model import Finding, Report
 from traceability.reconcile import reconcile
@@ -32,7 +33,7 @@ from traceability.store import connect
 
 HERE = Path(__file__).parent
 SCHEMA = HERE.parents[1] / "schemas" / "report.schema.json"
-TABLE_KINDS = ("products", "batches", "consignments", "authorisations", "filings", "estimates")
+TABLE_KINDS = TABULAR_KINDS
 CASE_KEYS = {
     *("name", "base", "params", "config", "expect", "not_judged", "status", "events"),
     *TABLE_KINDS,

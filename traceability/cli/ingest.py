@@ -35,8 +35,8 @@ from traceability.cli.common import (
 )
 from traceability.cli.progress import Lines, progress
 from traceability.errors import ExitCode, LoadIncomplete
+from traceability.kinds import ALL_KINDS
 from traceability.load import DEFAULT_LOAD_MEMORY, FileProgress, LoadResult, load
-from traceability.load.kinds import ALL_KINDS
 from traceability.render.load_summary import NOTES_SHOWN, print_load_summary
 from traceability.validate import validate
 

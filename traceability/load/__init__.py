@@ -23,6 +23,7 @@ from traceability.errors import (
     UnknownKind,
     UnreadableFile,
 )
+from traceability.kinds import ALL_KINDS, EVENT_KIND, kind_spec
 from traceability.load import read
 from traceability.load.epcis.pipeline import load_events
 from traceability.load.epcis.terms import CBV_MACRO
@@ -36,7 +37,6 @@ from traceability.load.files import (
     sha256_of,
 )
 from traceability.load.identifiers_sql import EPC_MACROS, SQL_MACROS
-from traceability.load.kinds import ALL_KINDS, EVENT_KIND, kind_spec
 from traceability.load.progress import Listener
 from traceability.load.results import (
     MAX_NOTES_PER_FILE,

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from traceability.errors import EmptyFile, UnknownKind, UnreadableFile
+from traceability.kinds import ALL_KINDS, EVENT_KIND, TABULAR_KINDS, kind_spec
 from traceability.load import limits, read
 from traceability.load.epcis.read_xml import looks_like_xml
 from traceability.load.epcis.terms import EVENT_TYPES
-from traceability.load.kinds import ALL_KINDS, EVENT_KIND, TABULAR_KINDS, kind_spec
 from traceability.load.results import FileProblem
 
 SUFFIX_FORMATS = {
@@ -192,9 +192,8 @@ def _best_kind(path: Path, columns: Iterable[str]) -> str:
     candidates = []
     for kind in TABULAR_KINDS:
         spec = kind_spec(kind)
-        required = {c.name for c in spec.columns if c.required}
-        if required <= have and all(set(g) & have for g in spec.one_of_required):
-            candidates.append((len(required), kind))
+        if spec.covers(have):
+            candidates.append((len(spec.required_names()), kind))
     if not candidates:
         names = sorted(have)
         listed = ", ".join(

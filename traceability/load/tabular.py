@@ -14,10 +14,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from traceability.errors import UnreadableFile
+from traceability.kinds import Dialect, KindSpec
 from traceability.load import decimals
-from traceability.load.kinds import KindSpec
-from traceability.load.limits import shown
+from traceability.load.columns import map_header, read_sql, written_sql
 from traceability.load.outcomes import Outcome, write_outcomes
 from traceability.load.read import LINE, Chunk, RawTable, column
 from traceability.load.tabular_checks import lit, message, normalise_sql, q, record_checks
@@ -33,35 +32,6 @@ class TabularOutcome:
     conflicts: int
     rejected: int
     extra_columns: tuple[str, ...]
-
-
-def map_header(path: Path, spec: KindSpec, header: list[str]) -> tuple[dict[str, str], list[str]]:
-    """Map file columns to schema columns (case-insensitively); return (mapping, extras)."""
-    mapping: dict[str, str] = {}
-    extras: list[str] = []
-    seen: set[str] = set()
-    names = {n.lower(): n for n in spec.names}
-    for h in header:
-        key = h.strip().lower()
-        if "\x00" in h:
-            raise UnreadableFile(f"{path}: the column name {shown(h)} holds a NUL character")
-        if key in seen and key:
-            raise UnreadableFile(f"{path}: column {shown(h)} appears twice in the header")
-        seen.add(key)
-        if key in names:
-            mapping[names[key]] = h
-        elif h.strip():
-            extras.append(h)
-    missing = [c.name for c in spec.columns if c.required and c.name not in mapping]
-    missing += [
-        " or ".join(group) for group in spec.one_of_required if not set(group) & set(mapping)
-    ]
-    if missing:
-        raise UnreadableFile(
-            f"{path}: not a {spec.kind} file: missing column(s) {', '.join(missing)}",
-            hint="see the input contract for the column names",
-        )
-    return mapping, extras
 
 
 def load_tabular(
@@ -81,14 +51,14 @@ def load_tabular(
     (what DuckDB keeps of the load's uncommitted rows is bounded by its memory limit).
     """
     try:
-        mapping, extras = map_header(path, spec, table.header)
+        mapping, extras, dialect = map_header(path, spec, table.header)
         create_decimal_macros(con)
         write_notes(con, load_id, source, table.unit, table.notes)
         total = TabularOutcome(0, 0, 0, 0, 0, tuple(extras))
         for chunk in table.chunks():
             if not len(chunk):
                 continue
-            out = _load_chunk(con, spec, table, chunk, mapping, extras, load_id, source)
+            out = _load_chunk(con, spec, table, chunk, (mapping, dialect), extras, load_id, source)
             write_notes(con, load_id, source, table.unit, chunk.notes)
             total = TabularOutcome(
                 total.records + out.records,
@@ -100,7 +70,7 @@ def load_tabular(
             )
     finally:
         table.close()
-    target = q(spec.kind)
+    target = q(spec.table)
     key_match = " AND ".join(f"t.{q(k)} IS NOT DISTINCT FROM n.{q(k)}" for k in spec.key)
     conflict_row = con.execute(
         f"SELECT count(*) FROM {target} n WHERE n.load_id = ? AND EXISTS ("
@@ -145,11 +115,12 @@ def _load_chunk(
     spec: KindSpec,
     table: RawTable,
     chunk: Chunk,
-    mapping: dict[str, str],
+    plan: tuple[dict[str, list[str]], Dialect | None],
     extras: list[str],
     load_id: int,
     source: str,
 ) -> TabularOutcome:
+    mapping, dialect = plan
     # The chunk and the checked chunk are Arrow tables that the SQL reads by the name of a
     # local variable (DuckDB's replacement scan), never registered: a view registered and
     # dropped inside the load's transaction would keep its table in memory until the end.
@@ -157,18 +128,12 @@ def _load_chunk(
     # The file's columns are read by position (read.column), so no name from a file is
     # ever an SQL identifier; names reach the SQL only as quoted string literals.
     at = {h: q(column(i)) for i, h in enumerate(table.header)}
-    cols = []
-    for c in spec.columns:
-        if c.name in mapping:
-            expr = f"NULLIF(trim({at[mapping[c.name]]}), '')"
-            if c.default is not None:
-                expr = f"coalesce({expr}, {lit(c.default)})"
-        else:
-            expr = lit(c.default) if c.default is not None else "NULL::VARCHAR"
-        cols.append(f"{expr} AS {q(c.name)}")
+    cols = [
+        f"{read_sql(c, mapping.get(c.name, []), at, dialect)} AS {q(c.name)}" for c in spec.columns
+    ]
     # The value each checked column had in the file, for the message of a rejection.
     written = [
-        f"{at[mapping[c.name]] if c.name in mapping else 'NULL::VARCHAR'} AS {q(_WRITTEN + c.name)}"
+        f"{written_sql(mapping.get(c.name, []), at)} AS {q(_WRITTEN + c.name)}"
         for c in spec.columns
     ]
     extra_json = (
@@ -239,7 +204,7 @@ def _store_chunk(
         f"(SELECT *, {hash_expr} AS record_hash FROM "
         f"(SELECT {normal}, {LINE}, extra FROM tc_chk WHERE len(errors) = 0))"
     )
-    target = q(spec.kind)
+    target = q(spec.table)
     names = ", ".join(q(c.name) for c in spec.columns)
     inserted = con.execute(
         f"INSERT INTO {target} ({names}, load_id, source_file, source_line, record_hash, extra) "

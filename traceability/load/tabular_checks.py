@@ -7,14 +7,15 @@ the text into the stored value; a rejected field's message is its code's templat
 
 from __future__ import annotations
 
+from traceability.kinds import Column, KindSpec
 from traceability.load import decimals, outcomes
+from traceability.load.columns import rewritten
 from traceability.load.identifiers import (
     INVISIBLE_SQL,
     check_digit,
     invisible_chars,
     normalise_uom,
 )
-from traceability.load.kinds import Column, KindSpec
 from traceability.load.limits import shown
 
 DECIMAL_RE = r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
@@ -78,6 +79,9 @@ def check_sql(column: Column, v: str) -> str:
         return f"CASE WHEN NOT {_in_enum(column, v)} THEN 'not-allowed' END"
     if t == "mass_uom":
         return f"CASE WHEN NOT {_in_enum(column, v)} THEN 'not-a-mass-unit' END"
+    if t == "pattern":
+        pattern = lit(column.pattern or "")
+        return f"CASE WHEN NOT regexp_full_match({v}, {pattern}) THEN {lit(column.code)} END"
     if t == "text":
         if column.name in FREE_TEXT:
             return "NULL"
@@ -122,6 +126,8 @@ def record_checks(spec: KindSpec) -> list[str]:
 def normalise_sql(column: Column, v: str) -> str:
     """SQL turning a valid trimmed text value into its stored form."""
     t = column.logical
+    if column.normalise:
+        return rewritten(v, column.normalise)
     if t == "gtin":
         return f"tc_gtin14({v})"
     if t == "decimal":

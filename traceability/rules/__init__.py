@@ -32,7 +32,22 @@ HEADER_KEYS = ("id", "severity", "needs", "tolerance", "checks", "why", "evidenc
 #: Header keys a rule may give: ``remedy``, what to do about its finding before a shipment
 #: leaves (the preflight's advice, filled from the finding: ``{lot}``, ``{difference}``, ...).
 OPTIONAL_KEYS = ("remedy",)
-GROUPS = ("batch", "mirror", "serial", "filings", "authorisations")
+#: The groups of the catalogue, in its order; a folder of rules not named here is a
+#: group too, listed after these (a new group is a new folder).
+_CATALOGUE_GROUPS = ("batch", "mirror", "serial", "filings", "authorisations")
+
+
+def _groups() -> tuple[str, ...]:
+    folders = {
+        p.name
+        for p in resources.files(__name__).iterdir()
+        if p.is_dir() and not p.name.startswith(("_", "."))
+    }
+    known = [g for g in _CATALOGUE_GROUPS if g in folders]
+    return (*known, *sorted(folders - set(known)))
+
+
+GROUPS = _groups()
 #: Each group's heading in the rule reference and the HTML report.
 GROUP_TITLES = {
     "batch": "Batch balance",
@@ -40,6 +55,7 @@ GROUP_TITLES = {
     "serial": "Serial lifecycle (EPCIS events)",
     "filings": "Filings: periodic returns",
     "authorisations": "Authorisations and estimates",
+    "customs": "Customs statistics",
 }
 
 _KEY_LINE = re.compile(r"^--\s*([a-z_]+):\s*(.*)$")

@@ -36,8 +36,14 @@ from traceability.errors import (
     StoreVersionError,
     resource_error,
 )
-from traceability.load.kinds import TABULAR_KINDS
-from traceability.store.layout import MIGRATIONS, STORE_VERSION, check_layout, create_all
+from traceability.kinds import TABULAR_KINDS, kind_spec
+from traceability.store.layout import (
+    MIGRATIONS,
+    STORE_VERSION,
+    add_new_kinds,
+    check_layout,
+    create_all,
+)
 
 __all__ = [
     "FAULT_ENV",
@@ -109,6 +115,7 @@ def connect(
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET enable_progress_bar = false")  # the library never prints
         _check_version(con, path, read_only=read_only)
+        add_new_kinds(con, read_only=read_only)
         check_layout(con, path)
         if read_only:
             if _unfinished(con):
@@ -360,7 +367,8 @@ def append_rows(
 
 def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Row count of every table of the store, for summaries and tests."""
-    names = [*TABULAR_KINDS, "events", "epc_rows", "event_quantities"]
+    names = [*(kind_spec(k).table for k in TABULAR_KINDS), "events", "epc_rows"]
+    names += ["event_quantities"]
     names += ["event_biz_transactions", "event_parties", "loads", "rejects"]
     counts = {}
     for name in names:

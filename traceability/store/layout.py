@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 
 from traceability.errors import StoreError
-from traceability.load.kinds import TABULAR_KINDS, kind_spec
+from traceability.kinds import TABULAR_KINDS, kind_spec
 
 #: Version of the table layout. Bump it and add a step to ``MIGRATIONS`` on any change.
 STORE_VERSION = 4
@@ -227,11 +227,26 @@ def _add_load_journal(con: duckdb.DuckDBPyConnection) -> None:
 MIGRATIONS[3] = _add_load_journal
 
 
-def declaration_ddl(kind: str) -> str:
+def declaration_ddl(kind: str, *, temporary: bool = False) -> str:
     """CREATE TABLE for one tabular kind, from its schema."""
     spec = kind_spec(kind)
     cols = ",\n    ".join(f'"{c.name}" {c.sql_type}' for c in spec.columns)
-    return f'CREATE TABLE IF NOT EXISTS "{kind}" (\n    {cols},{PROVENANCE_COLUMNS}\n);'
+    create = "CREATE TEMP TABLE" if temporary else "CREATE TABLE"
+    return f'{create} IF NOT EXISTS "{spec.table}" (\n    {cols},{PROVENANCE_COLUMNS}\n);'
+
+
+def add_new_kinds(con: duckdb.DuckDBPyConnection, *, read_only: bool) -> None:
+    """Give a store made before a kind was added that kind's (empty) table.
+
+    Opened for writing, the table is created in the store; read-only, as a temporary
+    table, so that what reads it finds no records rather than no table.
+    """
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if "tracecheck_meta" not in tables:
+        return
+    for kind in TABULAR_KINDS:
+        if kind_spec(kind).table not in tables:
+            con.execute(declaration_ddl(kind, temporary=read_only))
 
 
 def create_all(con: duckdb.DuckDBPyConnection) -> None:
@@ -258,7 +273,7 @@ def _layout() -> dict[str, list[tuple[str, str]]]:
 def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
     rows = con.execute(
         "SELECT table_name, column_name, data_type FROM duckdb_columns() "
-        "WHERE database_name = current_database() AND schema_name = 'main' "
+        "WHERE database_name IN (current_database(), 'temp') AND schema_name = 'main' "
         "ORDER BY table_name, column_index"
     ).fetchall()
     out: dict[str, list[tuple[str, str]]] = {}

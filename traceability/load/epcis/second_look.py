@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 from jsonschema.exceptions import best_match
 
+from traceability.kinds import validator
 from traceability.load.epcis.check_lines import check_lines
 from traceability.load.epcis.check_record import write_notes
 from traceability.load.epcis.chunk import Chunk, Found, rows_table
@@ -25,7 +26,6 @@ from traceability.load.epcis.read_documents import load_json, repeated_key_issue
 from traceability.load.epcis.rejects import MESSAGES, Rejected, shown
 from traceability.load.epcis.terms import EPC_LISTS
 from traceability.load.identifiers import invisible_chars
-from traceability.load.kinds import validator
 
 
 def _identifiers(event: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
