@@ -52,6 +52,7 @@ from typing import Any
 from traceability.kinds import EVENT_KIND, TABULAR_KINDS, kind_spec
 from traceability.load.epcis.terms import EPC_LISTS, QUANTITY_LISTS
 from traceability.model import Evidence, Finding, InputFile, Report
+from traceability.sql import identifier
 
 #: How many evidence items of one finding carry their record.
 MAX_PER_FINDING = 20
@@ -206,10 +207,6 @@ class Text:
     unfetched: int = 0
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _batches(keys: Sequence[tuple[int, ...]]) -> Iterable[Sequence[tuple[int, ...]]]:
     for start in range(0, len(keys), BATCH):
         yield keys[start : start + BATCH]
@@ -221,10 +218,10 @@ def declaration_texts(
     """The text of each stored declaration of ``kind`` at (load_id, source_line)."""
     spec = kind_spec(kind)
     columns = [c.name for c in spec.columns]
-    selected = ", ".join(f"t.{_quote(c)}" for c in columns)
+    selected = ", ".join(f"t.{identifier(c)}" for c in columns)
     sql = (
         f"SELECT t.load_id, t.source_line, {selected}, CAST(t.extra AS VARCHAR) AS extra "
-        f"FROM {_quote(spec.table)} t "
+        f"FROM {identifier(spec.table)} t "
         "JOIN tc_keys k ON k.load_id = t.load_id AND k.source_line = t.source_line"
     )
     out: dict[tuple[int, int], Text] = {}

@@ -25,6 +25,7 @@ from traceability.load.identifiers import (
     URN_SCHEMES,
     UrnScheme,
 )
+from traceability.sql import literal
 
 __all__ = ["EPC_MACROS", "SQL_MACROS"]
 
@@ -34,12 +35,8 @@ __all__ = ["EPC_MACROS", "SQL_MACROS"]
 # field of it, and DuckDB computes the struct once when several are selected together.
 
 
-def _q(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
-
-
 def _anchored(body: str) -> str:
-    return _q(f"(?s)^(?:{body})$")
+    return literal(f"(?s)^(?:{body})$")
 
 
 def _let(expr: str, name: str, body: str) -> str:
@@ -70,23 +67,25 @@ def _value_sql(raw: str, charset: str, max_len: str, name: str, body: str) -> st
     decoded = _let(
         f"url_decode({raw})",
         "tc_dv",
-        f"CASE WHEN regexp_full_match(tc_dv, {_q(f'(?s){charset}*')}) "
+        f"CASE WHEN regexp_full_match(tc_dv, {literal(f'(?s){charset}*')}) "
         f"AND length(tc_dv) BETWEEN 1 AND {max_len} THEN tc_dv END",
     )
-    checked = f"CASE WHEN regexp_full_match({raw}, {_q('(?s)' + ESCAPES_RE)}) THEN {decoded} END"
+    checked = (
+        f"CASE WHEN regexp_full_match({raw}, {literal('(?s)' + ESCAPES_RE)}) THEN {decoded} END"
+    )
     return _let(checked, name, f"CASE WHEN {name} IS NOT NULL THEN {body} END")
 
 
 def _enc_sql(value: str) -> str:
     out = f"url_encode({value})"
     for c in DL_SAFE:
-        out = f"replace({out}, {_q(quote(c, safe=''))}, {_q(c)})"
+        out = f"replace({out}, {literal(quote(c, safe=''))}, {literal(c)})"
     return out
 
 
 def _row(kind: str, key: str, **fields: str) -> str:
     names = ("gtin", "serial", "sscc", "lot", "gln")
-    parts = [f"'kind': {_q(kind)}", f"'key': {key}"]
+    parts = [f"'kind': {literal(kind)}", f"'key': {key}"]
     parts += [f"'{n}': {fields.get(n, _NULL)}" for n in names]
     return "{" + ", ".join(parts) + "}"
 
@@ -131,7 +130,7 @@ def _urn_branch(name: str, sc: UrnScheme) -> str:
     else:
         if sc.value_field:
             fields[sc.value_field] = "tc_v"
-        tail = f"{_q(sc.qualifier)} || {_enc_sql('tc_v')}"
+        tail = f"{literal(sc.qualifier)} || {_enc_sql('tc_v')}"
         if name == "id:sgln":
             tail = f"CASE WHEN tc_v = '0' THEN '' ELSE {tail} END"
         key += f" || {tail}"
@@ -154,8 +153,10 @@ def _segment_sql(seg: str) -> str:
 
 
 def _dl_other_sql() -> str:
-    short = " ".join(f"WHEN {_q(k)} THEN {_q(v)}" for k, v in DL_SHORT_NAMES.items())
-    expected = " ".join(f"WHEN {_q(k)} THEN {_q(v)}" for k, v in DL_OTHER_QUALIFIERS.items())
+    short = " ".join(f"WHEN {literal(k)} THEN {literal(v)}" for k, v in DL_SHORT_NAMES.items())
+    expected = " ".join(
+        f"WHEN {literal(k)} THEN {literal(v)}" for k, v in DL_OTHER_QUALIFIERS.items()
+    )
     key = f"'{DL_ROOT}/' || tc_a || '/' || {_enc_sql('tc_v')}"
     qualified = _value_sql(
         "tc_o.qv",
@@ -234,7 +235,7 @@ def _dl_sql() -> str:
 def _epc_sql() -> str:
     """The general parser: a struct of all Epc fields, or NULL when invalid."""
     branches = " ".join(
-        f"WHEN {_q(name)} THEN {_urn_branch(name, sc)}" for name, sc in URN_SCHEMES.items()
+        f"WHEN {literal(name)} THEN {_urn_branch(name, sc)}" for name, sc in URN_SCHEMES.items()
     )
     urn = _let(
         f"regexp_extract(tc_s, {_anchored(URN_RE)}, ['ns', 'sch', 'cp', 'ref', 'tail'])",
@@ -337,7 +338,7 @@ def _check_digit_ok_sql() -> str:
 
 
 def _uom_sql() -> str:
-    cases = " ".join(f"WHEN {_q(k)} THEN {_q(v)}" for k, v in UOM_SPELLINGS.items())
+    cases = " ".join(f"WHEN {literal(k)} THEN {literal(v)}" for k, v in UOM_SPELLINGS.items())
     return _let(
         _trim("raw"),
         "tc_t",

@@ -19,7 +19,8 @@ from traceability.load import decimals
 from traceability.load.columns import map_header, read_sql, written_sql
 from traceability.load.outcomes import Outcome, write_outcomes
 from traceability.load.read import LINE, Chunk, RawTable, column
-from traceability.load.tabular_checks import lit, message, normalise_sql, q, record_checks
+from traceability.load.tabular_checks import message, normalise_sql, record_checks
+from traceability.sql import identifier, literal
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,10 @@ def load_tabular(
             )
     finally:
         table.close()
-    target = q(spec.table)
-    key_match = " AND ".join(f"t.{q(k)} IS NOT DISTINCT FROM n.{q(k)}" for k in spec.key)
+    target = identifier(spec.table)
+    key_match = " AND ".join(
+        f"t.{identifier(k)} IS NOT DISTINCT FROM n.{identifier(k)}" for k in spec.key
+    )
     conflict_row = con.execute(
         f"SELECT count(*) FROM {target} n WHERE n.load_id = ? AND EXISTS ("
         f"SELECT 1 FROM {target} t WHERE {key_match} AND t.record_hash <> n.record_hash "
@@ -127,23 +130,24 @@ def _load_chunk(
     tc_raw = chunk.arrow(len(table.header))  # noqa: F841 (read by the SQL below)
     # The file's columns are read by position (read.column), so no name from a file is
     # ever an SQL identifier; names reach the SQL only as quoted string literals.
-    at = {h: q(column(i)) for i, h in enumerate(table.header)}
+    at = {h: identifier(column(i)) for i, h in enumerate(table.header)}
     cols = [
-        f"{read_sql(c, mapping.get(c.name, []), at, dialect)} AS {q(c.name)}" for c in spec.columns
+        f"{read_sql(c, mapping.get(c.name, []), at, dialect)} AS {identifier(c.name)}"
+        for c in spec.columns
     ]
     # The value each checked column had in the file, for the message of a rejection.
     written = [
-        f"{written_sql(mapping.get(c.name, []), at)} AS {q(_WRITTEN + c.name)}"
+        f"{written_sql(mapping.get(c.name, []), at)} AS {identifier(_WRITTEN + c.name)}"
         for c in spec.columns
     ]
     extra_json = (
-        "json_object(" + ", ".join(f"{lit(e)}, {at[e]}" for e in extras) + ")"
+        "json_object(" + ", ".join(f"{literal(e)}, {at[e]}" for e in extras) + ")"
         if extras
         else "NULL::JSON"
     )
     raw_json = (
         "json_object("
-        + ", ".join(f"{lit(h)}, {q(column(i))}" for i, h in enumerate(table.header))
+        + ", ".join(f"{literal(h)}, {identifier(column(i))}" for i, h in enumerate(table.header))
         + ")"
     )
     text = (
@@ -169,7 +173,9 @@ def _store_chunk(
     """Store a checked chunk (``tc_chk``): its rejections, then its valid records."""
     value_of = (
         "CASE e.field "
-        + " ".join(f"WHEN {lit(c.name)} THEN {q(_WRITTEN + c.name)}" for c in spec.columns)
+        + " ".join(
+            f"WHEN {literal(c.name)} THEN {identifier(_WRITTEN + c.name)}" for c in spec.columns
+        )
         + " END"
     )
     bad = con.execute(
@@ -194,18 +200,20 @@ def _store_chunk(
     write_outcomes(con, load_id, source, rows + chunk.rejects)
     del rows
 
-    normal = ", ".join(f"{normalise_sql(c, q(c.name))} AS {q(c.name)}" for c in spec.columns)
+    normal = ", ".join(
+        f"{normalise_sql(c, identifier(c.name))} AS {identifier(c.name)}" for c in spec.columns
+    )
     hash_expr = (
         "md5(to_json(struct_pack("
-        + ", ".join(f"{q(c.name)} := {q(c.name)}" for c in spec.columns)
+        + ", ".join(f"{identifier(c.name)} := {identifier(c.name)}" for c in spec.columns)
         + "))::VARCHAR)"
     )
     valid = (
         f"(SELECT *, {hash_expr} AS record_hash FROM "
         f"(SELECT {normal}, {LINE}, extra FROM tc_chk WHERE len(errors) = 0))"
     )
-    target = q(spec.table)
-    names = ", ".join(q(c.name) for c in spec.columns)
+    target = identifier(spec.table)
+    names = ", ".join(identifier(c.name) for c in spec.columns)
     inserted = con.execute(
         f"INSERT INTO {target} ({names}, load_id, source_file, source_line, record_hash, extra) "
         f"SELECT {names}, ?, ?, {LINE}, record_hash, extra FROM {valid} o "

@@ -17,28 +17,19 @@ from traceability.load.identifiers import (
     normalise_uom,
 )
 from traceability.load.limits import shown
+from traceability.sql import identifier, literal
 
 DECIMAL_RE = r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 
 
-def q(name: str) -> str:
-    """Quote an identifier for SQL (column names come from files: never trust them)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def lit(value: str) -> str:
-    """Quote a string literal for SQL."""
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _uom_case(column: Column, v: str) -> str:
     enum = column.enum or ()
-    whens = " ".join(f"WHEN {lit(s)} THEN {lit(normalise_uom(s) or s)}" for s in enum)
+    whens = " ".join(f"WHEN {literal(s)} THEN {literal(normalise_uom(s) or s)}" for s in enum)
     return f"CASE {v} {whens} END"
 
 
 def _in_enum(column: Column, v: str) -> str:
-    return f"{v} IN ({', '.join(lit(s) for s in column.enum or ())})"
+    return f"{v} IN ({', '.join(literal(s) for s in column.enum or ())})"
 
 
 #: Text columns that are prose, not identifiers: they may hold any character.
@@ -80,13 +71,16 @@ def check_sql(column: Column, v: str) -> str:
     if t == "mass_uom":
         return f"CASE WHEN NOT {_in_enum(column, v)} THEN 'not-a-mass-unit' END"
     if t == "pattern":
-        pattern = lit(column.pattern or "")
-        return f"CASE WHEN NOT regexp_full_match({v}, {pattern}) THEN {lit(column.code)} END"
+        pattern = literal(column.pattern or "")
+        return f"CASE WHEN NOT regexp_full_match({v}, {pattern}) THEN {literal(column.code)} END"
     if t == "text":
         if column.name in FREE_TEXT:
             return "NULL"
         # An identifier that looks like another must not match or miss it silently.
-        return f"CASE WHEN regexp_matches({v}, {lit(INVISIBLE_SQL)}) THEN 'invisible-character' END"
+        return (
+            f"CASE WHEN regexp_matches({v}, {literal(INVISIBLE_SQL)}) "
+            "THEN 'invisible-character' END"
+        )
     raise ValueError(f"schema uses unknown logical type {t!r} for {column.name}")
 
 
@@ -95,29 +89,30 @@ def record_checks(spec: KindSpec) -> list[str]:
     each column's own, one of two required, required when another holds a value."""
     checks: list[str] = []
     for c in spec.columns:
-        v = q(c.name)
+        v = identifier(c.name)
         missing = "'missing-value'" if c.required else "NULL"
         checks.append(
-            f"{{'field': {lit(c.name)}, 'code': CASE WHEN {v} IS NULL THEN {missing} "
+            f"{{'field': {literal(c.name)}, 'code': CASE WHEN {v} IS NULL THEN {missing} "
             f"ELSE ({check_sql(c, v)}) END}}"
         )
     for group in spec.one_of_required:
-        absent = " AND ".join(f"{q(g)} IS NULL" for g in group)
+        absent = " AND ".join(f"{identifier(g)} IS NULL" for g in group)
         checks.append(
-            f"{{'field': {lit(' or '.join(group))}, "
+            f"{{'field': {literal(' or '.join(group))}, "
             f"'code': CASE WHEN {absent} THEN 'missing-one-of' END}}"
         )
     for col, values, then in spec.required_when:
-        cond = f"{q(col)} IN ({', '.join(lit(x) for x in values)})"
+        cond = f"{identifier(col)} IN ({', '.join(literal(x) for x in values)})"
         for t in then:
             checks.append(
-                f"{{'field': {lit(t)}, 'code': CASE WHEN {cond} AND {q(t)} IS NULL "
+                f"{{'field': {literal(t)}, 'code': CASE WHEN {cond} AND {identifier(t)} IS NULL "
                 f"THEN 'missing-value' END}}"
             )
     for col, then in spec.depends:
         for t in then:
             checks.append(
-                f"{{'field': {lit(t)}, 'code': CASE WHEN {q(col)} IS NOT NULL AND {q(t)} IS NULL "
+                f"{{'field': {literal(t)}, 'code': CASE WHEN {identifier(col)} IS NOT NULL "
+                f"AND {identifier(t)} IS NULL "
                 f"THEN 'missing-value' END}}"
             )
     return checks

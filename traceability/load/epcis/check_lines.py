@@ -11,10 +11,11 @@ from traceability.load.epcis.check import check_event
 from traceability.load.epcis.items import Document, Item, Note
 from traceability.load.epcis.read_documents import load_json
 from traceability.load.epcis.terms import BARE_ILMD_NAMES, CBV_TERMS, canonical_spellings
+from traceability.sql import literal
 
 
 def _terms_sql(values: Iterable[str]) -> str:
-    return ", ".join("'" + v.replace("'", "''") + "'" for v in sorted(values))
+    return ", ".join(literal(v) for v in sorted(values))
 
 
 def jsonl_check_condition(keys: str, line: str) -> str:

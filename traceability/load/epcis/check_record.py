@@ -9,7 +9,7 @@ import duckdb
 
 from traceability.load.epcis.check import check_event
 from traceability.load.epcis.items import Document, Note
-from traceability.store import append_rows
+from traceability.load.outcomes import Outcome, write_outcomes
 
 #: The most event text a document's chunk holds (JSON Lines chunks may be larger).
 DOCUMENT_CHUNK_BYTES = 16 * 1024 * 1024
@@ -25,7 +25,7 @@ class Recorder:
     def __init__(self, load_id: int, source: str) -> None:
         self.load_id = load_id
         self.source = source
-        self.rejects: list[tuple[Any, ...]] = []
+        self.rejects: list[Outcome] = []
         self.notes: list[Note] = []
 
     def chunks(
@@ -49,14 +49,8 @@ class Recorder:
                 problem = item.problems[0]
                 message = problem.message + (f" (line {item.line})" if item.line else "")
                 self.rejects.append(
-                    (
-                        self.load_id,
-                        self.source,
-                        item.record,
-                        problem.field,
-                        problem.code,
-                        message,
-                        text[:2000],
+                    Outcome(
+                        "reject", problem.code, item.record, message, problem.field, text[:2000]
                     )
                 )
                 text = ""
@@ -71,7 +65,7 @@ class Recorder:
 
     def finish(self, con: duckdb.DuckDBPyConnection) -> int:
         """Write the rejections and notes; return the number of events rejected here."""
-        append_rows(con, "rejects", self.rejects)
+        write_outcomes(con, self.load_id, self.source, self.rejects)
         write_notes(con, self.load_id, self.source, self.notes)
         return len(self.rejects)
 
@@ -79,9 +73,10 @@ class Recorder:
 def write_notes(
     con: duckdb.DuckDBPyConnection, load_id: int, source: str, notes: list[Note]
 ) -> None:
-    """Store notes in ``load_notes``."""
-    append_rows(
+    """Store notes in ``load_notes`` through the writer."""
+    write_outcomes(
         con,
-        "load_notes",
-        [(load_id, source, n.record, n.location, n.level, n.code, n.message) for n in notes],
+        load_id,
+        source,
+        [Outcome("note", n.code, n.record, n.message, n.location, None, n.level) for n in notes],
     )

@@ -4,6 +4,7 @@ events take the fast path, and which identifiers reject their event or member.""
 from __future__ import annotations
 
 from traceability.load.epcis.terms import EPC_LISTS
+from traceability.sql import quoted_text
 
 #: The common SGTIN spellings whose serial needs no decoding: a URN or a Digital Link URI
 #: ending in a plain serial. Such an EPC is stored as the id of its prefix and its serial;
@@ -73,11 +74,6 @@ def all_plain(epcs: str, prefix: str, rest: str) -> str:
                      ELSE regexp_matches({rest}, '[^A-Za-z0-9_.-]') END)"""
 
 
-def quote(column: str) -> str:
-    """SQL for the text of a column in single quotes, for messages."""
-    return f"coalesce('''' || replace({column}, '''', '''''') || '''', 'a value that is not text')"
-
-
 #: The members of EPC lists that the general parser rejects: each is rejected on its own
 #: (the event loads without it), named by its list and position.
 BAD_MEMBERS = """
@@ -88,7 +84,7 @@ WHERE raw IS NULL OR raw IN (SELECT raw FROM tc_ids WHERE key IS NULL)
 #: Events rejected for an invalid parentID: what the event packs into or unpacks from
 #: cannot be told.
 BAD_PARENTS = f"""
-SELECT rec, 'parentID: ' || {quote("parent_raw")} AS detail FROM tc_ev
+SELECT rec, 'parentID: ' || {quoted_text("parent_raw")} AS detail FROM tc_ev
 JOIN tc_ids ON tc_ids.raw = tc_ev.parent_raw WHERE tc_ids.key IS NULL
 """
 
@@ -97,7 +93,7 @@ JOIN tc_ids ON tc_ids.raw = tc_ev.parent_raw WHERE tc_ids.key IS NULL
 #: is about cannot be told.
 BAD_EPCS = f"""
 WITH bad AS (
-    SELECT rec, arg_min(list || '[' || pos || ']: ' || {quote("raw")},
+    SELECT rec, arg_min(list || '[' || pos || ']: ' || {quoted_text("raw")},
                         list || lpad(pos::VARCHAR, 9, '0')) AS detail,
            count(*) AS n
     FROM tc_bad_members GROUP BY rec

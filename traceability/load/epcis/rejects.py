@@ -1,32 +1,36 @@
-"""What rejects an event or a member of one: the codes with their messages, and the rows
-the write stage stores in ``rejects`` for them."""
+"""What rejects an event or a member of one: the outcomes the write stage stores in
+``rejects`` for them, their messages from the table of codes."""
 
 from __future__ import annotations
 
 import json
+from string import Formatter
 from typing import Any
 
 import pyarrow as pa
 
 from traceability.load.epcis.chunk import Chunk
 from traceability.load.epcis.terms import EVENT_TYPES
+from traceability.load.outcomes import CODES, Outcome, message, write_outcomes
+from traceability.sql import literal
 
-MESSAGES = {
-    "bad-json": "not valid JSON",
-    "not-an-object": "not a JSON object",
-    "bad-event-type": "type: not one of " + ", ".join(EVENT_TYPES),
-    "bad-event-time": "eventTime: missing, or not a date-time with an offset "
-    "(2026-03-31T23:30:00-05:00)",
-    "bad-time-zone-offset": "eventTimeZoneOffset: missing, or not written +HH:MM / -HH:MM",
-    "bad-action": "action: missing, or not one of ADD, OBSERVE, DELETE",
-    "bad-epc": "an EPC is not a valid GS1 identifier (check digit, length or form)",
-    "bad-error-declaration": "errorDeclaration.declarationTime: not a date-time",
-    "bad-quantity": "a quantity is not a non-negative number",
-    "unknown-unit": "a uom is not a known UN/ECE Recommendation 20 unit",
-    "bad-epc-class": "an epcClass is not a valid GS1 class identifier",
-    "bad-shape": "a field does not have the shape EPCIS gives it",
-    "invisible-character": "an identifier holds a character that does not show (a control "
-    "character, a zero-width space or joiner, or a bidirectional mark)",
+#: The message of each code an event can be rejected with in SQL, where the check that
+#: found the problem gave no message of its own: the code's template (or the variant
+#: that names no value). A code not listed is stored with its code as its message.
+EVENT_MESSAGES = {
+    "bad-json": message("bad-json"),
+    "not-an-object": message("not-an-object"),
+    "bad-event-type": message("bad-event-type", types=", ".join(EVENT_TYPES)),
+    "bad-event-time": message("bad-event-time"),
+    "bad-time-zone-offset": message("bad-time-zone-offset"),
+    "bad-action": message("bad-action"),
+    "bad-epc": message("bad-epc"),
+    "bad-error-declaration": message("bad-error-declaration"),
+    "bad-quantity": message("bad-quantity"),
+    "unknown-unit": message("unknown-unit", "rejected"),
+    "bad-epc-class": message("bad-epc-class"),
+    "bad-shape": message("bad-shape"),
+    "invisible-character": message("invisible-character", "event"),
 }
 
 
@@ -44,43 +48,62 @@ def shown(value: Any) -> str:
     return repr(text[:200])
 
 
+def message_sql(code: str, variant: str, **columns: str) -> str:
+    """SQL for the message of a code's variant, each of its fields the SQL expression
+    given for it in ``columns`` (a field with a format spec is not supported).
+
+    >>> message_sql("bad-epc", "named", value="e.detail")
+    "e.detail || ' is not a valid GS1 identifier (check digit, length or form)'"
+    """
+    parts: list[str] = []
+    for text, name, spec, conversion in Formatter().parse(CODES[code].variants[variant]):
+        if text:
+            parts.append(literal(text))
+        if name is not None:
+            if spec or conversion:
+                raise ValueError(f"{code}/{variant}: {{{name}}} is formatted, not text")
+            parts.append(columns[name])
+    return " || ".join(parts)
+
+
 def store_rejects(chunk: Chunk, detail: dict[int, str]) -> Chunk:
-    """Store the chunk's rejected events in ``rejects`` in one statement, and count them.
+    """Store the chunk's rejected events in ``rejects`` through the writer, and count them.
 
     Set-based, so that a file of rejected events costs no Python object per event
-    (``detail``: the messages of the problems found in Python, by record).
+    (``detail``: the messages of the problems found in Python, by record): the rejects
+    are one Arrow table, at most one row per event of the chunk.
     """
     chunk.put(
         "tc_detail",
         pa.table({"rec": pa.array(list(detail), pa.int64()), "m": pa.array(list(detail.values()))}),
     )
     chunk.put("tc_messages", _MESSAGE_TABLE)
-    row = chunk.sql(
-        """
-        INSERT INTO rejects
-        SELECT ?, ?, e.rec, NULL, e.problem,
+    named = message_sql("bad-epc", "named", value="e.problem_detail")
+    rejects = chunk.keep(
+        "tc_rejects",
+        f"""
+        SELECT 'reject' AS kind, e.problem AS code, CAST(e.rec AS INTEGER) AS line,
                CASE WHEN e.problem = 'bad-epc' AND coalesce(e.problem_detail, '') <> ''
-                    THEN e.problem_detail
-                         || ' is not a valid GS1 identifier (check digit, length or form)'
-                    ELSE coalesce(nullif(d.m, ''), t.m, e.problem) END,
-               nullif(left(coalesce(e.line, ''), 2000), '')
+                    THEN {named}
+                    ELSE coalesce(nullif(d.m, ''), t.m, e.problem) END AS message,
+               NULL::VARCHAR AS field,
+               nullif(left(coalesce(e.line, ''), 2000), '') AS raw
         FROM tc_ev e LEFT JOIN tc_detail d USING (rec) LEFT JOIN tc_messages t
             ON t.code = e.problem
         WHERE e.problem IS NOT NULL
         ORDER BY e.rec
         """,
-        [chunk.load.load_id, chunk.load.source],
-    ).fetchone()
-    chunk.drop("tc_detail", "tc_messages")
-    chunk.rejected = int(row[0]) if row else 0
+    )
+    chunk.drop("tc_detail", "tc_messages", "tc_rejects")
+    chunk.rejected = write_outcomes(chunk.con, chunk.load.load_id, chunk.load.source, rejects)
     return chunk
 
 
-_MESSAGE_TABLE = pa.table({"code": list(MESSAGES), "m": list(MESSAGES.values())})
+_MESSAGE_TABLE = pa.table({"code": list(EVENT_MESSAGES), "m": list(EVENT_MESSAGES.values())})
 
 
-def member_rejects(chunk: Chunk) -> list[tuple[Any, ...]]:
-    """Reject rows for the list members rejected on their own (invalid EPCs, quantity
+def member_rejects(chunk: Chunk) -> list[Outcome]:
+    """The rejects of the list members rejected on their own (invalid EPCs, quantity
     elements with an invalid class) of the events that load, each with its event's text
     so that a finding about the event's other subjects can name it."""
     members = chunk.sql(
@@ -88,13 +111,7 @@ def member_rejects(chunk: Chunk) -> list[tuple[Any, ...]]:
         "JOIN tc_ev e USING (rec) WHERE e.problem IS NULL ORDER BY m.rec, m.list, m.pos",
     ).fetchall()
     rows = [
-        (
-            rec,
-            field,
-            "bad-epc",
-            f"{field}: {shown(raw)} is not a valid GS1 identifier (check "
-            "digit, length or form); the event loads without it",
-        )
+        (rec, field, "bad-epc", message("bad-epc", "member", field=field, value=shown(raw)))
         for rec, field, raw in members
     ]
     elements = chunk.found.member_rejects
@@ -111,8 +128,7 @@ def member_rejects(chunk: Chunk) -> list[tuple[Any, ...]]:
         chunk.sql("SELECT rec, line FROM tc_lines SEMI JOIN tc_wanted USING (rec)").fetchall()
     )
     chunk.drop("tc_wanted")
-    load_id, source = chunk.load.load_id, chunk.load.source
     return [
-        (load_id, source, rec, field, code, message, (texts.get(rec) or "")[:2000] or None)
-        for rec, field, code, message in rows
+        Outcome("reject", code, rec, text, field, (texts.get(rec) or "")[:2000] or None)
+        for rec, field, code, text in rows
     ]

@@ -23,9 +23,10 @@ from traceability.load.epcis.chunk import Chunk, Found, rows_table
 from traceability.load.epcis.eventhash import event_hash
 from traceability.load.epcis.normalise import quantity_rows
 from traceability.load.epcis.read_documents import load_json, repeated_key_issues
-from traceability.load.epcis.rejects import MESSAGES, Rejected, shown
+from traceability.load.epcis.rejects import Rejected, shown
 from traceability.load.epcis.terms import EPC_LISTS
 from traceability.load.identifiers import invisible_chars
+from traceability.load.outcomes import message
 
 
 def _identifiers(event: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
@@ -66,11 +67,14 @@ def _invisible_message(event: Any) -> str:
         for where, value in _identifiers(event):
             hidden = invisible_chars(value) if isinstance(value, str) else []
             if hidden:
-                return (
-                    f"{where}: {shown(value)} holds {', '.join(hidden)}, which does not "
-                    "show: it would match or miss another identifier that looks the same"
+                return message(
+                    "invisible-character",
+                    "identifier",
+                    where=where,
+                    value=shown(value),
+                    chars=", ".join(hidden),
                 )
-    return MESSAGES["invisible-character"]
+    return message("invisible-character", "event")
 
 
 def look(chunk: Chunk) -> Chunk:

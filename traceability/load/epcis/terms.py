@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from traceability.sql import literal
+
 EVENT_TYPES: Final = (
     "ObjectEvent",
     "AggregationEvent",
@@ -199,12 +201,8 @@ def bare_cbv(vocabulary: str, value: str) -> str:
     return word if word in CBV_TERMS[vocabulary] else text
 
 
-def _sql_text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _sql_list(values: frozenset[str]) -> str:
-    return "[" + ", ".join(_sql_text(v) for v in sorted(values)) + "]"
+    return "[" + ", ".join(literal(v) for v in sorted(values)) + "]"
 
 
 #: ``VOCABULARY_SPACE`` as a regular-expression class (the SQL string holds no escapes).
@@ -217,7 +215,7 @@ _SPACE_CLASS = (
 #: ``length`` characters: they are equal exactly when the text is ASCII.
 CBV_MACRO: Final = (
     "CREATE OR REPLACE TEMP MACRO tc_cbv_word(t) AS "
-    f"lower(regexp_replace(t, {_sql_text(CBV_PREFIX_PATTERN)}, '', 'i'));\n"
+    f"lower(regexp_replace(t, {literal(CBV_PREFIX_PATTERN)}, '', 'i'));\n"
     "CREATE OR REPLACE TEMP MACRO tc_cbv_trim(x) AS "
     f"regexp_replace(x, '^{_SPACE_CLASS}+|{_SPACE_CLASS}+$', '', 'g');\n"
     "CREATE OR REPLACE TEMP MACRO tc_cbv_bare(t, vocabulary) AS CASE WHEN strlen(t) = length(t) "
@@ -233,7 +231,7 @@ CBV_MACRO: Final = (
 def bare_or_cbv_sql(column: str, vocabulary: str) -> str:
     """SQL: ``tc_cbv(column, vocabulary)``, skipped for a value that is a bare CBV term
     already (a regular expression per row costs more than looking the value up)."""
-    terms = ", ".join(_sql_text(t) for t in sorted(CBV_TERMS[vocabulary]))
+    terms = ", ".join(literal(t) for t in sorted(CBV_TERMS[vocabulary]))
     return (
         f"CASE WHEN {column} IN ({terms}) THEN {column} ELSE tc_cbv({column}, '{vocabulary}') END"
     )

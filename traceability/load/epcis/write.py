@@ -20,7 +20,7 @@ from traceability.load.epcis.identify_sql import key_hash
 from traceability.load.epcis.items import Note
 from traceability.load.epcis.rejects import member_rejects, store_rejects
 from traceability.load.epcis.terms import EPC_LISTS, bare_or_cbv_sql
-from traceability.store import append_rows
+from traceability.load.outcomes import write_outcomes
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def write_rejects(chunk: Chunk) -> Chunk:
     load."""
     found = chunk.found
     store_rejects(chunk, {r: m for r, _, m in found.problems if m})
-    append_rows(chunk.con, "rejects", member_rejects(chunk))
+    write_outcomes(chunk.con, chunk.load.load_id, chunk.load.source, member_rejects(chunk))
     rejected: set[int] = set()
     if chunk.rejected and found.notes:
         noted = sorted({n[0] for n in found.notes})

@@ -105,6 +105,7 @@ EVENT_CODES: tuple[Code, ...] = (
         "would invent a serial, guessing would hide a real one.",
         "an EPC is not a valid GS1 identifier (check digit, length or form)",
         {
+            "named": "{value} is not a valid GS1 identifier (check digit, length or form)",
             "member": (
                 "{field}: {value} is not a valid GS1 identifier (check digit, length or "
                 "form); the event loads without it"
@@ -180,6 +181,10 @@ EVENT_CODES: tuple[Code, ...] = (
             "event": (
                 "an identifier holds a character that does not show (a control character, "
                 "a zero-width space or joiner, or a bidirectional mark)"
+            ),
+            "identifier": (
+                "{where}: {value} holds {chars}, which does not show: it would match or "
+                "miss another identifier that looks the same"
             ),
             "epc_class": (
                 "{where}.epcClass: {value} holds {chars}, which does not show: it would "
