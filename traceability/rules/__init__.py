@@ -16,8 +16,9 @@ import difflib
 import json
 import re
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from importlib import resources
 from importlib.abc import Traversable
 
@@ -268,18 +269,34 @@ def run_base(con: duckdb.DuckDBPyConnection, *, shared: bool = False) -> None:
     for statement, repeat in base_statements():
         if shared:
             statement = _TEMP_CREATE.sub(r"CREATE OR REPLACE \1", statement)
-        if not repeat:
-            con.execute(statement)
-            continue
-        for _ in range(MAX_REPEATS):
-            row = con.execute(statement).fetchone()
-            if not row or not row[0]:
-                break
+        if repeat:
+            grow_to_fixed_point(partial(_adds_rows, con, statement))
         else:
-            raise BaseFailed(
-                f"packing nested deeper than {MAX_REPEATS} levels: the aggregation events "
-                "hold a cycle (a container packed, directly or not, inside itself)"
-            )
+            con.execute(statement)
+
+
+def grow_to_fixed_point(grow: Callable[[], bool]) -> None:
+    """Run ``grow`` (a base statement marked ``-- repeat:``) until it adds no row.
+
+    The one loop every engine uses to build a repeated base statement.
+
+    Raises:
+        BaseFailed: it still adds rows after MAX_REPEATS runs (the aggregation data holds a
+            cycle, or is nested deeper than that).
+    """
+    for _ in range(MAX_REPEATS):
+        if not grow():
+            return
+    raise BaseFailed(
+        f"packing nested deeper than {MAX_REPEATS} levels: the aggregation events "
+        "hold a cycle (a container packed, directly or not, inside itself)"
+    )
+
+
+def _adds_rows(con: duckdb.DuckDBPyConnection, statement: str) -> bool:
+    """Run a repeated base statement; whether it added rows (its first value, a count)."""
+    row = con.execute(statement).fetchone()
+    return bool(row and row[0])
 
 
 def _quote(name: str) -> str:
