@@ -21,11 +21,12 @@ from test_reconcile import BATCHES, CONSIGNMENTS
 
 import traceability
 from traceability.engine import Engine, Rows, run
+from traceability.engine.findings import RuleFailed
 from traceability.engine.report import longest_first
 from traceability.errors import InputError
 from traceability.load import load
 from traceability.model import Report
-from traceability.reconcile import DuckDBEngine, RuleFailed
+from traceability.reconcile import DuckDBEngine
 from traceability.render import render
 from traceability.rules import (
     MAX_REPEATS,
