@@ -28,6 +28,7 @@ from traceability.errors import InputError, TracecheckError
 from traceability.inert import escape_markdown as escape
 from traceability.model import Severity
 from traceability.rules.columns import ColumnsUnknown, fill_quantities
+from traceability.sql import identifier, literal
 
 HEADER_KEYS = ("id", "severity", "needs", "tolerance", "checks", "why", "evidence")
 #: Header keys a rule may give: ``remedy``, what to do about its finding before a shipment
@@ -269,10 +270,15 @@ def run_base(con: duckdb.DuckDBPyConnection, *, shared: bool = False) -> None:
     for statement, repeat in base_statements():
         if shared:
             statement = _TEMP_CREATE.sub(r"CREATE OR REPLACE \1", statement)
-        if repeat:
-            grow_to_fixed_point(partial(_adds_rows, con, statement))
-        else:
-            con.execute(statement)
+        run_statement(con, statement, repeat=repeat)
+
+
+def run_statement(con: duckdb.DuckDBPyConnection, statement: str, *, repeat: bool) -> None:
+    """Run one base statement on DuckDB: once, or (``repeat``) until it adds no row."""
+    if repeat:
+        grow_to_fixed_point(partial(_adds_rows, con, statement))
+    else:
+        con.execute(statement)
 
 
 def grow_to_fixed_point(grow: Callable[[], bool]) -> None:
@@ -299,10 +305,6 @@ def _adds_rows(con: duckdb.DuckDBPyConnection, statement: str) -> bool:
     return bool(row and row[0])
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _use_work_catalog(con: duckdb.DuckDBPyConnection) -> None:
     row = con.execute("SELECT current_database()").fetchone()
     home = str(row[0]) if row else "memory"
@@ -313,9 +315,10 @@ def _use_work_catalog(con: duckdb.DuckDBPyConnection) -> None:
     }
     if WORK_CATALOG not in attached:
         con.execute(f"ATTACH ':memory:' AS {WORK_CATALOG} (READ_WRITE)")
-    path = f"{WORK_CATALOG}.main,{_quote(home)}.main"
+    # The names come from the database itself, which cannot hold a NUL in a name.
+    path = f"{WORK_CATALOG}.main,{identifier(home)}.main"
     con.execute(f"USE {WORK_CATALOG}")
-    con.execute("SET search_path = " + "'" + path.replace("'", "''") + "'")
+    con.execute(f"SET search_path = {literal(path)}")
 
 
 def shared_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
@@ -330,9 +333,9 @@ def shared_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     ).fetchone()
     cursor = con.cursor()
     if settings:
-        zone, path = (str(v) for v in settings)
-        cursor.execute("SET TimeZone = '" + zone.replace("'", "''") + "'")
-        cursor.execute("SET search_path = '" + path.replace("'", "''") + "'")
+        zone, path = (str(v) for v in settings)  # settings DuckDB took: no NUL in them
+        cursor.execute(f"SET TimeZone = {literal(zone)}")
+        cursor.execute(f"SET search_path = {literal(path)}")
     return cursor
 
 
