@@ -276,7 +276,7 @@ def step_rules(store: str, limit: str) -> dict[str, Any]:
     """The base tables, then each rule, timed apart (what ``reconcile`` runs, in its order)."""
     from traceability.config import Config
     from traceability.reconcile import latest_date, run_rule
-    from traceability.rules import MAX_REPEATS, all_rules, base_statements
+    from traceability.rules import all_rules, base_statements, run_statement
 
     con, times, counts, found = _open(store, limit), Counter[str](), {}, {}
     for statement, repeat in base_statements():
@@ -284,10 +284,7 @@ def step_rules(store: str, limit: str) -> dict[str, Any]:
             table = re.search(r"(?:TEMP TABLE|INSERT INTO) (\w+)", statement)
             name, start = f"[base] {table[1] if table else 'views'}", time.perf_counter()
             try:
-                for _ in range(MAX_REPEATS if repeat else 1):
-                    added = con.execute(statement).fetchone()
-                    if repeat and not (added and added[0]):
-                        break
+                run_statement(con, statement, repeat=repeat)
             except Exception as exc:  # out of memory: the rules that read it fail too
                 counts[name] = failed(exc)
             times[name] += time.perf_counter() - start

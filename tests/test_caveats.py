@@ -28,11 +28,11 @@ import traceability
 from traceability.caveats import Reject, attach, named_by
 from traceability.cli import cli
 from traceability.diff import diff, fails, report_from_dict
+from traceability.engine.findings import fingerprint
 from traceability.errors import ExitCode
 from traceability.kinds import load_schema
 from traceability.load import load
 from traceability.model import Caveat, Report, Severity
-from traceability.reconcile import fingerprint
 from traceability.render import render
 from traceability.render.to_table import render_table
 from traceability.rules.settings import from_mapping

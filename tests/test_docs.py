@@ -30,7 +30,7 @@ import pytest
 from click.testing import CliRunner
 
 from traceability.cli import cli
-from traceability.docs import read_rules, stale_pages
+from traceability.docs import read_rules, rules_markdown, stale_pages
 from traceability.kinds import load_schema
 from traceability.load import load
 
@@ -341,3 +341,18 @@ def test_the_quoted_messages_are_the_ones_the_loader_prints(tmp_path: Path) -> N
     printed = {(r.code, f"{Path(r.source).name}:{r.line}: {r.message}") for r in result.rejections}
     assert quoted <= printed, sorted(quoted - printed)
     assert {code for code, _ in quoted} == {code for code, _ in printed}
+
+
+def test_the_rule_reference_shows_each_remedy_under_its_rule() -> None:
+    rules = read_rules()
+    page = rules_markdown(rules)
+    sections = dict(re.findall(r"^### (\S+)\n(.*?)(?=^#|\Z)", page, flags=re.M | re.S))
+    with_remedy = [r for r in rules if r.remedy]
+    assert with_remedy, "no rule gives a remedy: the check below would be empty"
+    for rule in rules:
+        shown = re.search(r"^- \*\*Remedy before shipping:\*\* (.+)$", sections[rule.id], re.M)
+        if not rule.remedy:
+            assert shown is None, rule.id
+            continue
+        assert shown is not None, rule.id
+        assert shown[1].replace("`", "") == rule.remedy.replace("\\", ""), rule.id

@@ -20,14 +20,22 @@ import pytest
 from test_reconcile import BATCHES, CONSIGNMENTS
 
 import traceability
-from traceability.engine import Engine, Rows, grow_to_fixed_point, run
+from traceability.engine import Engine, Rows, run
+from traceability.engine.findings import RuleFailed
 from traceability.engine.report import longest_first
 from traceability.errors import InputError
 from traceability.load import load
 from traceability.model import Report
-from traceability.reconcile import DuckDBEngine, RuleFailed
+from traceability.reconcile import DuckDBEngine
 from traceability.render import render
-from traceability.rules import MAX_REPEATS, BaseFailed, Rule, all_rules, shared_cursor
+from traceability.rules import (
+    MAX_REPEATS,
+    BaseFailed,
+    Rule,
+    all_rules,
+    grow_to_fixed_point,
+    shared_cursor,
+)
 from traceability.rules.settings import from_mapping
 from traceability.store import connect
 

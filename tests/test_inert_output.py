@@ -21,10 +21,10 @@ from conftest import VALID, write_csv
 
 from traceability.cli import cli
 from traceability.diff import diff
+from traceability.engine.findings import fingerprint
 from traceability.inert import inert, is_inert
 from traceability.model import Caveat, Evidence, Finding, InputFile, Report, RuleRun, Severity
 from traceability.preflight import Balance, Preflight
-from traceability.reconcile import fingerprint
 from traceability.render import render
 from traceability.render.to_table import render_diff_table, render_preflight_table, render_table
 

@@ -9,16 +9,18 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from click.testing import CliRunner
 from jsonschema import Draft202012Validator, FormatChecker
 
 from traceability import Preflight, preflight, reconcile, render
 from traceability.cli import cli
-from traceability.errors import InputError
+from traceability.errors import InputError, StoreError
 from traceability.kinds import load_schema
 from traceability.load import load
 from traceability.preflight import PREFLIGHT_RULES, REMEDIES
+from traceability.preflight.planned import attach
 from traceability.rules.settings import from_mapping
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "preflight"
@@ -261,3 +263,13 @@ def test_listed_epcs_get_the_loaders_canonical_keys(tmp_path: Path) -> None:
         expected.setdefault(epc.key, (epc.kind, epc.gtin))
     got = {e.key: (e.kind, e.gtin) for e in _read_epc_list(listed)}
     assert got == expected
+
+
+@pytest.mark.parametrize("name", ["a\x00b.duckdb", "it's.duckdb"])
+def test_a_store_path_is_written_as_sql_safely(tmp_path: Path, name: str) -> None:
+    """A quote in the store's path is quoted; a NUL is refused with the store's error."""
+    con = duckdb.connect()
+    with pytest.raises(StoreError, match="cannot open database") as raised:
+        attach(con, tmp_path / name)
+    assert ("NUL" in str(raised.value)) == ("\x00" in name)
+    assert "Parser Error" not in str(raised.value)

@@ -23,11 +23,11 @@ from jsonschema import Draft202012Validator
 import traceability
 from traceability.cli import cli
 from traceability.config import Config
+from traceability.engine.findings import decimal_text, fingerprint, parse_period
 from traceability.errors import ExitCode, InputError
 from traceability.load import load
 from traceability.load.identifiers import canonical_uri
 from traceability.model import Report, Severity
-from traceability.reconcile import decimal_text, fingerprint, parse_period
 from traceability.render.to_table import render_table
 from traceability.rules import UnknownRule, all_rules, run_base
 from traceability.rules.settings import from_mapping, load_config

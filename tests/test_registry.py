@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from traceability.config import Config
-from traceability.model import Severity
-from traceability.reconcile import OUTPUT_COLUMNS, SUBJECT_KEYS
+from traceability.engine.findings import OUTPUT_COLUMNS
+from traceability.model import SUBJECT_KEYS, Severity
 from traceability.rules import (
     COVERAGE_COLUMNS,
     HEADER_KEYS,

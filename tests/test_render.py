@@ -28,11 +28,12 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
 from traceability.diff import diff, report_from_dict
+from traceability.engine.findings import fingerprint
 from traceability.inert import inert
 from traceability.kinds import load_schema
 from traceability.load import load
 from traceability.model import Caveat, Evidence, Finding, InputFile, Report, RuleRun, Severity
-from traceability.reconcile import fingerprint, reconcile
+from traceability.reconcile import reconcile
 from traceability.render import DIFF_RENDERERS, RENDERERS, render, render_diff
 from traceability.render.to_csv import FORMULA_START, render_csv
 from traceability.render.to_html import script_json

@@ -16,8 +16,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from traceability.model import SUBJECT_KEYS
 from traceability.preflight import PREFLIGHT_RULES
-from traceability.reconcile import SUBJECT_KEYS
 from traceability.rules import (
     Rule,
     RuleFileError,

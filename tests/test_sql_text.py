@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -105,43 +103,3 @@ def test_quoted_text_puts_a_value_in_quotes_for_a_message(
 ) -> None:
     row = con.execute(f"SELECT {quoted_text('v')} FROM (SELECT CAST(? AS VARCHAR) AS v)", [value])
     assert row.fetchone() == (said,)
-
-
-#: Packages whose own quoting is being moved onto ``traceability.sql``; until then they
-#: may still quote for themselves. Nothing else may.
-QUOTING_NOT_YET_CONVERTED = frozenset({"traceability/rules", "traceability/preflight"})
-
-#: The ways of doubling a quote by hand: the body of a quoting helper.
-HAND_QUOTING = re.compile(
-    r"""replace\(\s*(?:"'"|'\\''|'"'|"\\"")\s*,\s*(?:"''"|'\\'\\''|'""'|"\\"\\"")\s*\)"""
-)
-
-
-def quoting_by_hand(text: str) -> list[str]:
-    """The places in Python source ``text`` that double a quote themselves."""
-    return HAND_QUOTING.findall(text)
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        """return "'" + s.replace("'", "''") + "'\"""",
-        """return '"' + name.replace('"', '""') + '"'""",
-        """v.replace( '\\'' , '\\'\\'' )""",
-        """v.replace("\\"", "\\"\\"")""",
-    ],
-)
-def test_the_scan_finds_quoting_by_hand(text: str) -> None:
-    assert quoting_by_hand(text)
-
-
-def test_only_the_sql_module_quotes() -> None:
-    package = Path(__file__).resolve().parent.parent / "traceability"
-    found = sorted(
-        str(path.relative_to(package.parent))
-        for path in package.rglob("*.py")
-        if path != package / "sql.py" and quoting_by_hand(path.read_text(encoding="utf-8"))
-    )
-    assert [f for f in found if not f.startswith(tuple(QUOTING_NOT_YET_CONVERTED))] == []
-    # The scan sees the one helper allowed, so it would see another.
-    assert quoting_by_hand((package / "sql.py").read_text(encoding="utf-8"))

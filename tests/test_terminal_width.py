@@ -25,6 +25,7 @@ from conftest import VALID, write_csv
 
 from traceability.cli import cli
 from traceability.diff import diff
+from traceability.engine.findings import fingerprint
 from traceability.model import (
     Caveat,
     Evidence,
@@ -36,7 +37,6 @@ from traceability.model import (
     Severity,
 )
 from traceability.preflight import Balance, Preflight
-from traceability.reconcile import fingerprint
 from traceability.render import render
 from traceability.render.to_table import (
     DEFAULT_WIDTH,

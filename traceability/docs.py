@@ -53,6 +53,12 @@ def _prose(text: str, names: Sequence[str] = ()) -> str:
     return "".join(f"`{p}`" if i % 2 else escape_markdown(p) for i, p in enumerate(parts))
 
 
+def _remedy(text: str) -> str:
+    """Escaped text with each ``{placeholder}`` (a finding's value) set as code."""
+    parts = re.split(r"(\{\w+\})", text)
+    return "".join(f"`{p}`" if i % 2 else escape_markdown(p) for i, p in enumerate(parts))
+
+
 def _first_sentence(text: str) -> str:
     head = re.split(r"(?<=[a-z0-9)])\. (?=[A-Z])", text, maxsplit=1)[0].rstrip(".")
     return head + "."
@@ -99,6 +105,9 @@ def rules_markdown(rules: Sequence[Rule]) -> str:
         "its entry in the report's `rules_run` lists each reason with the subjects it covers "
         "(`not_judged`), so that a rule with no finding is not read as a clean bill where it "
         "saw nothing. A rule without its inputs names them (`absent`).",
+        "- **Remedy before shipping** (where given) is what `tracecheck preflight` tells "
+        "the exporter to do about the rule's finding before the shipment leaves; a name in "
+        "braces, such as `{difference}`, is filled with the finding's value.",
         "- **Evidence listed** is what each finding's `evidence` names: one record per "
         "item, by its `source` (the path of the file as loaded and the line in it; "
         "`@` and the start of the file's SHA-256 follow a path loaded more than once) and "
@@ -135,6 +144,8 @@ def rules_markdown(rules: Sequence[Rule]) -> str:
             ]
             if r.coverage_about:
                 out.append(f"- **Not judged:** {_prose(r.coverage_about, params)}")
+            if r.remedy:
+                out.append(f"- **Remedy before shipping:** {_remedy(r.remedy)}")
             out.append(f"- **Source:** `traceability/rules/{r.group}/{r.id}.sql`")
     return "\n".join(out) + "\n"
 

@@ -27,24 +27,13 @@ import duckdb
 from traceability.config import Config
 from traceability.engine import Engine, Rows, RulesProgress, run
 from traceability.engine.findings import (
-    OUTPUT_COLUMNS,
-    UNIT_WORDS,
     RuleFailed,
     bound_parameters,
     coverage_from_rows,
-    decimal_text,
-    evidence_order,
     findings_from_rows,
-    fingerprint,
-    make_finding,
-    message,
-    parse_date,
-    parse_period,
-    sort_key,
 )
-from traceability.engine.report import empty_scope_message
 from traceability.errors import InputError
-from traceability.model import SUBJECT_KEYS, Finding, NotJudged, Report, Severity
+from traceability.model import Finding, NotJudged, Report, Severity
 from traceability.records import Query, duckdb_query
 from traceability.rules import Rule, run_base, shared_cursor
 from traceability.sql import identifier
@@ -53,25 +42,11 @@ from traceability.store import connect
 __all__ = [
     "DEFAULT_WORKERS",
     "ENGINES",
-    "OUTPUT_COLUMNS",
-    "SUBJECT_KEYS",
-    "UNIT_WORDS",
     "DuckDBEngine",
-    "RuleFailed",
-    "RulesProgress",
-    "decimal_text",
-    "empty_scope_message",
-    "evidence_order",
-    "fingerprint",
     "latest_date",
-    "make_finding",
-    "message",
-    "parse_date",
-    "parse_period",
     "reconcile",
     "run_coverage",
     "run_rule",
-    "sort_key",
 ]
 
 DEFAULT_WORKERS = 2

@@ -30,10 +30,11 @@ from traceability.cli.common import (
     verbosity_options,
 )
 from traceability.cli.progress import PROGRESS_EVERY, Lines, progress
+from traceability.engine.report import empty_scope_message
 from traceability.errors import ExitCode, InputError
 from traceability.export import export
 from traceability.model import Report, Severity
-from traceability.reconcile import empty_scope_message, reconcile
+from traceability.reconcile import reconcile
 from traceability.render.listings import export_table
 from traceability.render.registry import CAVEATS_SHOWN
 

@@ -52,7 +52,7 @@ from traceability.engine.report import (
 )
 from traceability.model import Finding, InputFile, NotJudged, Report, RuleRun
 from traceability.records import Query, add_records
-from traceability.rules import MAX_REPEATS, BaseFailed, Rule
+from traceability.rules import Rule
 
 #: ``progress(done, total)``: rules done so far, of the rules to run.
 RulesProgress = Callable[[int, int], None]
@@ -169,22 +169,6 @@ class Engine(ABC):
     def rejects(self) -> Iterator[Reject]:
         """The records the load rejected."""
         return read_rejects(self.stream(REJECTS_SQL))
-
-
-def grow_to_fixed_point(grow: Callable[[], bool]) -> None:
-    """Run ``grow`` (a base statement marked ``-- repeat:``) until it adds no row.
-
-    Raises:
-        BaseFailed: it still adds rows after MAX_REPEATS runs (the aggregation data holds a
-            cycle, or is nested deeper than that).
-    """
-    for _ in range(MAX_REPEATS):
-        if not grow():
-            return
-    raise BaseFailed(
-        f"packing nested deeper than {MAX_REPEATS} levels: the aggregation events "
-        "hold a cycle (a container packed, directly or not, inside itself)"
-    )
 
 
 def run_one(

@@ -54,6 +54,7 @@ from typing import Any
 import duckdb
 
 from traceability.config import Config
+from traceability.engine.findings import decimal_text, message, parse_date, sort_key
 from traceability.errors import UnreadableFile
 from traceability.model import Finding, Report
 from traceability.preflight.balances import Balance
@@ -67,14 +68,7 @@ from traceability.preflight.stock import (
     net_of_destruction,
     packed_elsewhere,
 )
-from traceability.reconcile import (
-    decimal_text,
-    message,
-    parse_date,
-    reconcile,
-    run_rule,
-    sort_key,
-)
+from traceability.reconcile import reconcile, run_rule
 from traceability.rules import all_rules, select
 from traceability.rules.settings import load_config
 from traceability.store import connect

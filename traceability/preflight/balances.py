@@ -14,9 +14,10 @@ from typing import Any
 import duckdb
 
 from traceability.config import Config
+from traceability.engine.findings import decimal_text
 from traceability.model import Finding
 from traceability.preflight.planned import PLANNED, Plan, one
-from traceability.reconcile import decimal_text, run_rule
+from traceability.reconcile import run_rule
 from traceability.rules import all_rules
 
 __all__ = ["Balance", "balances"]

@@ -41,9 +41,9 @@ from typing import Any
 import duckdb
 
 from traceability.config import Config
+from traceability.engine.findings import evidence_order, fingerprint
 from traceability.model import Evidence, Finding
 from traceability.preflight.planned import PLANNED, STORE, Plan
-from traceability.reconcile import evidence_order, fingerprint
 from traceability.rules import all_rules
 
 #: The rules that judge the lots shipped against their manufacture declarations.

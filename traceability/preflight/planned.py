@@ -28,6 +28,7 @@ from traceability.load import Rejection, load, sha256_of
 from traceability.load.epcis.identify_sql import FAST_SGTIN
 from traceability.load.identifiers import DL_ROOT, Epc, parse_epc
 from traceability.model import InputFile
+from traceability.sql import UnsafeSQLText, literal
 from traceability.store import create_all
 
 STORE, PLANNED = "tc_store", "tc_planned"
@@ -50,16 +51,15 @@ class Plan:
 def attach(con: duckdb.DuckDBPyConnection, db: Path) -> None:
     """Attach the store read-only as ``tc_store``, and an empty ``tc_planned`` catalog."""
     try:
-        con.execute(f"ATTACH {lit(str(db))} AS {STORE} (READ_ONLY)")
+        con.execute(f"ATTACH {literal(str(db))} AS {STORE} (READ_ONLY)")
+    except UnsafeSQLText:
+        raise StoreError(
+            f"{db!r}: cannot open database: a path cannot hold a NUL character"
+        ) from None
     except duckdb.Error as exc:
         first = str(exc).splitlines()[0]
         raise StoreError(f"{db}: cannot open database: {first}") from None
     con.execute(f"ATTACH ':memory:' AS {PLANNED}")
-
-
-def lit(value: str) -> str:
-    """A SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 def one(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> Any:

@@ -26,9 +26,9 @@ from dataclasses import replace
 
 import duckdb
 
+from traceability.engine.findings import decimal_text, make_finding, sort_key
 from traceability.model import Evidence, Finding, Severity
 from traceability.preflight.planned import PLANNED, Plan
-from traceability.reconcile import decimal_text, make_finding, sort_key
 from traceability.rules import Rule
 
 __all__ = ["PACKED_ELSEWHERE", "merge", "net_of_destruction", "packed_elsewhere"]

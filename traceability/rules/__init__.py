@@ -16,8 +16,9 @@ import difflib
 import json
 import re
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from importlib import resources
 from importlib.abc import Traversable
 
@@ -27,6 +28,7 @@ from traceability.errors import InputError, TracecheckError
 from traceability.inert import escape_markdown as escape
 from traceability.model import Severity
 from traceability.rules.columns import ColumnsUnknown, fill_quantities
+from traceability.sql import identifier, literal
 
 HEADER_KEYS = ("id", "severity", "needs", "tolerance", "checks", "why", "evidence")
 #: Header keys a rule may give: ``remedy``, what to do about its finding before a shipment
@@ -284,22 +286,39 @@ def run_base(con: duckdb.DuckDBPyConnection, *, shared: bool = False) -> None:
     for statement, repeat in base_statements():
         if shared:
             statement = _TEMP_CREATE.sub(r"CREATE OR REPLACE \1", statement)
-        if not repeat:
-            con.execute(statement)
-            continue
-        for _ in range(MAX_REPEATS):
-            row = con.execute(statement).fetchone()
-            if not row or not row[0]:
-                break
-        else:
-            raise BaseFailed(
-                f"packing nested deeper than {MAX_REPEATS} levels: the aggregation events "
-                "hold a cycle (a container packed, directly or not, inside itself)"
-            )
+        run_statement(con, statement, repeat=repeat)
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+def run_statement(con: duckdb.DuckDBPyConnection, statement: str, *, repeat: bool) -> None:
+    """Run one base statement on DuckDB: once, or (``repeat``) until it adds no row."""
+    if repeat:
+        grow_to_fixed_point(partial(_adds_rows, con, statement))
+    else:
+        con.execute(statement)
+
+
+def grow_to_fixed_point(grow: Callable[[], bool]) -> None:
+    """Run ``grow`` (a base statement marked ``-- repeat:``) until it adds no row.
+
+    The one loop every engine uses to build a repeated base statement.
+
+    Raises:
+        BaseFailed: it still adds rows after MAX_REPEATS runs (the aggregation data holds a
+            cycle, or is nested deeper than that).
+    """
+    for _ in range(MAX_REPEATS):
+        if not grow():
+            return
+    raise BaseFailed(
+        f"packing nested deeper than {MAX_REPEATS} levels: the aggregation events "
+        "hold a cycle (a container packed, directly or not, inside itself)"
+    )
+
+
+def _adds_rows(con: duckdb.DuckDBPyConnection, statement: str) -> bool:
+    """Run a repeated base statement; whether it added rows (its first value, a count)."""
+    row = con.execute(statement).fetchone()
+    return bool(row and row[0])
 
 
 def _use_work_catalog(con: duckdb.DuckDBPyConnection) -> None:
@@ -312,9 +331,10 @@ def _use_work_catalog(con: duckdb.DuckDBPyConnection) -> None:
     }
     if WORK_CATALOG not in attached:
         con.execute(f"ATTACH ':memory:' AS {WORK_CATALOG} (READ_WRITE)")
-    path = f"{WORK_CATALOG}.main,{_quote(home)}.main"
+    # The names come from the database itself, which cannot hold a NUL in a name.
+    path = f"{WORK_CATALOG}.main,{identifier(home)}.main"
     con.execute(f"USE {WORK_CATALOG}")
-    con.execute("SET search_path = " + "'" + path.replace("'", "''") + "'")
+    con.execute(f"SET search_path = {literal(path)}")
 
 
 def shared_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
@@ -329,9 +349,9 @@ def shared_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     ).fetchone()
     cursor = con.cursor()
     if settings:
-        zone, path = (str(v) for v in settings)
-        cursor.execute("SET TimeZone = '" + zone.replace("'", "''") + "'")
-        cursor.execute("SET search_path = '" + path.replace("'", "''") + "'")
+        zone, path = (str(v) for v in settings)  # settings DuckDB took: no NUL in them
+        cursor.execute(f"SET TimeZone = {literal(zone)}")
+        cursor.execute(f"SET search_path = {literal(path)}")
     return cursor
 
 

@@ -40,13 +40,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from traceability.config import Config
-from traceability.engine import Engine, Rows, grow_to_fixed_point, run
+from traceability.engine import Engine, Rows, run
 from traceability.engine.findings import RuleFailed
 from traceability.errors import InputError
 from traceability.export import MANIFEST, PARTITION_COLUMN, parse_manifest
 from traceability.model import Report
 from traceability.records import Query
-from traceability.rules import Rule
+from traceability.rules import Rule, grow_to_fixed_point
 from traceability.spark.translate import (
     PORTABLE_FUNCTIONS,
     UNPORTABLE,
