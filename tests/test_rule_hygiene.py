@@ -45,11 +45,14 @@ NULL_QUANTITY = re.compile(
 
 #: The rules whose period is of a date they derive (the first export of a shipment, the
 #: day a lot's exports crossed its make, ...), not of a row's own date: the base views
-#: cannot carry it. Each still writes the period expression; no other rule may.
+#: cannot carry it; or, for customs-trade-unlicensed, the year, quarter and month of a
+#: declaration, which it matches against a statistic's period of any of those grains. Each
+#: still writes the period expression; no other rule may.
 PERIOD_OF_DERIVED_DATE = frozenset(
     {
         "unknown-lot",
         "over-export",
+        "customs-trade-unlicensed",
         "export-without-import",
         "import-without-export",
         "late-arrival",

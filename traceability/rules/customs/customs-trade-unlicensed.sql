@@ -44,13 +44,13 @@ WITH hs_substances(hs_code, substance_base) AS (
     WHERE s.version_rank = 1
 ), consignment_versions AS (
     SELECT c.*, coalesce(c.line, '1') AS line_no, row_number() OVER (
-        PARTITION BY c.declaration_id, coalesce(c.line, '1')
+        PARTITION BY c.line_key
         ORDER BY c.load_id DESC, c.source_line DESC) AS version_rank
     FROM consignment_qty c
 ), declared AS (
     SELECT
         f.reporter_country, f.partner_country, f.flow, f.period, f.hs_code,
-        c.declaration_id, c.line_no, c.declared_date, c.source, c.qty_kg,
+        c.declaration_id, c.line_no, c.line_key, c.declared_date, c.source, c.qty_kg,
         row_number() OVER (
             PARTITION BY f.reporter_country, f.partner_country, f.flow, f.period, f.hs_code
             ORDER BY c.declared_date, c.declaration_id, c.line_no, c.source) AS step
@@ -90,7 +90,7 @@ WITH hs_substances(hs_code, substance_base) AS (
     FROM findings
     UNION ALL
     SELECT reporter_country, partner_country, flow, period, hs_code, 'consignment',
-        declaration_id || '/' || line_no, source, step
+        line_key, source, step
     FROM declared
 )
 SELECT
