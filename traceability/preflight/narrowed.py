@@ -38,6 +38,7 @@ def narrow(con: duckdb.DuckDBPyConnection, plan: Plan, shift: int) -> None:
 
     ``shift``: days the expiry dates are brought forward (the minimum shelf life).
     """
+    # Longer than most functions: one SQL statement per store table it narrows.
     s, p = f"{STORE}.main", f"{PLANNED}.main"
     _event_rows(con, plan)
     events = "event_row IN (SELECT event_row FROM pf_events)"
@@ -150,6 +151,8 @@ def _event_rows(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
     the other stored versions of all those events, every void_shipping event, and the
     events that already carry the shipment's ref.
     """
+    # Longer than most functions: it is one SQL statement, a recursive walk down and up the
+    # packing tree, which reads best whole.
     s, p = f"{STORE}.main", f"{PLANNED}.main"
     destroying = f"{s}.events d WHERE d.biz_step = 'destroying'"
     con.execute(
