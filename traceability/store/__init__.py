@@ -21,13 +21,12 @@ import os
 import re
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
 from traceability.errors import (
     DatabaseInUse,
@@ -49,7 +48,6 @@ __all__ = [
     "FAULT_ENV",
     "MIGRATIONS",
     "STORE_VERSION",
-    "append_rows",
     "connect",
     "create_all",
     "database_path",
@@ -341,28 +339,6 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
             pass  # a failed write can end the transaction itself; the first error counts
         raise
     con.execute("COMMIT")
-
-
-def append_rows(
-    con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Sequence[object]]
-) -> None:
-    """Append rows, each in the column order of ``table``, in one statement.
-
-    ``executemany`` runs one INSERT per row: a million rejects took 13 minutes that way,
-    and this a second.
-    """
-    if not rows:
-        return
-    names = [
-        r[0]
-        for r in con.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
-            "AND schema_name = 'main' AND table_name = ? ORDER BY column_index",
-            [table],
-        ).fetchall()
-    ]
-    batch = pa.table({name: [row[i] for row in rows] for i, name in enumerate(names)})  # noqa: F841
-    con.execute(f'INSERT INTO "{table}" SELECT * FROM batch')
 
 
 def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

@@ -259,6 +259,12 @@ def create_all(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(JOURNAL_DDL)
 
 
+def table_columns(table: str) -> list[str]:
+    """The columns of a table of the current layout, in their order (an opened store has
+    exactly these: :func:`check_layout` refuses one that does not)."""
+    return [name for name, _ in _layout()[table]]
+
+
 @cache
 def _layout() -> dict[str, list[tuple[str, str]]]:
     """Columns (name, type) of every table of the current layout, from a new store."""

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 from traceability.load.outcomes.code import APPLIES_TO, Code, Kind
 from traceability.load.outcomes.event_codes import EVENT_CODES
 from traceability.load.outcomes.table_codes import TABLE_CODES
+from traceability.store.layout import table_columns
 
 __all__ = [
     "APPLIES_TO",
@@ -197,20 +198,10 @@ def write_outcomes(
         # Each of the store's columns, in its order, taken by its name. The relation is
         # inserted, never registered as a view: a view of the batch would keep it in
         # memory until the load's transaction ends.
-        names = _store_columns(con, table)
+        names = table_columns(table)
         con.from_arrow(pa.table({name: columns[name] for name in names})).insert_into(table)
         stored += rows if kind == "reject" else 0
     return stored
-
-
-def _store_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    """The columns of a table of the store, in their order."""
-    rows = con.execute(
-        "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
-        "AND schema_name = 'main' AND table_name = ? ORDER BY column_index",
-        [table],
-    ).fetchall()
-    return [name for (name,) in rows]
 
 
 def _cell(text: str) -> str:
