@@ -8,7 +8,7 @@ whether the serial is plain), ``tc_odd`` (the EPCs for the general parser, as re
 ``tc_ids`` (distinct identifiers with their keys: odd EPCs, read points, locations,
 parents, parties) and ``tc_bad_members``, and marks events holding an invalid identifier
 as ``bad-epc`` with the first offending value. The EPCs of the events on the fast path
-are read again from their lines and stored by the write stage.
+were cut into serials by the check stage and are stored by the write stage.
 """
 
 from __future__ import annotations

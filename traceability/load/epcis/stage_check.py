@@ -3,9 +3,9 @@
 Each value is computed once, in layers (one common table expression each, named below):
 the typed parse, then the time values, then the checks, the normalised columns (see
 :mod:`~traceability.load.epcis.normalise`), the flags for a second look in Python, and the
-EPC fast path. The EPC lists are not kept, only how their EPCs will be read (see
-:func:`~traceability.load.epcis.identify_sql.epc_columns`): the identify and write stages
-read them from the lines again.
+EPC fast path. Of the EPC lists only the serials of the events on the fast path are kept
+(``serials``, see :func:`~traceability.load.epcis.identify_sql.epc_columns`), for the write
+stage; the identify stage reads the other events' EPCs from their lines again.
 """
 
 from __future__ import annotations
@@ -170,6 +170,9 @@ def check(chunk: Chunk) -> Chunk:
         )
         SELECT * EXCLUDE (o, text, keys, epcs, first_prefix, epcs_rest, has_epcs),
                has_epcs AND epc_prefix IS NULL AS epc_general,
+               CASE WHEN epc_prefix IS NOT NULL
+                    THEN list_transform(epcs, x -> substr(x, length(epc_prefix) + 1))
+               END AS serials,
                CASE WHEN problem IS NOT NULL OR event_id IS NULL OR has_quantities OR extra
                          OR recheck OR keys_twice THEN text END AS line
         FROM seen

@@ -180,15 +180,15 @@ def _insert_events(chunk: Chunk, new: str) -> None:
 
 def _insert_fast_epcs(chunk: Chunk) -> None:
     """Store the EPCs of the events on the fast path (see
-    :func:`~traceability.load.epcis.identify_sql.epc_columns`), read from each event's
-    line and stored as they are unnested.
+    :func:`~traceability.load.epcis.identify_sql.epc_columns`): the serials the check
+    stage cut from each event's one list, under the id of its prefix.
 
-    One statement per list that the chunk uses, each parsing only that list: a list
-    picked out of the four with coalesce() would be copied first.
+    One statement per list that the chunk uses, so that the rows of a chunk are stored
+    list by list, as the general path stores them.
     """
     chunk.keep(
         "tc_fast",
-        "SELECT e.rec, e.epc_list, x.prefix_id, length(e.epc_prefix) AS plen "
+        "SELECT e.rec, e.epc_list, x.prefix_id, e.serials "
         "FROM tc_ev e JOIN epc_prefixes x ON x.prefix = e.epc_prefix "
         "WHERE e.problem IS NULL AND NOT EXISTS (SELECT 1 FROM tc_skip s WHERE s.rec = e.rec)",
     )
@@ -198,12 +198,8 @@ def _insert_fast_epcs(chunk: Chunk) -> None:
             f"""
             INSERT INTO epc_rows
             SELECT CAST($load AS BIGINT) * 10000000000 + rec, '{name}', prefix_id,
-                   substr(x, plen + 1), NULL, NULL
-            FROM (
-                SELECT f.rec, f.prefix_id, f.plen,
-                       unnest(json_transform(l.line, '{{"{name}": "VARCHAR[]"}}')."{name}") AS x
-                FROM tc_lines l JOIN tc_fast f ON f.rec = l.rec WHERE f.epc_list = '{name}'
-            )
+                   unnest(serials), NULL, NULL
+            FROM tc_fast WHERE epc_list = '{name}'
             """,
             {"load": chunk.load.load_id},
         )
