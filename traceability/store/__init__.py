@@ -36,6 +36,7 @@ from traceability.errors import (
     resource_error,
 )
 from traceability.kinds import TABULAR_KINDS, kind_spec
+from traceability.sql import literal
 from traceability.store.layout import (
     MIGRATIONS,
     STORE_VERSION,
@@ -53,6 +54,7 @@ __all__ = [
     "database_path",
     "fault_point",
     "load_transaction",
+    "session_cursor",
     "table_counts",
     "transaction",
     "undo_unfinished",
@@ -324,6 +326,26 @@ def load_transaction(con: duckdb.DuckDBPyConnection, paths: list[str]) -> Iterat
     fault_point("committed")
     con.execute("DELETE FROM load_journal WHERE state = 'running'")
     fault_point("finished")
+
+
+def session_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A new cursor of ``con`` with its time zone and search path.
+
+    A cursor is a connection of its own to the same database: it can run a query while
+    another cursor runs one, from another thread. Settings such as the time zone belong
+    to a connection, so they are copied; TEMP macros are not (the caller creates those it
+    needs).
+    """
+    settings = con.execute(
+        "SELECT current_setting('TimeZone'), current_setting('search_path')"
+    ).fetchone()
+    cursor = con.cursor()
+    cursor.execute("SET enable_progress_bar = false")
+    if settings:
+        zone, path = (str(v) for v in settings)  # settings DuckDB took: no NUL in them
+        cursor.execute(f"SET TimeZone = {literal(zone)}")
+        cursor.execute(f"SET search_path = {literal(path)}")
+    return cursor
 
 
 @contextmanager

@@ -20,6 +20,7 @@ The bulk work runs in DuckDB, set-based; Python touches only the events that nee
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import astuple, replace
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,10 @@ from traceability.load.epcis.read_documents import read_document
 from traceability.load.epcis.read_xml import looks_like_xml
 from traceability.load.epcis.second_look import look
 from traceability.load.epcis.stage_check import check
+from traceability.load.epcis.terms import CBV_MACRO
 from traceability.load.epcis.write import EventOutcome, write_events, write_rejects
 from traceability.load.progress import Listener
+from traceability.store import session_cursor
 
 __all__ = ["CHUNK_BYTES", "EventOutcome", "jsonl_chunks", "load_events"]
 
@@ -96,26 +99,77 @@ def _load_chunks(
     chunks: Iterable[tuple[int, Sequence[str]]],
     load: LoadState,
 ) -> EventOutcome:
-    """Load every chunk, adding up what each gave."""
+    """Load every chunk, adding up what each gave.
+
+    The check stage of the next chunk runs on a thread, on a cursor of its own, while
+    this one is identified and written: it reads only the chunk's own lines, never the
+    store, so the two never see each other's work. Without it one of the two cores sat
+    idle through every write and the Python of every stage.
+    """
     total = EventOutcome(0, 0, 0, 0, 0)
-    for first, texts in chunks:
-        lines = texts if isinstance(texts, Lines) else Lines(first, list(texts))
-        out, repeats = _load_chunk(Chunk(con, lines, load))
-        conflicts = 0
-        if repeats:
-            conflicts = event_versions.after_chunk(
-                con, load.load_id, load.source, lines.first, len(lines)
-            )
-        out = replace(out, conflicts=out.conflicts + conflicts)
-        total = EventOutcome(*(a + b for a, b in zip(astuple(total), astuple(out), strict=True)))
-        if load.listener is not None:
-            load.listener(total.records, lines.end_byte)
+    with _Checker(con, load) as checker:
+        ahead = None
+        for first, texts in chunks:
+            lines = texts if isinstance(texts, Lines) else Lines(first, list(texts))
+            following = checker.submit(lines)
+            if ahead is not None:
+                total = _stored(con, checker.result(ahead), load, total)
+            ahead = following
+        if ahead is not None:
+            total = _stored(con, checker.result(ahead), load, total)
+    return total
+
+
+class _Checker:
+    """Runs the check stage of chunks on a thread, each on a cursor that has the loader's
+    time zone and vocabulary macros."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, load: LoadState) -> None:
+        self.con, self.load = con, load
+        self.cursor = session_cursor(con)
+        for macro in CBV_MACRO.split(";\n"):
+            self.cursor.execute(macro)
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracecheck-check")
+
+    def submit(self, lines: Lines) -> Future[Chunk]:
+        return self.pool.submit(check, Chunk(self.cursor, lines, self.load))
+
+    def result(self, future: Future[Chunk]) -> Chunk:
+        chunk = future.result()
+        chunk.con = self.con  # the later stages write: on the load's own connection
+        return chunk
+
+    def __enter__(self) -> _Checker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # A check still running when a later stage fails is waited for, so that the
+        # load's transaction never ends (or its connection closes) under it.
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.cursor.close()
+
+
+def _stored(
+    con: duckdb.DuckDBPyConnection, chunk: Chunk, load: LoadState, total: EventOutcome
+) -> EventOutcome:
+    """Finish a checked chunk (second look, identify, write) and add what it gave."""
+    out, repeats = _load_chunk(chunk)
+    lines = chunk.lines
+    conflicts = 0
+    if repeats:
+        conflicts = event_versions.after_chunk(
+            con, load.load_id, load.source, lines.first, len(lines)
+        )
+    out = replace(out, conflicts=out.conflicts + conflicts)
+    total = EventOutcome(*(a + b for a, b in zip(astuple(total), astuple(out), strict=True)))
+    if load.listener is not None:
+        load.listener(total.records, lines.end_byte)
     return total
 
 
 def _load_chunk(chunk: Chunk) -> tuple[EventOutcome, bool]:
-    """Check and store one chunk: its counts, and whether a key in it may have been stored
+    """Store one checked chunk: its counts, and whether a key in it may have been stored
     before or twice (its versions then need sorting)."""
-    chunk = look(check(chunk))
+    chunk = look(chunk)
     chunk = write_rejects(identify(chunk))
     return write_events(chunk)
