@@ -184,26 +184,24 @@ def _insert_fast_epcs(chunk: Chunk) -> None:
     stage cut from each event's one list, under the id of its prefix.
 
     One statement per list that the chunk uses, so that the rows of a chunk are stored
-    list by list, as the general path stores them.
+    list by list, as the general path stores them; each reads the events in place (a
+    table of the events with their serials in between would copy every serial).
     """
-    chunk.keep(
-        "tc_fast",
-        "SELECT e.rec, e.epc_list, x.prefix_id, e.serials "
-        "FROM tc_ev e JOIN epc_prefixes x ON x.prefix = e.epc_prefix "
-        "WHERE e.problem IS NULL AND NOT EXISTS (SELECT 1 FROM tc_skip s WHERE s.rec = e.rec)",
-    )
-    present = {r[0] for r in chunk.sql("SELECT DISTINCT epc_list FROM tc_fast").fetchall()}
-    for name in (n for n in EPC_LISTS if n in present):
+    present = chunk.sql(
+        "SELECT DISTINCT epc_list FROM tc_ev WHERE problem IS NULL AND epc_prefix IS NOT NULL"
+    ).fetchall()
+    for name in (n for n in EPC_LISTS if (n,) in present):
         chunk.sql(
             f"""
             INSERT INTO epc_rows
-            SELECT CAST($load AS BIGINT) * 10000000000 + rec, '{name}', prefix_id,
-                   unnest(serials), NULL, NULL
-            FROM tc_fast WHERE epc_list = '{name}'
+            SELECT CAST($load AS BIGINT) * 10000000000 + e.rec, '{name}', x.prefix_id,
+                   unnest(e.serials), NULL, NULL
+            FROM tc_ev e JOIN epc_prefixes x ON x.prefix = e.epc_prefix
+            WHERE e.problem IS NULL AND e.epc_list = '{name}'
+              AND NOT EXISTS (SELECT 1 FROM tc_skip s WHERE s.rec = e.rec)
             """,
             {"load": chunk.load.load_id},
         )
-    chunk.drop("tc_fast")
 
 
 def _insert_general_epcs(chunk: Chunk) -> None:
