@@ -4,20 +4,41 @@ Writes N EPCIS events (25 packs to a commissioning event and to a case, 10 cases
 2 pallets to a shipment, shipped, received and partly unpacked) and M declaration lines to
 match (both sides of every shipment in the events and of bulk shipments without events,
 batches, authorisations, and returns derived from those records), with a few discrepancies
-planted; loads them once (timed, not part of the target), then measures, each in a fresh
-process with the same DuckDB memory limit and 2 threads: ``reconcile`` over the whole
-catalogue (target: under 60 s and 4 GiB peak RSS on 2 cores); the base tables and each rule
-apart, as ``reconcile`` runs them; over-export, mirror-quantity-gap and
-serial-not-commissioned written in plain Python, as an analyst otherwise would, with whether
-their findings agree with the SQL rules'.
+planted; loads them (seconds and peak RSS), then measures, each in a fresh process with the
+same DuckDB memory limit and 2 threads:
+
+- ``reconcile`` over the whole catalogue (target: at most 30 s and 4 GiB peak RSS on
+  2 cores at 1M events and 300k declaration lines);
+- each stage of it apart, in one process, as ``reconcile`` runs them: the base tables one
+  by one (the views together), then each rule, with seconds and peak memory;
+- (one size only) over-export, mirror-quantity-gap and serial-not-commissioned written in
+  plain Python, as an analyst otherwise would, with whether their findings agree with the
+  SQL rules' and the ratio Python / SQL (target: at least 10 times at 1M events; the SQL
+  side of serial-not-commissioned counts the base tables too).
+
+Peak memory of a stage: the process's peak RSS during the stage, as Linux keeps it
+(``VmHWM``), reset before each stage by writing ``5`` to ``/proc/self/clear_refs``; exact,
+nothing sampled, and including what earlier stages left in memory (the base tables DuckDB
+holds). DuckDB's own figure, ``duckdb_memory()`` after the stage, is in the JSON as
+``held``: it cannot see a stage's peak, only what stays. Load and the whole ``reconcile``
+are processes of their own: their peak is the process's.
+
+``--sizes`` draws the scale curve instead: for each number of events (declaration lines
+0.3 per event) generate, load, reconcile and the stages; then a table of stage by size
+(seconds, peak MiB) with each stage's growth exponent between consecutive sizes,
+log(t2/t1) / log(n2/n1) (1 linear, 2 quadratic), naming every stage whose exponent on the
+largest step is above 1.15 as growing faster than linear. ``--json`` also prints every
+figure as one line of JSON.
 
     python bench/reconcile.py                                    # 1M events, 300k lines
     python bench/reconcile.py --events 50000 --declarations 15000 --keep
+    python bench/reconcile.py --sizes 100000,300000,1000000,3000000 --json
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -27,20 +48,28 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from _common import load_average, machine
+from _common import StagePeak, growth, load_average, machine
 
+from traceability.config import Config
+from traceability.load import load
+from traceability.reconcile import latest_date, reconcile, run_rule
+from traceability.rules import all_rules, base_statements, run_statement
 from traceability.sample import files, gs1
 from traceability.sample.model import MASS_UNITS_KG as MASS
 from traceability.sample.model import Party, Product, dec
 from traceability.sample.permits import ceil_to
 from traceability.sample.scenario import build
+from traceability.store import connect, table_counts
 
 THREADS = 2
+DECLARATIONS_PER_EVENT = 0.3  # 300k declaration lines at 1M events
 COMPARED = ("over-export", "mirror-quantity-gap", "serial-not-commissioned")
 KINDS = ("consignments", "batches", "authorisations", "filings")
 PACKS, CASES, PALLETS, LOT = 25, 10, 2, 10  # a case, a pallet, a shipment; shipments a lot
@@ -245,15 +274,10 @@ def failed(exc: Exception) -> str:
 
 
 def _open(store: str, limit: str) -> Any:
-    from traceability.store import connect
-
     return connect(store, read_only=True, memory_limit=limit, threads=THREADS)
 
 
 def step_load(store: str, data: str, limit: str) -> dict[str, Any]:
-    from traceability.load import load
-    from traceability.store import table_counts
-
     start = time.perf_counter()
     rejected = load(store, [data], memory_limit=limit).rejected
     seconds = time.perf_counter() - start
@@ -261,8 +285,6 @@ def step_load(store: str, data: str, limit: str) -> dict[str, Any]:
 
 
 def step_reconcile(store: str, limit: str) -> dict[str, Any]:
-    from traceability import reconcile
-
     con, start = _open(store, limit), time.perf_counter()
     try:
         report = reconcile(con, workers=THREADS)
@@ -272,35 +294,57 @@ def step_reconcile(store: str, limit: str) -> dict[str, Any]:
     return {"seconds": seconds, "rules": len(report.rules_run), "findings": len(report.findings)}
 
 
-def step_rules(store: str, limit: str) -> dict[str, Any]:
-    """The base tables, then each rule, timed apart (what ``reconcile`` runs, in its order)."""
-    from traceability.config import Config
-    from traceability.reconcile import latest_date, run_rule
-    from traceability.rules import all_rules, base_statements, run_statement
+def _held(con: Any) -> float:
+    """The memory DuckDB holds now (its own figure, ``duckdb_memory()``), in MiB."""
+    row = con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()
+    return float(row[0] or 0) / 2**20 if row else 0.0
 
+
+def step_rules(store: str, limit: str) -> dict[str, Any]:
+    """The base tables, then each rule, timed apart (what ``reconcile`` runs, in its order).
+
+    Each stage's peak is the process's peak RSS during it (:class:`StagePeak`); ``held`` is
+    what DuckDB holds after it (base tables above all). A base table built by several
+    statements is one stage: its seconds added up, its peak the highest.
+    """
     con, times, counts, found = _open(store, limit), Counter[str](), {}, {}
+    meter, peaks, held = StagePeak(), dict[str, float](), {}
+
+    def timed(name: str, work: Callable[[], Any]) -> Any:
+        rss, start = meter.start(), time.perf_counter()
+        try:
+            return work()
+        except Exception as exc:  # out of memory, above all: what reads it fails too
+            counts[name] = failed(exc)
+            return None
+        finally:
+            times[name] += time.perf_counter() - start
+            peaks[name] = max(peaks.get(name, 0.0), meter.peak(), rss)
+            held[name] = _held(con)
+
     for statement, repeat in base_statements():
         if re.sub(r"--[^\n]*", "", statement).strip():
             table = re.search(r"(?:TEMP TABLE|INSERT INTO) (\w+)", statement)
-            name, start = f"[base] {table[1] if table else 'views'}", time.perf_counter()
-            try:
-                run_statement(con, statement, repeat=repeat)
-            except Exception as exc:  # out of memory: the rules that read it fail too
-                counts[name] = failed(exc)
-            times[name] += time.perf_counter() - start
+            name = f"[base] {table[1] if table else 'views'}"
+            timed(name, partial(run_statement, con, statement, repeat=repeat))
     params = {**Config().parameters(), "as_of": latest_date(con)}
     params |= {"period_start": None, "period_end": None}
     for rule in all_rules():
-        start = time.perf_counter()
-        try:
-            rows = run_rule(con, rule, params, severity=rule.severity, period=None)
-        except Exception as exc:
-            times[rule.id], counts[rule.id] = time.perf_counter() - start, failed(exc)
+        work = partial(run_rule, con, rule, params, severity=rule.severity, period=None)
+        rows = timed(rule.id, work)
+        if rows is None:
             continue
-        times[rule.id], counts[rule.id] = time.perf_counter() - start, len(rows)
+        counts[rule.id] = len(rows)
         if rule.id in COMPARED:  # for the comparison with plain Python
             found[rule.id] = [[dict(f.subject), f.expected, f.observed, f.difference] for f in rows]
-    return {"times": times, "counts": counts, "findings": found}
+    return {
+        "times": times,
+        "peaks": peaks,
+        "held": held,
+        "counts": counts,
+        "findings": found,
+        "peak_reset": meter.reset,
+    }
 
 
 def step_python(store: str, limit: str, rule: str) -> dict[str, Any]:
@@ -346,8 +390,6 @@ def declarations(con: Any) -> tuple[list[Any], list[Any], Any]:
 
 def compare(expected: list[Measure], observed: list[Measure]) -> Any:
     """(expected, observed, tolerance) in units where both sides are in one, else in kg."""
-    from traceability.config import Config
-
     every, p = expected + observed, Config().parameters()
     units = {m[0] for m in every}
     if len(units) == 1 and all(m[1] is not None for m in every):
@@ -445,6 +487,204 @@ def keyed(findings: list[Any]) -> dict[str, tuple[Decimal | None, ...]]:
     return {json.dumps(f[0], sort_keys=True): n for f, n in zip(findings, numbers, strict=True)}
 
 
+CATALOGUE_SECONDS, CATALOGUE_MIB, PYTHON_RATIO = 30, 4096, 10  # the issue's targets 2 and 3
+FASTER_THAN_LINEAR = 1.15  # a growth exponent above this on the largest step is named
+NOISE_SECONDS = 0.1  # a stage shorter than this at the larger size: the timer's noise
+
+
+def measure(folder: Path, events: int, lines: int, limit: str) -> dict[str, Any]:
+    """Generate one size, load it, run the catalogue and its stages; print as it goes."""
+    data, store = folder / "data", folder / "store.duckdb"
+    start = time.perf_counter()
+    made = generate(data, events, lines)
+    size = sum(f.stat().st_size for f in data.iterdir()) / 1e6
+    print(
+        f"generated in {time.perf_counter() - start:.0f} s, {size:,.0f} MB: "
+        f"{made['shipments']:,} shipments in the events, {made['bulk']:,} bulk shipments "
+        f"without, {made['importers']:,} importers"
+    )
+    counts = ", ".join(f"{k} {made[k]:,}" for k in KINDS)
+    print(f"declaration lines: {sum(made[k] for k in KINDS):,} ({counts})")
+    rss, load = run("load", store, data, limit)
+    load["peak_rss_mib"], t = rss, load["tables"]
+    print(
+        f"load: {load['seconds']:.1f} s, peak RSS {rss:,.0f} MiB: "
+        f"{t['events']:,} events, {t['epc_rows']:,} EPC rows, {load['rejected']} rejected, "
+        f"store {store.stat().st_size / 1e6:,.0f} MB"
+    )
+    rss, whole = run("reconcile", store, limit)
+    whole["peak_rss_mib"] = rss
+    what = whole.get("error") or f"{whole['rules']} rules, {whole['findings']:,} findings"
+    print(f"reconcile: {whole['seconds']:.1f} s, peak RSS {rss:,.0f} MiB, {what}")
+    rss, stages = run("rules", store, limit)
+    # resetting the high-water mark per stage hides earlier peaks from the exit figure
+    stages["peak_rss_mib"] = max([rss, *stages["peaks"].values()])
+    return {
+        "events": t["events"],
+        "declaration_lines": sum(made[k] for k in KINDS),
+        "generated": made,
+        "megabytes": round(size, 1),
+        "store_megabytes": round(store.stat().st_size / 1e6, 1),
+        "load": load,
+        "reconcile": whole,
+        "stages": stages,
+    }
+
+
+def catalogue_target(at: dict[str, Any]) -> bool:
+    whole = at["reconcile"]
+    fast = whole["seconds"] <= CATALOGUE_SECONDS and "error" not in whole
+    return fast and whole["peak_rss_mib"] <= CATALOGUE_MIB
+
+
+def print_stages(at: dict[str, Any]) -> None:
+    stages = at["stages"]
+    times, peaks, counts = stages["times"], stages["peaks"], stages["counts"]
+    total = sum(times.values())
+    print(
+        f"per stage, slowest first (one process, peak RSS {stages['peak_rss_mib']:,.0f} MiB, "
+        f"sum {total:.1f} s; MiB: the process's peak RSS during the stage):"
+    )
+    for name, seconds in sorted(times.items(), key=lambda i: -i[1]):
+        count = counts.get(name, "")
+        print(f"  {name:28} {seconds:7.2f} s {peaks[name]:7,.0f} MiB {count:>9}"[:130])
+
+
+def python_comparison(store: Path, limit: str, stages: dict[str, Any]) -> dict[str, Any]:
+    """The three rules in plain Python, each in a process of its own, against the SQL."""
+    times, sql = stages["times"], stages["findings"]
+    print(
+        f"plain Python on the same store (target 3, set at 1M events: Python / SQL at least "
+        f"{PYTHON_RATIO}x;\na process each; times include reading the tables; findings: "
+        "agree, or DIFFER [only in SQL, only in Python, other figures]):"
+    )
+    base = sum(s for n, s in times.items() if n.startswith("[base]"))
+    out: dict[str, Any] = {}
+    for rule in COMPARED:
+        rss, py = run("python", store, limit, rule)
+        mine, theirs = keyed(py["findings"]), keyed(sql.get(rule, []))
+        both = mine.keys() & theirs.keys()
+        differ = [len(theirs) - len(both), len(mine) - len(both)]
+        differ.append(sum(mine[k] != theirs[k] for k in both))
+        agree = f"DIFFER {differ}" if any(differ) else "agree"
+        # serial-not-commissioned reads what the base tables prepare: they count to it
+        sql_s = times[rule] + (base if rule.startswith("serial") else 0.0)
+        shared = f"{times[rule]:.2f} + base tables {base:.2f} = " if rule in times else ""
+        shared = shared if rule.startswith("serial") else ""
+        ratio = py["seconds"] / sql_s if sql_s else None
+        entry = {"sql_seconds": round(sql_s, 3), "python_seconds": round(py["seconds"], 3)}
+        entry |= {"python_peak_rss_mib": round(rss), "findings": len(theirs), "agree": agree}
+        if rule not in sql:
+            entry |= {"sql_seconds": None, "agree": "not compared", "findings": len(mine)}
+            ratio = None
+        entry |= {"ratio": None if ratio is None else round(ratio, 2)}
+        entry["at_least_10x"] = ratio is not None and ratio >= PYTHON_RATIO
+        out[rule] = entry
+        verdict = "FAILED" if ratio is None else f"{ratio:.1f}x"
+        verdict += f" ({'at least' if entry['at_least_10x'] else 'NOT'} {PYTHON_RATIO}x)"
+        print(
+            f"  {rule:24} SQL {shared}{sql_s:.2f} s, Python {py['seconds']:.2f} s "
+            f"(peak RSS {rss:,.0f} MiB): Python / SQL {verdict}; {agree}, "
+            f"{entry['findings']:,} findings"
+        )
+    return out
+
+
+def single(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    """One size: the catalogue, its stages, and the comparison with plain Python."""
+    at = measure(folder, args.events, args.declarations, args.memory_limit)
+    met = "met" if catalogue_target(at) else "NOT met"
+    print(
+        f"target 2, the catalogue in at most {CATALOGUE_SECONDS} s and 4 GiB peak RSS on "
+        f"2 cores (set at 1M events, 300k lines): {met} at this size"
+    )
+    print_stages(at)
+    at["python"] = python_comparison(folder / "store.duckdb", args.memory_limit, at["stages"])
+    at["catalogue_target_met"] = catalogue_target(at)
+    del at["stages"]["findings"]  # figures only in the JSON
+    return at
+
+
+def curve(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    """Every size in turn, then the table of stages by size and how each stage grows."""
+    points = []
+    for events in args.sizes:
+        lines = round(events * DECLARATIONS_PER_EVENT)
+        print(f"--- {events:,} events, {lines:,} declaration lines")
+        here = folder / f"{events}"
+        points.append(measure(here, events, lines, args.memory_limit))
+        del points[-1]["stages"]["findings"]  # figures only in the JSON
+        if not args.keep:
+            shutil.rmtree(here, ignore_errors=True)
+    rows = curve_rows(points)
+    sizes = [p["events"] for p in points]
+    exponents = {name: growth(sizes, [s for s, _ in cells]) for name, cells in rows.items()}
+    flagged = print_curve(sizes, rows, exponents)
+    return {
+        "points": points,
+        "curve": {n: [{"seconds": s, "peak_mib": m} for s, m in c] for n, c in rows.items()},
+        "growth": exponents,
+        "faster_than_linear": flagged,
+    }
+
+
+def curve_rows(points: list[dict[str, Any]]) -> dict[str, list[tuple[Any, Any]]]:
+    """Stage -> (seconds, peak MiB) at each size: load, base tables, rules, the whole."""
+    rows: dict[str, list[tuple[Any, Any]]] = {"load": [], "reconcile (whole)": []}
+    names = list(dict.fromkeys(n for p in points for n in p["stages"]["times"]))
+    rows |= {name: [] for name in names}
+    for p in points:
+        stages = p["stages"]
+        rows["load"].append((p["load"]["seconds"], p["load"]["peak_rss_mib"]))
+        whole = p["reconcile"]
+        rows["reconcile (whole)"].append((whole["seconds"], whole["peak_rss_mib"]))
+        for name in names:
+            rows[name].append((stages["times"].get(name), stages["peaks"].get(name)))
+    return rows
+
+
+def short(n: int) -> str:
+    """A number of events in a few characters: 10k, 300k, 1.0M."""
+    return f"{n / 1e6:.1f}M" if n >= 999_500 else f"{n / 1000:.0f}k"
+
+
+def rounded(value: Any) -> Any:
+    """Figures for JSON: floats to 3 decimals, all the way down."""
+    if isinstance(value, float):
+        return round(value, 3)
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [rounded(v) for v in value]
+    return value
+
+
+def print_curve(
+    sizes: list[int], rows: dict[str, list[tuple[Any, Any]]], exponents: dict[str, Any]
+) -> list[str]:
+    """The stage x size table with growth exponents; the stages that grow faster than
+    linear on the largest step."""
+    print("stage x size (events): seconds and peak RSS MiB; growth log(t2/t1)/log(n2/n1)")
+    heads = "".join(f"{n:>16,}" for n in sizes)
+    steps = "".join(f"{f'{short(a)}>{short(b)}':>10}" for a, b in itertools.pairwise(sizes))
+    print(f"  {'stage':28}{heads}  {steps}")
+    flagged = []
+    for name, cells in rows.items():
+        text = "".join(
+            f"{'-':>16}" if s is None else f"{s:8.2f} s{m:5,.0f}M".rjust(16) for s, m in cells
+        )
+        grow = "".join(f"{'-':>10}" if e is None else f"{e:10.2f}" for e in exponents[name])
+        note = ""
+        last = exponents[name][-1] if exponents[name] else None
+        if last is not None and last > FASTER_THAN_LINEAR:
+            flagged.append(name)
+            note = "  grows faster than linear"
+            if (cells[-1][0] or 0) < NOISE_SECONDS:
+                note += f" (under {NOISE_SECONDS} s: timer noise)"
+        print(f"  {name:28}{text}  {grow}{note}"[:200])
+    return flagged
+
+
 def main() -> None:
     """Generate, load, measure and print the figures."""
     if sys.argv[1:2] == ["--step"]:
@@ -453,61 +693,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--declarations", type=int, default=300_000)
+    parser.add_argument(
+        "--sizes",
+        type=lambda text: [int(n) for n in text.split(",")],
+        help="the scale curve at these numbers of events, e.g. 100000,300000,1000000,3000000 "
+        f"(declaration lines {DECLARATIONS_PER_EVENT} per event)",
+    )
     parser.add_argument("--memory-limit", default="3GB", help="DuckDB memory_limit (3GB)")
     parser.add_argument("--workdir", type=Path, help="where to write (a temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the data and the store")
+    parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="tracecheck-reconcile-", dir=args.workdir))
-    data, store, limit = folder / "data", folder / "store.duckdb", args.memory_limit
     try:
         print(f"machine: {machine()}\nload average: {load_average()}")
-        start = time.perf_counter()
-        made = generate(data, args.events, args.declarations)
-        size = sum(f.stat().st_size for f in data.iterdir()) / 1e6
-        print(
-            f"generated in {time.perf_counter() - start:.0f} s, {size:,.0f} MB: "
-            f"{made['shipments']:,} shipments in the events, {made['bulk']:,} bulk shipments "
-            f"without, {made['importers']:,} importers"
-        )
-        counts = ", ".join(f"{k} {made[k]:,}" for k in KINDS)
-        print(f"declaration lines: {sum(made[k] for k in KINDS):,} ({counts})")
-        rss, out = run("load", store, data, limit)
-        t = out["tables"]
-        print(
-            f"load: {out['seconds']:.1f} s, peak RSS {rss:,.0f} MiB (not part of the target): "
-            f"{t['events']:,} events, {t['epc_rows']:,} EPC rows, {out['rejected']} rejected, "
-            f"store {store.stat().st_size / 1e6:,.0f} MB"
-        )
-        print(f"DuckDB memory_limit {limit}, threads {THREADS}")
-        rss, out = run("reconcile", store, limit)
-        met = "met" if out["seconds"] < 60 and rss < 4096 and "error" not in out else "NOT met"
-        what = out.get("error") or f"{out['rules']} rules, {out['findings']:,} findings"
-        print(f"reconcile: {out['seconds']:.1f} s, peak RSS {rss:,.0f} MiB, {what}")
-        print(f"target (under 60 s and 4 GiB peak RSS on 2 cores): {met}")
-        rss, out = run("rules", store, limit)
-        times, counts, sql = out["times"], out["counts"], out["findings"]
-        total = sum(times.values())
-        print(f"per rule, slowest first (one process, peak RSS {rss:,.0f} MiB, sum {total:.1f} s):")
-        for name, seconds in sorted(times.items(), key=lambda i: -i[1]):
-            count = counts.get(name, "")
-            print(f"  {name:28} {seconds:7.2f} s {count:>9}"[:130])
-        print("plain Python on the same store (a process each; times include reading the tables;")
-        print("findings: agree, or DIFFER [only in SQL, only in Python, other figures]):")
-        base = sum(s for n, s in times.items() if n.startswith("[base]"))
-        for rule in COMPARED:
-            rss, out = run("python", store, limit, rule)
-            mine, theirs = keyed(out["findings"]), keyed(sql.get(rule, []))
-            both = mine.keys() & theirs.keys()
-            differ = [len(theirs) - len(both), len(mine) - len(both)]
-            differ.append(sum(mine[k] != theirs[k] for k in both))
-            agree = f"DIFFER {differ}" if any(differ) else "agree"
-            shared = f" + base tables {base:.1f}" if rule.startswith("serial") else ""
-            sql_s, n = f"{times[rule]:.2f}{shared} s", len(theirs)
-            if rule not in sql:
-                sql_s, agree, n = "FAILED", "not compared", len(mine)
-            py_s = f"Python {out['seconds']:.1f} s, peak RSS {rss:,.0f} MiB"
-            print(f"  {rule:24} SQL {sql_s}, {py_s}: {agree}, {n:,} findings")
+        print(f"DuckDB memory_limit {args.memory_limit}, threads {THREADS}")
+        figures = curve(args, folder) if args.sizes else single(args, folder)
         print(f"load average: {load_average()}")
+        if args.json:
+            figures |= {"machine": machine(), "memory_limit": args.memory_limit}
+            print(json.dumps(rounded(figures), default=str))
     finally:
         if args.keep:
             print(f"kept: {folder}")
