@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -190,3 +191,64 @@ def test_vocabulary_with_surrounding_whitespace_is_stored_as_its_bare_term(
     ]
     assert _stored(db, "SELECT type FROM event_biz_transactions") == [("po",), ("po",)]
     assert _stored(db, "SELECT type FROM event_parties") == [("owning_party",)] * 2
+
+
+def test_a_failure_while_the_next_chunk_is_checked_waits_for_the_check_and_undoes_the_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The check stage of the next chunk runs on a thread while this one is written; a
+    # write that fails must end the load as before (nothing stored), and only once the
+    # check running beside it has finished: no thread is left working on the store.
+    path = write_jsonl(tmp_path / "events.jsonl", [event(f"urn:uuid:f{i}", [i]) for i in range(30)])
+    monkeypatch.setattr(pipeline, "CHUNK_BYTES", 1500)
+    failed, checked_after = threading.Event(), threading.Event()
+    real_write, real_check = pipeline.write_events, pipeline.check
+    writes: list[int] = []
+
+    def failing_write(chunk: Chunk) -> tuple[pipeline.EventOutcome, bool]:
+        writes.append(chunk.lines.first)
+        if len(writes) == 2:
+            failed.set()
+            raise RuntimeError("the disk is full")
+        return real_write(chunk)
+
+    checks: list[int] = []
+
+    def check_beside(chunk: Chunk) -> Chunk:
+        checks.append(chunk.lines.first)
+        if len(checks) == 3:  # the check submitted as the second chunk is written
+            assert failed.wait(timeout=30)
+            out = real_check(chunk)
+            checked_after.set()
+            return out
+        return real_check(chunk)
+
+    monkeypatch.setattr(pipeline, "write_events", failing_write)
+    monkeypatch.setattr(pipeline, "check", check_beside)
+    db = tmp_path / "store.duckdb"
+    with pytest.raises(RuntimeError, match="the disk is full"):
+        load(db, [path])
+    assert checked_after.is_set()
+    assert not [t for t in threading.enumerate() if t.name.startswith("tracecheck-check")]
+    monkeypatch.setattr(pipeline, "write_events", real_write)
+    monkeypatch.setattr(pipeline, "check", real_check)
+    again = load(db, [path])  # the store is free and holds nothing of the failed load
+    assert again.files[0].accepted == 30
+
+
+def test_the_check_stage_runs_ahead_on_its_own_cursor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_jsonl(tmp_path / "events.jsonl", [event(f"urn:uuid:t{i}", [i]) for i in range(30)])
+    monkeypatch.setattr(pipeline, "CHUNK_BYTES", 1500)
+    where: list[str] = []
+    real_check = pipeline.check
+
+    def watched_check(chunk: Chunk) -> Chunk:
+        where.append(threading.current_thread().name)
+        return real_check(chunk)
+
+    monkeypatch.setattr(pipeline, "check", watched_check)
+    result = load(tmp_path / "store.duckdb", [path])
+    assert result.files[0].accepted == 30
+    assert len(where) > 2 and all(name.startswith("tracecheck-check") for name in where)

@@ -12,7 +12,7 @@ from conftest import VALID, write_csv
 from traceability.cli import cli
 from traceability.errors import StoreError, StoreVersionError
 from traceability.load import load
-from traceability.store import STORE_VERSION, connect
+from traceability.store import STORE_VERSION, connect, session_cursor
 
 
 def _set_version(db: Path, version: int) -> None:
@@ -108,5 +108,23 @@ def test_a_version_2_store_gets_its_epc_list_names_as_an_enum(db: Path) -> None:
         ]
         version = con.execute("SELECT value FROM tracecheck_meta").fetchone()
         assert version == (str(STORE_VERSION),)
+    finally:
+        con.close()
+
+
+def test_a_session_cursor_has_the_connections_time_zone_and_search_path(tmp_path: Path) -> None:
+    con = connect(tmp_path / "store.duckdb")
+    try:
+        con.execute("SET TimeZone = 'Asia/Kolkata'")
+        con.execute("CREATE SCHEMA elsewhere")
+        con.execute("CREATE TABLE elsewhere.only_here AS SELECT 1 AS x")
+        con.execute("SET search_path = 'elsewhere,main'")
+        cursor = session_cursor(con)
+        assert cursor.execute("SELECT current_setting('TimeZone')").fetchone() == ("Asia/Kolkata",)
+        assert cursor.execute("SELECT x FROM only_here").fetchone() == (1,)
+        plain = con.cursor()  # what a bare cursor would have seen
+        assert plain.execute("SELECT current_setting('TimeZone')").fetchone() != ("Asia/Kolkata",)
+        cursor.close()
+        plain.close()
     finally:
         con.close()
