@@ -15,6 +15,8 @@ in turn, as a :class:`~traceability.load.epcis.chunk.Chunk` carrying its tables:
    rejects and notes, then events, EPCs, parties, transactions and quantities.
 
 The bulk work runs in DuckDB, set-based; Python touches only the events that need it.
+The stages overlap: the next chunk is read on one thread and the one after the current is
+checked on another, while the current chunk is identified and written.
 """
 
 from __future__ import annotations
