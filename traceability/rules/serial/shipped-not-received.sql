@@ -94,18 +94,28 @@ WITH ships AS (
     WHERE p.recv_row NOT IN (SELECT v.event_row FROM receivers v)
        OR EXISTS (SELECT 1 FROM destinations d JOIN receivers v ON v.party = d.party
                   WHERE d.event_row = p.ship_row AND v.event_row = p.recv_row)
+), judged_receipts AS (
+    -- each serial sent with each receipt of it: whether it arrived where it was sent, and
+    -- in time (within that shipping's window)
+    SELECT m.ref_id, m.id_gtin, m.id_serial, m.deadline, m.local_date,
+           g.ship_row IS NOT NULL AS good,
+           g.ship_row IS NOT NULL AND m.local_date <= m.deadline AS in_time
+    FROM matched m
+    LEFT JOIN good_pairs g ON g.ship_row = m.ship_row AND g.recv_row = m.recv_row
 ), missing AS (
     -- judged per shipment (per serial where the shipping event quotes no transaction): a
     -- serial is missing when no shipping of it under the same shipment saw it arrive where
     -- it was sent within that shipping's window
     SELECT f.ref AS shipment_ref, u.id_gtin, u.id_serial, u.deadline, u.late_receipt
     FROM (
-        SELECT m.ref_id, m.id_gtin, m.id_serial, max(m.deadline) AS deadline,
-               min(m.local_date) FILTER (WHERE g.ship_row IS NOT NULL) AS late_receipt
-        FROM matched m
-        LEFT JOIN good_pairs g ON g.ship_row = m.ship_row AND g.recv_row = m.recv_row
-        GROUP BY m.ref_id, m.id_gtin, m.id_serial
-        HAVING NOT bool_or(g.ship_row IS NOT NULL AND m.local_date <= m.deadline)
+        SELECT j.ref_id, j.id_gtin, j.id_serial, max(j.deadline) AS deadline,
+               min(j.local_date) FILTER (WHERE j.good) AS late_receipt
+        FROM judged_receipts j
+        WHERE NOT j.in_time
+          AND NOT EXISTS (SELECT 1 FROM judged_receipts a
+                          WHERE a.in_time AND a.ref_id = j.ref_id AND a.id_gtin = j.id_gtin
+                            AND a.id_serial = j.id_serial)
+        GROUP BY j.ref_id, j.id_gtin, j.id_serial
     ) u
     LEFT JOIN ref_ids f ON f.ref_id = u.ref_id
 ), named AS (
