@@ -129,6 +129,8 @@ FROM b;
 
 -- Consignment lines with their declared_qty columns, their 'file:line' source and their
 -- line_key, the key evidence names a line by: declaration_id '/' line (line 1 if not given).
+-- A view: the preflight replaces the consignments table after the base is built and reads
+-- it again.
 CREATE OR REPLACE TEMP VIEW consignment_qty AS
 SELECT c.*, coalesce(n.load_name, c.source_file) || ':' || c.source_line AS source,
        c.declaration_id || '/' || coalesce(c.line, '1') AS line_key,
@@ -139,7 +141,8 @@ JOIN declared_qty d
  AND d.source_line = c.source_line
 LEFT JOIN load_names n ON n.load_id = c.load_id;
 
--- Manufacture declarations with the same columns as consignment_qty.
+-- Manufacture declarations with the same columns as consignment_qty. A view: the preflight
+-- nets a lot's make of its destroyed stock after the base is built, and reads it again.
 CREATE OR REPLACE TEMP VIEW batch_qty AS
 SELECT x.*, coalesce(n.load_name, x.source_file) || ':' || x.source_line AS source,
        d.* EXCLUDE (record_table, load_id, source_line)
@@ -522,7 +525,10 @@ LEFT JOIN epc_keys k ON k.id_gtin = m.id_gtin AND k.id_serial = m.id_serial;
 
 -- The version of each consignment line that counts: a line re-declared with other content
 -- (same declaration_id and line) is superseded by the later load, then the later line.
-CREATE OR REPLACE TEMP VIEW current_consignments AS
+-- A table: half the rules read it, and the exact conversions of consignment_qty cost more
+-- than reading the result back. (Nothing reads it after the preflight has changed the
+-- consignments.)
+CREATE OR REPLACE TEMP TABLE current_consignments AS
 SELECT * EXCLUDE (version_rank)
 FROM (
     SELECT c.*, row_number() OVER (

@@ -47,7 +47,7 @@ WITH receipt_events AS (
        OR (NOT EXISTS (SELECT 1 FROM senders s WHERE s.event_row = r.event_row)
            AND EXISTS (SELECT 1 FROM shipping_events))
 ), received AS (
-    SELECT s.id_gtin, s.id_serial, s.event_time
+    SELECT s.id_gtin, s.id_serial, s.event_row, s.event_time, s.local_date
     FROM serial_moves s
     WHERE s.epc_kind = 'sgtin' AND s.biz_step = 'receiving'
       AND s.event_row IN (SELECT j.event_row FROM judged j)
@@ -56,29 +56,25 @@ WITH receipt_events AS (
     FROM serial_moves s
     WHERE s.epc_kind = 'sgtin' AND s.biz_step = 'shipping'
 ), early AS (
-    -- serials received with no shipping of theirs at or before the receipt: one join over
-    -- every serial, no grouping
-    SELECT DISTINCT r.id_gtin, r.id_serial
+    -- receipts of a serial with no shipping of it at or before them (received before its
+    -- first shipping, or never shipped): one join over every serial, no grouping
+    SELECT DISTINCT r.id_gtin, r.id_serial, r.event_row, r.event_time, r.local_date
     FROM received r
     LEFT JOIN shipped s
       ON s.id_gtin = r.id_gtin AND s.id_serial = r.id_serial AND s.event_time <= r.event_time
     WHERE s.id_gtin IS NULL
 ), suspects AS (
-    -- received before their first shipping, or never shipped
-    SELECT r.id_gtin, r.id_serial, min(s.event_time) AS first_at,
-           min(s.local_date) AS first_date
-    FROM early r
+    -- the serials so received, with the date of their first shipping (none: never shipped)
+    SELECT r.id_gtin, r.id_serial, min(s.local_date) AS first_date
+    FROM (SELECT DISTINCT e.id_gtin, e.id_serial FROM early e) r
     LEFT JOIN shipped s ON s.id_gtin = r.id_gtin AND s.id_serial = r.id_serial
     GROUP BY r.id_gtin, r.id_serial
 ), unsent AS (
-    SELECT DISTINCT s.id_gtin, s.id_serial, s.event_row, x.event_key, s.event_time,
-           s.local_date, x.source, k.first_date
-    FROM serial_moves s
-    JOIN suspects k ON k.id_gtin = s.id_gtin AND k.id_serial = s.id_serial
-    JOIN event_sources x ON x.event_row = s.event_row
-    WHERE s.epc_kind = 'sgtin' AND s.biz_step = 'receiving'
-      AND s.event_row IN (SELECT j.event_row FROM judged j)
-      AND (k.first_at IS NULL OR k.first_at > s.event_time)
+    SELECT e.id_gtin, e.id_serial, e.event_row, x.event_key, e.event_time, e.local_date,
+           x.source, k.first_date
+    FROM early e
+    JOIN suspects k ON k.id_gtin = e.id_gtin AND k.id_serial = e.id_serial
+    JOIN event_sources x ON x.event_row = e.event_row
 )
 SELECT
     coalesce(min(n.epc_key),

@@ -11,7 +11,7 @@
 -- evidence:  the moves of the serial that no earlier commissioning covers
 -- remedy:    pull this pack: no commissioning record covers it
 WITH commissioned AS (
-    SELECT i.id_gtin, i.id_serial, e.event_time
+    SELECT i.id_gtin, i.id_serial, e.event_time, e.local_date
     FROM live_rows e
     JOIN epc_items i ON i.event_row = e.event_row
     WHERE e.biz_step = 'commissioning' AND i.epc_kind = 'sgtin'
@@ -34,14 +34,15 @@ WITH commissioned AS (
       ON c.id_gtin = m.id_gtin AND c.id_serial = m.id_serial AND c.event_time <= m.event_time
     WHERE c.id_gtin IS NULL
 ), per_serial AS (
-    -- with their first commissioning, if any
-    SELECT r.id_gtin, r.id_serial, min(c.event_time) AS first_at
+    -- with their first commissioning, if any, and its earliest local date
+    SELECT r.id_gtin, r.id_serial, min(c.event_time) AS first_at,
+           min(c.local_date) AS first_date
     FROM early r
     LEFT JOIN commissioned c ON c.id_gtin = r.id_gtin AND c.id_serial = r.id_serial
     GROUP BY r.id_gtin, r.id_serial
 ), moves AS (
     SELECT DISTINCT s.id_gtin, s.id_serial, s.event_row, coalesce(s.biz_step, 'packing') AS step,
-           s.event_time, s.local_date, p.first_at
+           s.event_time, s.local_date, p.first_at, p.first_date
     FROM serial_moves s
     JOIN per_serial p ON p.id_gtin = s.id_gtin AND p.id_serial = s.id_serial
     WHERE s.epc_kind = 'sgtin'
@@ -57,26 +58,17 @@ WITH commissioned AS (
     JOIN event_sources x ON x.event_row = m.event_row
     LEFT JOIN epc_gtins g ON g.gtin_id = m.id_gtin
     LEFT JOIN epc_keys k ON k.id_gtin = m.id_gtin AND k.id_serial = m.id_serial
-), first_commissioning AS (
-    SELECT i.id_gtin, i.id_serial, min(e.local_date) AS first_date
-    FROM live_rows e
-    JOIN epc_items i ON i.event_row = e.event_row
-    WHERE e.biz_step = 'commissioning' AND i.epc_kind = 'sgtin'
-      AND EXISTS (SELECT 1 FROM orphan o
-                  WHERE o.id_gtin = i.id_gtin AND o.id_serial = i.id_serial)
-    GROUP BY i.id_gtin, i.id_serial
 )
 SELECT
     o.epc_key AS epc,
     CAST(year(min(o.local_date)) AS VARCHAR) || '-Q'
         || CAST(quarter(min(o.local_date)) AS VARCHAR) AS period,
     CASE
-        WHEN min(c.first_date) IS NULL THEN 'never commissioned; '
-        ELSE 'commissioned only on ' || CAST(min(c.first_date) AS VARCHAR) || '; '
+        WHEN min(o.first_date) IS NULL THEN 'never commissioned; '
+        ELSE 'commissioned only on ' || CAST(min(o.first_date) AS VARCHAR) || '; '
     END || string_agg(o.step || ' on ' || CAST(o.local_date AS VARCHAR), ', '
                       ORDER BY o.event_time, o.event_key) AS detail,
     list(struct_pack(kind := 'event', key := o.event_key, source := o.source)
          ORDER BY o.event_time, o.event_key) AS evidence
 FROM orphan o
-LEFT JOIN first_commissioning c ON c.id_gtin = o.id_gtin AND c.id_serial = o.id_serial
 GROUP BY o.epc_key

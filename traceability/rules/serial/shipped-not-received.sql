@@ -63,12 +63,9 @@ WITH ships AS (
     WHERE p.role = 'destination'
       AND coalesce(p.gln, p.value_key) IN (SELECT v.party FROM receivers v)
 ), sent AS (
-    -- each serial each judged shipping event sent, with the shipment it went under and a
-    -- number within the event, (event_row, nth) naming it (a serial may repeat: every
-    -- later step counts each serial once)
-    SELECT row_number() OVER (PARTITION BY s.event_row ORDER BY x.id_gtin, x.id_serial)
-               AS nth,
-           s.event_row, s.event_time, s.deadline,
+    -- each serial each judged shipping event sent, with the shipment it went under (a
+    -- serial may repeat: every later step counts each serial once)
+    SELECT s.event_row, s.event_time, s.deadline,
            x.id_gtin, x.id_serial, coalesce(f.ref_id, 0) AS ref_id
     FROM ships s
     JOIN serial_moves x ON x.event_row = s.event_row AND x.epc_kind = 'sgtin'
@@ -82,8 +79,8 @@ WITH ships AS (
       AND x.event_row IN (SELECT r.event_row FROM receipts r)
 ), matched AS (
     -- each serial sent, with every receipt of it at or after the shipping time (or none)
-    SELECT t.nth, t.event_row AS ship_row, t.deadline, r.event_row AS recv_row,
-           r.local_date
+    SELECT t.event_row AS ship_row, t.ref_id, t.id_gtin, t.id_serial, t.deadline,
+           r.event_row AS recv_row, r.local_date
     FROM sent t
     LEFT JOIN received r ON r.id_gtin = t.id_gtin AND r.id_serial = t.id_serial
      AND r.event_time >= t.event_time
@@ -97,48 +94,30 @@ WITH ships AS (
     WHERE p.recv_row NOT IN (SELECT v.event_row FROM receivers v)
        OR EXISTS (SELECT 1 FROM destinations d JOIN receivers v ON v.party = d.party
                   WHERE d.event_row = p.ship_row AND v.event_row = p.recv_row)
-), outcome AS (
-    -- per serial sent: did it arrive where it was sent within the window, and when did it
-    -- arrive there at all
-    SELECT m.ship_row, m.nth,
-           bool_or(g.ship_row IS NOT NULL AND m.local_date <= m.deadline) AS in_time,
-           min(m.local_date) FILTER (WHERE g.ship_row IS NOT NULL) AS arrived_on
+), judged_receipts AS (
+    -- each serial sent with each receipt of it: whether it arrived where it was sent, and
+    -- in time (within that shipping's window)
+    SELECT m.ref_id, m.id_gtin, m.id_serial, m.deadline, m.local_date,
+           g.ship_row IS NOT NULL AS good,
+           g.ship_row IS NOT NULL AND m.local_date <= m.deadline AS in_time
     FROM matched m
     LEFT JOIN good_pairs g ON g.ship_row = m.ship_row AND g.recv_row = m.recv_row
-    GROUP BY m.ship_row, m.nth
-), resent AS (
-    -- serials sent more than once under the same shipment (by a hash of the key: a
-    -- collision only adds a candidate; the comparisons below are exact)
-    SELECT hash(t.ref_id, t.id_gtin, t.id_serial) AS h
-    FROM sent t
-    GROUP BY h
-    HAVING count(*) > 1
-), unsent AS (
-    -- the serials sent that did not arrive in time where they were sent, with their key
-    SELECT t.*, o.arrived_on
-    FROM sent t JOIN outcome o ON o.ship_row = t.event_row AND o.nth = t.nth
-    WHERE NOT o.in_time
-), arrived AS (
-    -- ... of which those that another shipping under the same shipment saw arrive in time
-    SELECT DISTINCT u.ref_id, u.id_gtin, u.id_serial
-    FROM unsent u
-    JOIN sent t ON t.ref_id = u.ref_id AND t.id_gtin = u.id_gtin
-     AND t.id_serial = u.id_serial AND (t.event_row <> u.event_row OR t.nth <> u.nth)
-    JOIN outcome o ON o.ship_row = t.event_row AND o.nth = t.nth AND o.in_time
-    WHERE hash(u.ref_id, u.id_gtin, u.id_serial) IN (SELECT r.h FROM resent r)
-      AND hash(t.ref_id, t.id_gtin, t.id_serial) IN (SELECT r.h FROM resent r)
 ), missing AS (
     -- judged per shipment (per serial where the shipping event quotes no transaction): a
     -- serial is missing when no shipping of it under the same shipment saw it arrive where
-    -- it was sent within the window
-    SELECT f.ref AS shipment_ref, u.id_gtin, u.id_serial, max(u.deadline) AS deadline,
-           min(u.arrived_on) AS late_receipt
-    FROM unsent u
+    -- it was sent within that shipping's window
+    SELECT f.ref AS shipment_ref, u.id_gtin, u.id_serial, u.deadline, u.late_receipt
+    FROM (
+        SELECT j.ref_id, j.id_gtin, j.id_serial, max(j.deadline) AS deadline,
+               min(j.local_date) FILTER (WHERE j.good) AS late_receipt
+        FROM judged_receipts j
+        WHERE NOT j.in_time
+          AND NOT EXISTS (SELECT 1 FROM judged_receipts a
+                          WHERE a.in_time AND a.ref_id = j.ref_id AND a.id_gtin = j.id_gtin
+                            AND a.id_serial = j.id_serial)
+        GROUP BY j.ref_id, j.id_gtin, j.id_serial
+    ) u
     LEFT JOIN ref_ids f ON f.ref_id = u.ref_id
-    WHERE NOT EXISTS (SELECT 1 FROM arrived a
-                      WHERE a.ref_id = u.ref_id AND a.id_gtin = u.id_gtin
-                        AND a.id_serial = u.id_serial)
-    GROUP BY u.ref_id, f.ref, u.id_gtin, u.id_serial
 ), named AS (
     SELECT m.*,
            coalesce(k.epc_key,
