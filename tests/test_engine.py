@@ -218,3 +218,49 @@ def test_the_rules_that_read_events_start_first() -> None:
     order = longest_first(all_rules())
     reads = ["events" in r.needs for r in order]
     assert reads == sorted(reads, reverse=True)
+
+
+class Overlaps(DuckDBEngine):
+    """DuckDB, noting the most rules that read events it ran at one time."""
+
+    def __init__(self, db: Any, *, workers: int | None = None, shared: Seen | None = None) -> None:
+        super().__init__(db, workers=workers, owned=shared is not None)
+        self.seen = shared or Seen()
+        self.running: list[Rule] = []
+        self.most_heavy = 0
+        self.parent = self
+
+    def rule_rows(self, rule: Rule, bound: Mapping[str, Any]) -> Rows:
+        top = self.parent
+        with top.seen.lock:
+            top.running.append(rule)
+            top.most_heavy = max(top.most_heavy, sum("events" in r.needs for r in top.running))
+        try:
+            return super().rule_rows(rule, bound)
+        finally:
+            with top.seen.lock:
+                top.running.remove(rule)
+
+    def worker(self) -> DuckDBEngine:
+        child = Overlaps(shared_cursor(self.con), workers=1, shared=self.seen)
+        child.parent = self
+        return child
+
+
+@pytest.fixture(scope="module")
+def quarter(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = tmp_path_factory.mktemp("quarter") / "store.duckdb"
+    load(db, [Path(__file__).parent.parent / "fixtures" / "demo-quarter" / "data"])
+    return db
+
+
+def test_rules_that_read_events_run_one_at_a_time_beside_the_others(quarter: Path) -> None:
+    # Two rules that join millions of serials at once fight over the cores and memory;
+    # the rules on declarations alone run beside them, and the report is the same.
+    engine = Overlaps(quarter, workers=2)
+    report = traceability.reconcile(quarter, engine=engine)
+    assert engine.most_heavy == 1
+    ran = [r for r in report.rules_run if r.status == "ran"]
+    needs = {r.id: r.needs for r in all_rules()}
+    assert sum("events" in needs[r.rule] for r in ran) > 1
+    assert _json(report) == _json(traceability.reconcile(quarter, workers=1))
