@@ -30,6 +30,7 @@ NOT_CODES = {
     "already-loaded",
     "x-tracecheck",
     "tracecheck-read-ahead",
+    "tracecheck-check",
     "epcis-event",
     "2026-03-31",
     # what an identifier check finds; the reject's code names the column's kind
