@@ -29,6 +29,7 @@ from traceability.inert import escape_markdown as escape
 from traceability.model import Severity
 from traceability.rules.columns import ColumnsUnknown, fill_quantities
 from traceability.sql import identifier, literal
+from traceability.store import session_cursor
 
 HEADER_KEYS = ("id", "severity", "needs", "tolerance", "checks", "why", "evidence")
 #: Header keys a rule may give: ``remedy``, what to do about its finding before a shipment
@@ -338,21 +339,10 @@ def _use_work_catalog(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def shared_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-    """A new cursor of ``con`` that reads the base built by ``run_base(con, shared=True)``.
-
-    A cursor is a connection of its own to the same database: it can run a query while
-    another cursor runs one, from another thread. It gets the connection's time zone and
-    search path.
-    """
-    settings = con.execute(
-        "SELECT current_setting('TimeZone'), current_setting('search_path')"
-    ).fetchone()
-    cursor = con.cursor()
-    if settings:
-        zone, path = (str(v) for v in settings)  # settings DuckDB took: no NUL in them
-        cursor.execute(f"SET TimeZone = {literal(zone)}")
-        cursor.execute(f"SET search_path = {literal(path)}")
-    return cursor
+    """A new cursor of ``con`` that reads the base built by ``run_base(con, shared=True)``:
+    a connection of its own with the connection's time zone and search path (see
+    :func:`~traceability.store.session_cursor`)."""
+    return session_cursor(con)
 
 
 def select(ids: list[str] | tuple[str, ...] | None) -> tuple[Rule, ...]:
