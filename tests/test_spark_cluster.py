@@ -212,6 +212,7 @@ def test_spark_that_does_not_start(
         "spark.hadoop.fs.s3a.session.token",
         "fs.azure.account.key.acct.dfs.core.windows.net",
         "spark.ssl.keyStorePassword",
+        "fs.azure.account.oauth2.refresh.token",
     ],
 )
 def test_a_credential_on_the_command_line_is_refused(key: str, tmp_path: Path) -> None:

@@ -200,7 +200,7 @@ def caveated_option(f: F) -> F:
 
 #: Keys of settings that hold a credential (lower case; ``spark.hadoop.`` aside).
 _SECRET_KEY = re.compile(
-    r"secret|password|passwd|access\.key|session\.token|account\.key|private\.key|sas\.\S*token"
+    r"secret|password|passwd|access\.key|account\.key|private\.key|(?<!delegation\.)token"
 )
 _WHERE_CREDENTIALS_GO = (
     "credentials go in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "

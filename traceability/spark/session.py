@@ -128,12 +128,15 @@ def missing_connector(exc: BaseException, path: str) -> SparkFailed | None:
     text = str(exc) + "\n" + first_line(exc)
     if where not in text and f'No FileSystem for scheme "{scheme}"' not in text:
         return None
-    version = _hadoop_version() if artifact.startswith("org.apache.hadoop:") else None
-    coordinate = f"{artifact}:{version or '<version>'}"
-    same = "" if version else ", the version matching Spark's Hadoop"
+    if artifact.startswith("org.apache.hadoop:"):
+        version = _hadoop_version()
+        coordinate = f"{artifact}:{version}" if version else f"{artifact}:VERSION"
+        which = "" if version else ", the version of Spark's Hadoop client"
+    else:
+        coordinate, which = f"{artifact}:VERSION", ", its Hadoop 3 build"
     return SparkFailed(
-        f"cannot read {path}: the {name} connector ({scheme}://) is not on Spark's class path",
-        hint=f"add it with --packages {coordinate}{same}; see docs/spark.md, Object storage",
+        f"cannot use {path}: the {name} connector ({scheme}://) is not on Spark's class path",
+        hint=f"add it with --packages {coordinate}{which}; see docs/spark.md, Object storage",
     )
 
 
@@ -253,9 +256,6 @@ def _launch(master: str, settings: Mapping[str, str]) -> None:
 
 def _settings(master: str, conf: Mapping[str, str]) -> tuple[dict[str, str], str | None]:
     """Every setting of a new session, and a temporary folder it uses (to remove after)."""
-    for key, value in REQUIRED_CONF.items():
-        if conf.get(key, value) != value:
-            raise InputError(f"tracecheck needs {key}={value}; it cannot be changed")
     settings = {
         "spark.app.name": "tracecheck",
         "spark.ui.enabled": "false",
@@ -291,6 +291,9 @@ def spark_session(
         SparkFailed: Spark did not start (no Java, a bad master URL or setting, a package
             that cannot be resolved).
     """
+    for key, value in REQUIRED_CONF.items():
+        if (conf or {}).get(key, value) != value:
+            raise InputError(f"tracecheck needs {key}={value}; it cannot be changed")
     sql = pyspark_sql()
     active = sql.SparkSession.getActiveSession()
     if active is not None:
