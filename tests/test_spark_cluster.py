@@ -193,8 +193,14 @@ def test_a_package_that_cannot_be_resolved(tmp_path: Path) -> None:
     [
         (["--master", "nonsense://x"], {}, "Spark did not start on nonsense://x: Master must"),
         ([], {"JAVA_HOME": "{tmp}"}, "Spark needs Java 17 or newer: JAVA_HOME="),
+        (["--conf", "spark.driver.memory=lots"], {}, "Invalid maximum heap size: -Xmxlots"),
+        (
+            ["--master", "local[1]", "--conf", "spark.sql.shuffle.partitions=many"],
+            {},
+            "on local[1]: [INVALID_CONF_VALUE.TYPE_MISMATCH] The value 'many'",
+        ),
     ],
-    ids=["bad-master-url", "no-java"],
+    ids=["bad-master-url", "no-java", "bad-jvm-setting", "bad-sql-setting"],
 )
 def test_spark_that_does_not_start(
     args: list[str], env: dict[str, str], said: str, tmp_path: Path

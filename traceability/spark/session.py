@@ -92,7 +92,8 @@ def _lines(text: str) -> list[str]:
 
 def _java_messages(exc: BaseException) -> list[str]:
     """What the JVM's exception behind ``exc`` says, then each of its causes in turn."""
-    java = getattr(exc, "java_exception", None)
+    # Py4J's error holds the JVM's exception; pyspark's converted ones keep it as _origin
+    java = getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
     texts: list[str] = []
     try:
         while java is not None and len(texts) < 20:
@@ -214,6 +215,8 @@ def start_failure(output: str, master: str) -> SparkFailed:
             f"Spark needs Java 17 or newer: {found}",
             hint="install Java, or set JAVA_HOME to a Java installation",
         )
+    if "Could not create the Java Virtual Machine" in output:  # the line before says why
+        lines = [ln for ln in lines if not ln.startswith(("Error:", "WARNING:"))] or lines
     for line in lines:
         if line.startswith(("Error:", "Exception in thread")) or "Exception:" in line:
             said = _plain_message(line.removeprefix("Error:").split('"main"', 1)[-1])
@@ -312,6 +315,7 @@ def spark_session(
                 builder = builder.config(key, value)
             session = builder.getOrCreate()
             session.sparkContext.setLogLevel("ERROR")
+            session.conf.get("spark.sql.session.timeZone")  # a bad SQL setting fails here
     except BaseException:
         if warehouse is not None:
             shutil.rmtree(warehouse, ignore_errors=True)
