@@ -307,6 +307,7 @@ def spark_session(
         return
     master = master or os.environ.get("TRACECHECK_SPARK_MASTER") or DEFAULT_MASTER
     settings, warehouse = _settings(master, conf or {})
+    session = None
     try:
         with spark_errors(f"Spark did not start on {master}"):
             _launch(master, settings)
@@ -316,13 +317,11 @@ def spark_session(
             session = builder.getOrCreate()
             session.sparkContext.setLogLevel("ERROR")
             session.conf.get("spark.sql.session.timeZone")  # a bad SQL setting fails here
-    except BaseException:
-        if warehouse is not None:
-            shutil.rmtree(warehouse, ignore_errors=True)
-        raise
-    try:
         yield session
     finally:
-        session.stop()
+        if session is None:  # it failed to start: stop what did
+            session = sql.SparkSession.getActiveSession()
+        if session is not None:
+            session.stop()
         if warehouse is not None:
             shutil.rmtree(warehouse, ignore_errors=True)
