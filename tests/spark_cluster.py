@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 
@@ -41,10 +41,10 @@ class Cluster:
     web: str  # the master's web UI: http://127.0.0.1:PORT
     logs: Path  # the master's and the worker's output
 
-    def state(self) -> dict[str, object]:
+    def state(self) -> dict[str, Any]:
         """The master's state, as its web UI's JSON says it."""
         with urllib.request.urlopen(f"{self.web}/json/", timeout=5) as answer:
-            state: dict[str, object] = json.load(answer)
+            state: dict[str, Any] = json.load(answer)
         return state
 
     def log(self) -> str:
