@@ -21,6 +21,10 @@ What is engine-specific stays here and is small:
 - decimals keep their scale (``spark.sql.decimalOperations.allowPrecisionLoss`` off, as
   DuckDB computes), and the session time zone is UTC.
 
+Starting Spark (the master, settings, the JVM's own output kept off the terminal) and
+turning what Spark or the storage raises into one line (:class:`SparkFailed`, exit 2) is
+:mod:`traceability.spark.session`.
+
 pyspark is an optional dependency (``pip install 'tracecheck[spark]'``); importing this
 module does not import it.
 """
@@ -347,6 +351,7 @@ def reconcile_spark(
         NotPortable: a rule does not translate to Spark SQL.
         InputError: ``data`` is not an export, or a bad period, date, config or rule name.
         RuleFailed: a rule failed on Spark.
+        SparkFailed: Spark did not start, or it or the storage failed (one line).
     """
     engine = SparkEngine(
         data, master=master, spark_conf=spark_conf, work=work, workers=workers, steps=progress
