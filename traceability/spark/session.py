@@ -164,13 +164,26 @@ def spark_errors(what: str, path: str | None = None) -> Iterator[None]:
         if not is_spark_error(exc):
             raise
         connector = missing_connector(exc, path) if path else None
-        raise (connector or SparkFailed(f"{what}: {first_line(exc)}")) from None
+        said = first_line(exc)
+        if "stopped SparkContext" in said:  # Spark stopped itself: its log says why
+            said = logged_reason() or said
+        raise (connector or SparkFailed(f"{what}: {said}")) from None
 
 
 # --- the JVM's own output -----------------------------------------------------------------
 
 #: The settings of the JVM this process started.
 _started: dict[str, Any] = {}
+
+
+def logged_reason() -> str | None:
+    """Why Spark stopped itself, as the JVM this process started logged it this session."""
+    fd = _started.get("log")
+    if fd is None:
+        return None
+    text = _read_log(fd, _started.get("since", 0))
+    found = re.findall(r"Reason: (.+)", text) or re.findall(r" ERROR [\w.$]+: (.+)", text)
+    return str(found[-1]).strip() if found else None
 
 
 def _jvm_log() -> tuple[int, int]:
@@ -247,13 +260,14 @@ def _launch(master: str, settings: Mapping[str, str]) -> None:
     try:
         gateway = launch(conf, popen_kwargs={"stdout": write, "stderr": write})
     except Exception as exc:
+        said = _read_log(read, since)
+        os.close(read)
         if not is_spark_error(exc):
             raise
-        raise start_failure(_read_log(read, since), master) from None
+        raise start_failure(said, master) from None
     finally:
         os.close(write)
-        os.close(read)
-    _started["settings"] = dict(settings)
+    _started.update(settings=dict(settings), log=read, since=since)  # kept while the JVM runs
     SparkContext(conf=conf, gateway=gateway)
 
 
@@ -308,6 +322,8 @@ def spark_session(
     master = master or os.environ.get("TRACECHECK_SPARK_MASTER") or DEFAULT_MASTER
     settings, warehouse = _settings(master, conf or {})
     session = None
+    if "log" in _started:  # what the JVM logs from here on is this session's
+        _started["since"] = os.fstat(_started["log"]).st_size
     try:
         with spark_errors(f"Spark did not start on {master}"):
             _launch(master, settings)
