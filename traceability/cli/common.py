@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import shutil
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar, cast
 
@@ -193,6 +196,132 @@ def caveated_option(f: F) -> F:
         "rejected names their subject, so they may be wrong for want of it). Default: count "
         "them; --ignore-caveated leaves them out of --fail-on (they stay in the report).",
     )(f)
+
+
+#: Keys of settings that hold a credential (lower case; ``spark.hadoop.`` aside).
+_SECRET_KEY = re.compile(
+    r"secret|password|passwd|access\.key|account\.key|private\.key|(?<!delegation\.)token"
+)
+_WHERE_CREDENTIALS_GO = (
+    "credentials go in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
+    "AWS_SESSION_TOKEN, read by the default credential provider chain), in core-site.xml "
+    "or in spark-defaults.conf"
+)
+_SPARK_OPTIONS = ("--master", "--conf", "--packages", "--repositories")
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    """What :func:`spark_options` read: the master (None: the default chain) and settings."""
+
+    master: str | None = None
+    conf: dict[str, str] = field(default_factory=dict)
+    given: tuple[str, ...] = ()
+
+    def only_with_spark(self, engine: str) -> None:
+        """Refuse the Spark options with another engine."""
+        if engine != "spark" and self.given:
+            verb = "goes" if len(self.given) == 1 else "go"
+            raise InputError(f"{', '.join(self.given)} {verb} with --engine spark")
+
+
+def _conf_pair(text: str) -> tuple[str, str]:
+    """KEY=VALUE of a ``--conf``: checked, and refused when the key names a credential."""
+    key, equals, value = text.partition("=")
+    key = key.strip()
+    if not equals:
+        raise InputError(
+            f"--conf {text}: give KEY=VALUE", hint="e.g. --conf spark.executor.memory=8g"
+        )
+    if not key:
+        raise InputError(f"--conf {text}: the key is empty", hint="give KEY=VALUE")
+    if _SECRET_KEY.search(key.lower()):
+        raise InputError(
+            f"--conf {key}: a credential is refused on the command line, where the process "
+            "list shows it and the shell's history keeps it",
+            hint=_WHERE_CREDENTIALS_GO,
+        )
+    return key, value
+
+
+def _coordinates(option: str, text: str, parts: int) -> str:
+    """A comma-separated list of ``option``, each item of ``parts`` non-empty parts."""
+    items = [item.strip() for item in text.split(",")]
+    for item in items:
+        if parts and (len(item.split(":")) != parts or not all(item.split(":"))):
+            raise InputError(
+                f"{option} {item}: not a Maven coordinate", hint="give group:artifact:version"
+            )
+        if not item:
+            raise InputError(f"{option} {text}: an empty item")
+    return ",".join(items)
+
+
+def spark_settings(
+    master: str | None,
+    conf: tuple[str, ...],
+    packages: str | None,
+    repositories: str | None,
+) -> SparkSettings:
+    """The Spark options of a command, checked: one :class:`SparkSettings`."""
+    settings = dict(_conf_pair(text) for text in conf)
+    for option, key, value, parts in (
+        ("--packages", "spark.jars.packages", packages, 3),
+        ("--repositories", "spark.jars.repositories", repositories, 0),
+    ):
+        if value is None:
+            continue
+        if key in settings:
+            raise InputError(f"{option} and --conf {key} say the same: give one")
+        settings[key] = _coordinates(option, value, parts)
+    given = (master, conf, packages, repositories)
+    named = tuple(name for name, value in zip(_SPARK_OPTIONS, given, strict=True) if value)
+    return SparkSettings(master, settings, named)
+
+
+def spark_options(f: F) -> F:
+    """``--master``, ``--conf``, ``--packages`` and ``--repositories``: where Spark runs and
+    its settings, given to the command as ``spark`` (:class:`SparkSettings`)."""
+
+    @functools.wraps(f)
+    def command(*args: Any, **kwargs: Any) -> Any:
+        options = (kwargs.pop(name) for name in ("master", "conf", "packages", "repositories"))
+        return f(*args, spark=spark_settings(*options), **kwargs)
+
+    for option in reversed(_spark_option_list()):
+        command = option(command)
+    return cast(F, command)
+
+
+def _spark_option_list() -> list[Callable[[Callable[..., Any]], Callable[..., Any]]]:
+    return [
+        click.option(
+            "--master",
+            metavar="URL",
+            help="Spark master for --engine spark: local[N], spark://HOST:7077, yarn, "
+            "k8s://https://HOST:443 (default: $TRACECHECK_SPARK_MASTER, else local[2]).",
+        ),
+        click.option(
+            "--conf",
+            metavar="KEY=VALUE",
+            multiple=True,
+            help="A Spark setting for --engine spark, repeatable (e.g. --conf "
+            "spark.executor.memory=8g --conf spark.sql.shuffle.partitions=400). Credentials "
+            "are refused here: they go in the environment, core-site.xml or "
+            "spark-defaults.conf.",
+        ),
+        click.option(
+            "--packages",
+            metavar="G:A:V[,G:A:V]",
+            help="Maven packages Spark fetches and puts on its class path, for --engine "
+            "spark (spark.jars.packages; e.g. org.apache.hadoop:hadoop-aws:3.5.0 for s3a://).",
+        ),
+        click.option(
+            "--repositories",
+            metavar="URL[,URL]",
+            help="More Maven repositories --packages is searched in (spark.jars.repositories).",
+        ),
+    ]
 
 
 def console() -> Console:

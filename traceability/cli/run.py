@@ -18,6 +18,7 @@ from rich.progress import (
 from traceability.cli.common import (
     QUIET,
     VERBOSE,
+    SparkSettings,
     caveated_option,
     console,
     db_option,
@@ -26,6 +27,7 @@ from traceability.cli.common import (
     format_options,
     plain,
     settings,
+    spark_options,
     verbosity,
     verbosity_options,
 )
@@ -63,7 +65,7 @@ def run_engine(
     engine: str,
     db: Path | None,
     data: str | None,
-    master: str | None,
+    spark: SparkSettings,
     *,
     period: str | None,
     rules: list[str] | None,
@@ -71,8 +73,8 @@ def run_engine(
     as_of: str | None,
 ) -> Report:
     """The report of the rules run by ``engine``: DuckDB over ``db``, or Spark over
-    ``data`` (a folder written by ``export``) on ``master``; the settings are read once the
-    engine's own options are known to be right."""
+    ``data`` (a folder written by ``export``) with the ``spark`` options; the settings are
+    read once the engine's own options are known to be right."""
     source = data if engine == "spark" else db
     if not source and engine == "spark":
         raise InputError(
@@ -81,14 +83,16 @@ def run_engine(
         )
     if not source:
         raise InputError("--db is required (or set TRACECHECK_DB)")
-    if engine == "duckdb" and (data or master):
-        raise InputError("--data and --master go with --engine spark")
+    if engine == "duckdb" and data:
+        raise InputError("--data goes with --engine spark")
+    spark.only_with_spark(engine)
     config = settings(config_path)
     if engine == "spark":  # Spark says each of its steps; DuckDB counts the rules done
         return reconcile(
             source,
             engine=engine,
-            master=master,
+            master=spark.master,
+            spark_conf=spark.conf,
             period=period,
             rules=rules,
             config=config,
@@ -134,10 +138,7 @@ def run_engine(
     help="The spark engine's input: a folder of Parquet tables written by 'tracecheck "
     "export' (a local path, or any URI Spark reads: hdfs://, s3a://, ...).",
 )
-@click.option(
-    "--master",
-    help="Spark master for --engine spark (default: $TRACECHECK_SPARK_MASTER, else local[2]).",
-)
+@spark_options
 @click.option("--period", help="Only findings of this quarter (2026-Q1) or year (2026).")
 @click.option(
     "--rule",
@@ -173,7 +174,7 @@ def reconcile_command(
     db: Path | None,
     engine: str,
     data: str | None,
-    master: str | None,
+    spark: SparkSettings,
     period: str | None,
     rule_ids: tuple[str, ...],
     fmt: str | None,
@@ -201,6 +202,9 @@ def reconcile_command(
       tracecheck reconcile --db q1.duckdb --fail-on high --ignore-caveated
       tracecheck reconcile --db q1.duckdb --period 2026-Q2 --fail-on high --allow-empty
       tracecheck reconcile --engine spark --data q1-parquet --format json
+      tracecheck reconcile --engine spark --data q1-parquet --conf spark.driver.memory=8g
+      tracecheck reconcile --engine spark --master spark://head:7077 --data hdfs:///q1
+      tracecheck reconcile --engine spark --data s3a://bucket/q1 --packages G:A:V
       tracecheck reconcile --db q1.duckdb --format xlsx --output q1.xlsx
       tracecheck reconcile --db q1.duckdb --config strict.toml
       tracecheck reconcile --db q1.duckdb --format csv --quiet --output q1.csv
@@ -209,7 +213,7 @@ def reconcile_command(
         engine,
         db,
         data,
-        master,
+        spark,
         period=period,
         rules=list(rule_ids) or None,
         config_path=config_path,

@@ -21,19 +21,21 @@ What is engine-specific stays here and is small:
 - decimals keep their scale (``spark.sql.decimalOperations.allowPrecisionLoss`` off, as
   DuckDB computes), and the session time zone is UTC.
 
+Starting Spark (the master, settings, the JVM's own output kept off the terminal) and
+turning what Spark or the storage raises into one line (:class:`SparkFailed`, exit 2) is
+:mod:`traceability.spark.session`.
+
 pyspark is an optional dependency (``pip install 'tracecheck[spark]'``); importing this
 module does not import it.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from datetime import date
 from functools import cache, partial
 from pathlib import Path
@@ -47,6 +49,15 @@ from traceability.export import MANIFEST, PARTITION_COLUMN, parse_manifest
 from traceability.model import Report
 from traceability.records import Query
 from traceability.rules import Rule, grow_to_fixed_point
+from traceability.spark.session import (
+    DEFAULT_MASTER,
+    REQUIRED_CONF,
+    SparkFailed,
+    SparkMissing,
+    first_line,
+    spark_errors,
+    spark_session,
+)
 from traceability.spark.translate import (
     PORTABLE_FUNCTIONS,
     UNPORTABLE,
@@ -69,7 +80,10 @@ __all__ = [
     "BaseStep",
     "NotPortable",
     "RuleStep",
+    "DEFAULT_MASTER",
+    "REQUIRED_CONF",
     "SparkEngine",
+    "SparkFailed",
     "SparkMissing",
     "base_steps",
     "coverage_steps",
@@ -79,79 +93,6 @@ __all__ = [
     "spark_session",
     "translate",
 ]
-
-#: Session settings tracecheck needs: DuckDB's decimal arithmetic and UTC.
-REQUIRED_CONF = {
-    "spark.sql.session.timeZone": "UTC",
-    "spark.sql.decimalOperations.allowPrecisionLoss": "false",
-}
-
-DEFAULT_MASTER = "local[2]"
-
-
-class SparkMissing(InputError):
-    """pyspark is not installed."""
-
-
-# --- the session -------------------------------------------------------------------------
-
-
-def _pyspark() -> Any:
-    try:
-        import pyspark.sql
-    except ImportError:
-        raise SparkMissing(
-            "the Spark engine needs pyspark, which is not installed",
-            hint="pip install 'tracecheck[spark]' (and Java 17 or newer)",
-        ) from None
-    return pyspark.sql
-
-
-@contextmanager
-def spark_session(
-    master: str | None = None, conf: Mapping[str, str] | None = None
-) -> Iterator[SparkSession]:
-    """A Spark session set up for tracecheck; stopped on exit if this call started it.
-
-    ``master`` defaults to ``$TRACECHECK_SPARK_MASTER``, else ``local[2]``. A session
-    already active in this process is reused (its master unchanged) with the settings
-    tracecheck needs.
-    """
-    sql = _pyspark()
-    active = sql.SparkSession.getActiveSession()
-    if active is not None:
-        for key, value in {**REQUIRED_CONF, **(conf or {})}.items():
-            active.conf.set(key, value)
-        yield active
-        return
-    master = master or os.environ.get("TRACECHECK_SPARK_MASTER") or DEFAULT_MASTER
-    builder = sql.SparkSession.builder.master(master).appName("tracecheck")
-    settings = {
-        "spark.ui.enabled": "false",
-        "spark.ui.showConsoleProgress": "false",
-        **REQUIRED_CONF,
-    }
-    warehouse = None
-    if master.startswith("local"):
-        # the default of 200 shuffle partitions is for clusters; adaptive execution
-        # merges small ones, but a local run still pays a task for each
-        settings["spark.sql.shuffle.partitions"] = "4"
-        # no Hive warehouse folder in the working directory
-        warehouse = tempfile.mkdtemp(prefix="tracecheck-warehouse-")
-        settings["spark.sql.warehouse.dir"] = warehouse
-        # one process: talk to itself on loopback, whatever the host name resolves to
-        settings["spark.driver.host"] = "127.0.0.1"
-        settings["spark.driver.bindAddress"] = "127.0.0.1"
-    for key, value in {**settings, **(conf or {})}.items():
-        builder = builder.config(key, value)
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
-    try:
-        yield session
-    finally:
-        session.stop()
-        if warehouse is not None:
-            shutil.rmtree(warehouse, ignore_errors=True)
 
 
 def _join(root: str, name: str) -> str:
@@ -211,14 +152,6 @@ class WorkFolder:
         path.getFileSystem(conf).delete(path, True)
 
 
-def _first_line(exc: BaseException) -> str:
-    """The first line of what went wrong, from the JVM's exception where there is one."""
-    java = getattr(exc, "java_exception", None)
-    text = str(java.toString()) if java is not None else str(exc)
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
-
-
 def _default_work(spark: SparkSession, data: str) -> str:
     if (spark.sparkContext.master or "").startswith("local"):
         return tempfile.mkdtemp(prefix="tracecheck-spark-")
@@ -246,7 +179,7 @@ def _run_steps(
     except NotPortable:
         raise
     except Exception as exc:  # noqa: BLE001 - Spark raises its own error types
-        raise RuleFailed(f"{what} failed on Spark: {_first_line(exc)}") from None
+        raise RuleFailed(f"{what} failed on Spark: {first_line(exc)}") from None
     finally:
         for step in steps:
             if step.name is not None:
@@ -269,7 +202,7 @@ def _record_query(spark: SparkSession) -> Query:
         try:
             return spark.sql(text).collect()
         except Exception as exc:  # noqa: BLE001 - Spark raises its own error types
-            raise RuleFailed(f"reading the evidence records failed: {_first_line(exc)}") from None
+            raise RuleFailed(f"reading the evidence records failed: {first_line(exc)}") from None
         finally:
             spark.catalog.dropTempView("tc_keys")
 
@@ -333,26 +266,29 @@ class SparkEngine(Engine):
     def open(self) -> None:
         self._spark = self._stack.enter_context(spark_session(self.master, self.spark_conf))
         self.say("reading the export")
-        read_export(self.spark, self.data)
+        with spark_errors(f"reading {self.data} failed", path=self.data):
+            read_export(self.spark, self.data)
         self._folder = WorkFolder(self.spark, self.work or _default_work(self.spark, self.data))
         self._stack.callback(self._folder.remove)
 
     def close(self) -> None:
         self._folder = self._spark = None
-        self._stack.close()
+        with spark_errors("stopping Spark failed", path=self.work or self.data):
+            self._stack.close()
 
     def build_base(self) -> None:
         """Create the base views and tables, repeating the marked statement to its fixed point."""
         self.say("building the base views")
         spark, work = self.spark, self.folder
         for step in base_steps():
-            if step.action == "view":
-                spark.sql(step.query).createOrReplaceTempView(step.name)
-            elif step.action == "table":
-                frame = work.materialise(spark.sql(step.query), step.name)
-                frame.createOrReplaceTempView(step.name)
-            else:
-                grow_to_fixed_point(partial(self._grow, step))
+            with spark_errors(f"building the base table {step.name} failed", path=work.root):
+                if step.action == "view":
+                    spark.sql(step.query).createOrReplaceTempView(step.name)
+                elif step.action == "table":
+                    frame = work.materialise(spark.sql(step.query), step.name)
+                    frame.createOrReplaceTempView(step.name)
+                else:
+                    grow_to_fixed_point(partial(self._grow, step))
 
     def _grow(self, step: BaseStep) -> bool:
         """One run of a repeated insert: whether it added rows."""
@@ -367,7 +303,8 @@ class SparkEngine(Engine):
         return True
 
     def has_rows(self, table: str) -> bool:
-        return not self.spark.table(table).isEmpty()
+        with spark_errors(f"reading the table {table} failed", path=self.data):
+            return not self.spark.table(table).isEmpty()
 
     def rule_rows(self, rule: Rule, bound: Mapping[str, Any]) -> Rows:
         self.say(f"rule {rule.id}")
@@ -378,10 +315,13 @@ class SparkEngine(Engine):
         return _run_steps(self.spark, self.folder, coverage_steps(rule), bound, what)
 
     def rows(self, sql: str) -> Sequence[Sequence[Any]]:
-        return self.spark.sql(sql).collect()
+        with spark_errors("a query failed on Spark", path=self.data):
+            rows: list[Any] = self.spark.sql(sql).collect()
+            return rows
 
     def stream(self, sql: str) -> Iterator[Sequence[Any]]:
-        return self.spark.sql(sql).toLocalIterator()
+        with spark_errors("a query failed on Spark", path=self.data):
+            yield from self.spark.sql(sql).toLocalIterator()
 
     def records(self) -> Query:
         self.say("reading the evidence records")
@@ -411,6 +351,7 @@ def reconcile_spark(
         NotPortable: a rule does not translate to Spark SQL.
         InputError: ``data`` is not an export, or a bad period, date, config or rule name.
         RuleFailed: a rule failed on Spark.
+        SparkFailed: Spark did not start, or it or the storage failed (one line).
     """
     engine = SparkEngine(
         data, master=master, spark_conf=spark_conf, work=work, workers=workers, steps=progress
