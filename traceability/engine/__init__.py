@@ -72,6 +72,15 @@ class Engine(ABC):
     def check(self, rules: Sequence[Rule]) -> None:  # noqa: B027 - nothing to check by default
         """Refuse, before anything is opened, rules this engine cannot run."""
 
+    def plan(  # noqa: B027 - an engine may read all its data whatever the run
+        self,
+        rules: Sequence[Rule],
+        span: tuple[date, date] | None,
+        parameters: Mapping[str, Any],
+    ) -> None:
+        """Before it opens: the rules the run runs, the period it reports (or None) and the
+        rules' settings. An engine may then read only what their findings depend on."""
+
     @abstractmethod
     def open(self) -> None:
         """Open the data (a store, a session over an export)."""
@@ -283,6 +292,7 @@ def run(
     chosen = selected_rules(rules, settings)
     when = parse_date(as_of) if as_of is not None else None
     engine.check(chosen)
+    engine.plan(chosen, span, settings.parameters())
     with engine:
         engine.build_base()
         when = when or engine.latest_date()
