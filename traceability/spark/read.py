@@ -31,10 +31,10 @@ What a rule's findings of period P can depend on after P (its reach, :data:`REAC
 A rule not listed has no end (a new rule reads everything until its reach is worked out).
 A period run whose rules all have an end reads, of every table split by period, the
 partitions whose period starts on or before that end, and the undated ones; the filter is
-on the partition column, so Spark lists and reads only those folders (``PartitionFilters``
-in the plan, :meth:`DataFrame.inputFiles`). The default date a run judges on (``as_of``)
-and whether a rule's tables hold rows are then taken from the export's manifest, which
-covers every partition, so that they are what DuckDB sees.
+on the partition column, so Spark reads only those folders' files (``PartitionFilters`` in
+the plan, and the scan's "number of partitions read"). The default date a run judges on
+(``as_of``) and whether a rule's tables hold rows are then taken from the export's
+manifest, which covers every partition, so that they are what DuckDB sees.
 """
 
 from __future__ import annotations
