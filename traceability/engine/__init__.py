@@ -4,8 +4,9 @@ An :class:`Engine` is a place the rule files run: a DuckDB store
 (:class:`traceability.reconcile.DuckDBEngine`) or an export on Apache Spark
 (:class:`traceability.spark.SparkEngine`). It knows how to open and close its data, build
 the base views, say whether a table holds rows, run a rule's query (or its coverage query)
-and any other query both engines understand. Everything else is written once, here, and
-is the same on every engine:
+and any other query both engines understand; told the run's rules and period before it
+opens (:meth:`Engine.plan`), it may read less of its data. Everything else is written
+once, here, and is the same on every engine:
 
 - a rule whose ``needs`` tables are empty is not run (status ``no-data``, naming them);
 - the parameters a rule uses are bound, the config's severity override applied, and its
