@@ -2,7 +2,7 @@
 
 A window function without PARTITION BY orders every row in one place, which Spark runs as
 a single task: no statement of the base or of a rule may use one (checked on the SQL, no
-Spark needed). A period run reads, of the tables split by period, only the partitions its
+Spark needed), and the EPC keys are computed from each key alone. A period run reads, of the tables split by period, only the partitions its
 findings can depend on (``traceability.spark.read``): on a store of four quarters, Spark's
 own scan metrics show the later partitions unread, and the findings are DuckDB's.
 """
@@ -29,7 +29,7 @@ from traceability.export import MANIFEST, PARTITION_COLUMN, export
 from traceability.load import load
 from traceability.model import Report
 from traceability.render import render
-from traceability.rules import all_rules, base_statements, select
+from traceability.rules import all_rules, base_statements, run_base, select
 from traceability.sample import generate_quarter
 from traceability.spark.read import (
     REACH,
@@ -38,6 +38,8 @@ from traceability.spark.read import (
     reach_end,
     read_export,
 )
+
+DEMO = Path(__file__).resolve().parents[1] / "fixtures" / "demo-quarter" / "data"
 
 # --- no window over all rows (no Spark needed) -------------------------------------------
 
@@ -86,6 +88,35 @@ def test_the_window_check_sees_a_global_order_and_a_named_window() -> None:
     assert _unpartitioned_windows(bad) == ["ROW_NUMBER() OVER (ORDER BY k)"]
     assert len(_unpartitioned_windows(named_bad)) == 1
     assert _unpartitioned_windows(good) == []
+
+
+def test_keys_come_from_the_key_alone(tmp_path: Path) -> None:
+    """A GTIN's number is its digits after a 1; another key is a letter and its own text; a
+    key that looks like an SGTIN without 14 digits there is another key, as stored."""
+    db = tmp_path / "demo.duckdb"
+    assert not load(db, [DEMO]).rejections
+    malformed = "https://id.gs1.org/01/123ABC/21/x"
+    con = duckdb.connect(str(db))
+    try:
+        con.execute(
+            "INSERT INTO epc_rows (event_row, list, epc_raw, epc_key, prefix_id, serial) "
+            "SELECT min(event_row), 'epcList', ?, ?, NULL, NULL FROM epc_rows",
+            [malformed, malformed],
+        )
+        run_base(con)
+        gtins = con.execute("SELECT gtin_id, gtin FROM epc_gtins").fetchall()
+        keys = {
+            str(k): (kind, g, s)
+            for k, kind, g, s in con.execute(
+                "SELECT epc_key, epc_kind, id_gtin, id_serial FROM epc_keys"
+            ).fetchall()
+        }
+    finally:
+        con.close()
+    assert gtins and all(number == int("1" + gtin) for number, gtin in gtins)
+    assert keys[malformed] == ("other", 0, "O" + malformed)
+    ssccs = [k for k in keys if k.startswith("https://id.gs1.org/00/")]
+    assert ssccs and all(keys[k] == ("sscc", 0, "S" + k[22:]) for k in ssccs)
 
 
 # --- which partitions a period run needs (no Spark needed) --------------------------------
