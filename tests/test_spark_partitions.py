@@ -2,9 +2,10 @@
 
 A window function without PARTITION BY orders every row in one place, which Spark runs as
 a single task: no statement of the base or of a rule may use one (checked on the SQL, no
-Spark needed), and the EPC keys are computed from each key alone. A period run reads, of the tables split by period, only the partitions its
-findings can depend on (``traceability.spark.read``): on a store of four quarters, Spark's
-own scan metrics show the later partitions unread, and the findings are DuckDB's.
+Spark needed), and the EPC keys are computed from each key alone. A period run reads, of
+the tables split by period, only the partitions its findings can depend on
+(``traceability.spark.read``): on a store of four quarters, Spark's own scan metrics show
+the later partitions unread, and the findings are DuckDB's.
 """
 
 from __future__ import annotations
