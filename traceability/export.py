@@ -14,8 +14,11 @@ events, EPC rows and declarations together:
 - the rest (products, authorisations, loads, …) whole.
 
 The partition column is ``tc_period``; a reader drops it (it is not a column of the store).
-JSON columns are written as text. The folder is written beside the target and renamed into
-place at the end, so an interrupted export leaves no half-written layout.
+The manifest lists each split table's periods (``periods``) and the latest date in the
+store (``latest_date``, as ``reconcile`` computes its default ``as_of``), so that a reader
+that reads only some periods still knows both. JSON columns are written as text. The
+folder is written beside the target and renamed into place at the end, so an interrupted
+export leaves no half-written layout.
 """
 
 from __future__ import annotations
@@ -24,12 +27,14 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import duckdb
 
+from traceability.engine.report import LATEST_DATE_SQL
 from traceability.errors import InputError
 from traceability.sql import identifier, literal, period_of
 from traceability.store import STORE_VERSION, connect
@@ -61,11 +66,13 @@ _PERIOD_OF: dict[str, str] = {
 
 @dataclass(frozen=True)
 class ExportedTable:
-    """One table of an export: its name, rows and partition column (or None)."""
+    """One table of an export: its name, rows, whether it is split by period, and its
+    periods (the partitions written, in order; none for a table not split)."""
 
     name: str
     rows: int
     partitioned: bool
+    periods: tuple[str, ...] = field(default=())
 
 
 @dataclass(frozen=True)
@@ -175,7 +182,9 @@ def export(
                     "(FORMAT parquet)"
                 )
             row = con.execute(f"SELECT count(*) FROM {identifier(table)}").fetchone()
-            written.append(ExportedTable(table, int(row[0]) if row else 0, partitioned))
+            periods = _periods(folder) if partitioned else ()
+            written.append(ExportedTable(table, int(row[0]) if row else 0, partitioned, periods))
+        latest = con.execute(LATEST_DATE_SQL).fetchone()
 
         manifest = {
             "format": "tracecheck-export",
@@ -183,7 +192,8 @@ def export(
             "store_version": STORE_VERSION,
             "tool_version": __version__,
             "partition_column": PARTITION_COLUMN,
-            "tables": {t.name: {"rows": t.rows, "partitioned": t.partitioned} for t in written},
+            "latest_date": latest[0].isoformat() if latest and latest[0] else None,
+            "tables": {t.name: _about(t) for t in written},
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", "utf-8")
         if target.exists():
@@ -195,6 +205,21 @@ def export(
     finally:
         con.close()
     return ExportResult(target, tuple(written))
+
+
+def _periods(folder: Path) -> tuple[str, ...]:
+    """The periods a table split by period was written in (its ``tc_period=`` folders)."""
+    mark = f"{PARTITION_COLUMN}="
+    return tuple(
+        sorted(unquote(p.name[len(mark) :]) for p in folder.iterdir() if p.name.startswith(mark))
+    )
+
+
+def _about(table: ExportedTable) -> dict[str, Any]:
+    about: dict[str, Any] = {"rows": table.rows, "partitioned": table.partitioned}
+    if table.partitioned:
+        about["periods"] = list(table.periods)
+    return about
 
 
 def parse_manifest(text: str, where: str) -> dict[str, Any]:

@@ -4,8 +4,9 @@ An :class:`Engine` is a place the rule files run: a DuckDB store
 (:class:`traceability.reconcile.DuckDBEngine`) or an export on Apache Spark
 (:class:`traceability.spark.SparkEngine`). It knows how to open and close its data, build
 the base views, say whether a table holds rows, run a rule's query (or its coverage query)
-and any other query both engines understand. Everything else is written once, here, and
-is the same on every engine:
+and any other query both engines understand; told the run's rules and period before it
+opens (:meth:`Engine.plan`), it may read less of its data. Everything else is written
+once, here, and is the same on every engine:
 
 - a rule whose ``needs`` tables are empty is not run (status ``no-data``, naming them);
 - the parameters a rule uses are bound, the config's severity override applied, and its
@@ -71,6 +72,15 @@ class Engine(ABC):
 
     def check(self, rules: Sequence[Rule]) -> None:  # noqa: B027 - nothing to check by default
         """Refuse, before anything is opened, rules this engine cannot run."""
+
+    def plan(  # noqa: B027 - an engine may read all its data whatever the run
+        self,
+        rules: Sequence[Rule],
+        span: tuple[date, date] | None,
+        parameters: Mapping[str, Any],
+    ) -> None:
+        """Before it opens: the rules the run runs, the period it reports (or None) and the
+        rules' settings. An engine may then read only what their findings depend on."""
 
     @abstractmethod
     def open(self) -> None:
@@ -283,6 +293,7 @@ def run(
     chosen = selected_rules(rules, settings)
     when = parse_date(as_of) if as_of is not None else None
     engine.check(chosen)
+    engine.plan(chosen, span, settings.parameters())
     with engine:
         engine.build_base()
         when = when or engine.latest_date()

@@ -197,12 +197,20 @@ WHERE e.event_row IN (SELECT r.event_row FROM valid_rows r);
 
 -- EPC identity. Every EPC is identified by the pair (id_gtin, id_serial): for an SGTIN, the
 -- number of its GTIN in epc_gtins and its serial (decoded); for any other key (SSCC, SGLN,
--- class), id_gtin = 0 and id_serial = a short token for its canonical key in epc_keys (a
--- letter for its kind, S sscc, G sgln, L lgtin, O other, and a number). The pair is the same whatever the
--- spelling (URN or Digital Link) and far cheaper to compare than the key text; rules group and
--- join on it and write the key text only for the rows they report (see epc_keys).
+-- class), id_gtin = 0 and id_serial = its canonical key in epc_keys written short: a letter
+-- for its kind (S sscc, G sgln, L lgtin, O other) and the key without the prefix every key
+-- of that kind shares (the whole key for O). The pair is the same whatever the spelling
+-- (URN or Digital Link) and cheaper to compare than the key text; rules group and join on
+-- it and write the key text only for the rows they report (see epc_keys). Both parts are
+-- computed from the key alone, so building them needs no numbering of all rows (a global
+-- order, which a distributed engine runs as one task).
+--
+-- The number of a GTIN is its 14 digits read as a number after a leading 1 (so that every
+-- number is above 0 and the numbers sort as the GTINs do). A key that looks like an SGTIN
+-- (https://id.gs1.org/01/…/21/…) but does not hold 14 digits there is not one (the loader
+-- stores it as written): it has no GTIN number and is identified as an other key.
 CREATE OR REPLACE TEMP TABLE epc_gtins AS
-SELECT CAST(row_number() OVER (ORDER BY g.gtin) AS INTEGER) AS gtin_id, g.gtin
+SELECT CAST('1' || g.gtin AS BIGINT) AS gtin_id, g.gtin
 FROM (
     SELECT p.gtin FROM epc_prefixes p
     UNION
@@ -211,7 +219,8 @@ FROM (
     UNION
     SELECT substr(e.parent_key, 23, 14) FROM events e
     WHERE e.parent_key LIKE 'https://id.gs1.org/01/%/21/%'
-) g;
+) g
+WHERE regexp_matches(g.gtin, '^[0-9]{14}$');
 
 -- The stored SGTIN spellings (prefix + serial) with the number of their GTIN.
 CREATE OR REPLACE TEMP TABLE epc_prefix_gtins AS
@@ -230,18 +239,17 @@ WITH k AS (
 )
 SELECT
     k.epc_key,
-    CASE WHEN k.epc_key LIKE 'https://id.gs1.org/01/%/21/%' THEN 'sgtin'
+    CASE WHEN g.gtin_id IS NOT NULL THEN 'sgtin'
          WHEN k.epc_key LIKE 'https://id.gs1.org/00/%' THEN 'sscc'
          WHEN k.epc_key LIKE 'https://id.gs1.org/414/%' THEN 'sgln'
          WHEN k.epc_key LIKE 'https://id.gs1.org/01/%/10/%' THEN 'lgtin'
          ELSE 'other' END AS epc_kind,
     coalesce(g.gtin_id, 0) AS id_gtin,
     CASE WHEN g.gtin_id IS NOT NULL THEN url_decode(substr(k.epc_key, 41))
-         ELSE CASE WHEN k.epc_key LIKE 'https://id.gs1.org/00/%' THEN 'S'
-                   WHEN k.epc_key LIKE 'https://id.gs1.org/414/%' THEN 'G'
-                   WHEN k.epc_key LIKE 'https://id.gs1.org/01/%/10/%' THEN 'L'
-                   ELSE 'O' END
-              || CAST(row_number() OVER (ORDER BY k.epc_key) AS VARCHAR)
+         WHEN k.epc_key LIKE 'https://id.gs1.org/00/%' THEN 'S' || substr(k.epc_key, 23)
+         WHEN k.epc_key LIKE 'https://id.gs1.org/414/%' THEN 'G' || substr(k.epc_key, 24)
+         WHEN k.epc_key LIKE 'https://id.gs1.org/01/%/10/%' THEN 'L' || substr(k.epc_key, 23)
+         ELSE 'O' || k.epc_key
     END AS id_serial
 FROM k
 LEFT JOIN epc_gtins g

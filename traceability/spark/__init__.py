@@ -44,11 +44,10 @@ from typing import TYPE_CHECKING, Any
 from traceability.config import Config
 from traceability.engine import Engine, Rows, run
 from traceability.engine.findings import RuleFailed
-from traceability.errors import InputError
-from traceability.export import MANIFEST, PARTITION_COLUMN, parse_manifest
 from traceability.model import Report
 from traceability.records import Query
 from traceability.rules import Rule, grow_to_fixed_point
+from traceability.spark.read import Export, left_out, reach_end, read_export
 from traceability.spark.session import (
     DEFAULT_MASTER,
     REQUIRED_CONF,
@@ -97,28 +96,6 @@ __all__ = [
 
 def _join(root: str, name: str) -> str:
     return root.rstrip("/") + "/" + name
-
-
-def read_export(spark: SparkSession, data: str) -> dict[str, Any]:
-    """Register every table of the export at ``data`` as a temporary view; the manifest."""
-    try:
-        text = spark.read.text(_join(data, MANIFEST), wholetext=True).first()
-    except Exception as exc:  # noqa: BLE001 - Spark raises its own error types
-        if "PATH_NOT_FOUND" in str(exc) or "does not exist" in str(exc):
-            raise InputError(
-                f"{data} is not a tracecheck export (no {MANIFEST})",
-                hint="write one with: tracecheck export --db STORE --to FOLDER",
-            ) from None
-        raise
-    manifest = parse_manifest(text[0] if text else "", _join(data, MANIFEST))
-    tables = manifest["tables"]
-    assert isinstance(tables, dict)
-    for table, about in tables.items():
-        frame = spark.read.parquet(_join(data, table))
-        if about.get("partitioned") and PARTITION_COLUMN in frame.columns:
-            frame = frame.drop(PARTITION_COLUMN)
-        frame.createOrReplaceTempView(table)
-    return manifest
 
 
 class WorkFolder:
@@ -241,6 +218,8 @@ class SparkEngine(Engine):
         self._stack = ExitStack()
         self._spark: SparkSession | None = None
         self._folder: WorkFolder | None = None
+        self._through: date | None = None
+        self._export: Export | None = None
 
     @property
     def spark(self) -> SparkSession:
@@ -263,11 +242,19 @@ class SparkEngine(Engine):
             coverage_steps(rule)
         base_steps()
 
+    def plan(
+        self, rules: Sequence[Rule], span: tuple[date, date] | None, parameters: Mapping[str, Any]
+    ) -> None:
+        """Read, of a period run, only the partitions its findings can depend on."""
+        self._through = reach_end(rules, span, parameters)
+
     def open(self) -> None:
         self._spark = self._stack.enter_context(spark_session(self.master, self.spark_conf))
         self.say("reading the export")
         with spark_errors(f"reading {self.data} failed", path=self.data):
-            read_export(self.spark, self.data)
+            self._export = read_export(self.spark, self.data, self._through)
+        if self._export.narrowed:
+            self.say(f"not read: {len(left_out(self._export))} partitions after {self._through}")
         self._folder = WorkFolder(self.spark, self.work or _default_work(self.spark, self.data))
         self._stack.callback(self._folder.remove)
 
@@ -302,7 +289,15 @@ class SparkEngine(Engine):
         spark.catalog.dropTempView("tc_repeat_added")
         return True
 
+    def latest_date(self) -> date | None:
+        if self._export is not None and self._export.narrowed:
+            return self._export.latest_date  # of every partition, read or not
+        return super().latest_date()
+
     def has_rows(self, table: str) -> bool:
+        rows = self._export.rows(table) if self._export is not None else None
+        if rows is not None and self._export is not None and self._export.narrowed:
+            return rows > 0  # in every partition, read or not
         with spark_errors(f"reading the table {table} failed", path=self.data):
             return not self.spark.table(table).isEmpty()
 

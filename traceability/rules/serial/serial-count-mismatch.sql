@@ -32,9 +32,9 @@ WITH lines AS (
     GROUP BY l.shipment_ref, l.gtin
     HAVING bool_and(l.uom = 'H87')
 ), refs AS (
-    -- a number for each counted shipment_ref: the per-serial work below groups on numbers
-    SELECT r.shipment_ref, row_number() OVER (ORDER BY r.shipment_ref) AS ref_id
-    FROM (SELECT DISTINCT c.shipment_ref FROM counted c) r
+    -- the counted shipment_refs; the per-serial work below groups on the ref itself (a
+    -- number for each would need all refs in one order: one task on a distributed engine)
+    SELECT DISTINCT c.shipment_ref, c.shipment_ref AS ref_id FROM counted c
 ), ships AS (
     SELECT DISTINCT f.ref_id, r.ref AS shipment_ref, e.event_row, e.event_time, e.local_date
     FROM live_rows e

@@ -28,9 +28,8 @@ WITH ships AS (
                              THEN 0 ELSE 1 END, r.ref) AS nth
     FROM event_refs r
 ), ref_ids AS (
-    -- a number for each shipment_ref shipped under (0: none); serials are judged on it
-    SELECT r.ref, row_number() OVER (ORDER BY r.ref) AS ref_id
-    FROM (SELECT DISTINCT s.ref FROM ship_ref s WHERE s.nth = 1) r
+    -- each shipment_ref shipped under, as ref_id (NULL: none); serials are judged on it
+    SELECT DISTINCT s.ref, s.ref AS ref_id FROM ship_ref s WHERE s.nth = 1
 ), receipts AS (
     SELECT e.event_row, e.event_time, e.local_date
     FROM live_rows e
@@ -66,7 +65,7 @@ WITH ships AS (
     -- each serial each judged shipping event sent, with the shipment it went under (a
     -- serial may repeat: every later step counts each serial once)
     SELECT s.event_row, s.event_time, s.deadline,
-           x.id_gtin, x.id_serial, coalesce(f.ref_id, 0) AS ref_id
+           x.id_gtin, x.id_serial, f.ref_id
     FROM ships s
     JOIN serial_moves x ON x.event_row = s.event_row AND x.epc_kind = 'sgtin'
     LEFT JOIN ship_ref r ON r.event_row = s.event_row AND r.nth = 1
@@ -113,8 +112,8 @@ WITH ships AS (
         FROM judged_receipts j
         WHERE NOT j.in_time
           AND NOT EXISTS (SELECT 1 FROM judged_receipts a
-                          WHERE a.in_time AND a.ref_id = j.ref_id AND a.id_gtin = j.id_gtin
-                            AND a.id_serial = j.id_serial)
+                          WHERE a.in_time AND a.ref_id IS NOT DISTINCT FROM j.ref_id
+                            AND a.id_gtin = j.id_gtin AND a.id_serial = j.id_serial)
         GROUP BY j.ref_id, j.id_gtin, j.id_serial
     ) u
     LEFT JOIN ref_ids f ON f.ref_id = u.ref_id
@@ -167,7 +166,7 @@ WITH ships AS (
     UNION
     SELECT DISTINCT CAST(NULL AS VARCHAR), i.epc, t.event_row, t.event_time
     FROM sent t
-    JOIN items i ON i.shipment_ref IS NULL AND t.ref_id = 0
+    JOIN items i ON i.shipment_ref IS NULL AND t.ref_id IS NULL
      AND i.id_gtin = t.id_gtin AND i.id_serial = t.id_serial
 ), evidence AS (
     SELECT s.shipment_ref, s.epc, min(e.local_date) AS shipped_on,
