@@ -22,6 +22,11 @@ sampled every 0.1 s (a shorter peak can be missed); each process's own high-wate
     python bench/spark.py                                        # 1M events, 300k lines
     python bench/spark.py --events 20000 --declarations 6000 --keep
     python bench/spark.py --store quarter.duckdb --master 'local[4]' --driver-memory 8g
+    python bench/spark.py --sizes 20000,100000,300000    # the scale curve (spark_curve.py)
+
+``--sizes`` runs the scale curve instead (``bench/spark_curve.py``): loading and reconciling on
+both engines at each size, fixed overhead and cost per event fitted, the crossover, local[1]
+against local[2], and a rule's task count as the data grows.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ import psutil
 from _common import load_average, machine
 from reconcile import KINDS, THREADS, _open, failed, generate
 from reconcile import run as run_reconcile_step
+from spark_curve import STEPS as CURVE_STEPS
+from spark_curve import curve
 
 OUT = Path(__file__).resolve().parent / "out" / "spark.json"
 SAMPLE = 0.1  # seconds between samples of the process tree's memory
@@ -122,6 +129,7 @@ STEPS: dict[str, Callable[..., dict[str, Any]]] = {
     "export": step_export,
     "duckdb": step_duckdb,
     "spark": step_spark,
+    **CURVE_STEPS,
 }
 
 
@@ -247,7 +255,15 @@ def main() -> None:
     parser.add_argument("--driver-memory", default="6g", help="spark.driver.memory (6g)")
     parser.add_argument("--workdir", type=Path, help="where to write (a temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the data, store and export")
+    parser.add_argument(
+        "--sizes",
+        help="the scale curve instead: comma-separated event counts (declarations 0.3 each), "
+        "load and reconcile on both engines at each, lines fitted, local[1] against local[2]",
+    )
     args = parser.parse_args()
+    if args.sizes:
+        scale_curve(args)
+        return
     if args.store and not args.store.is_file():
         raise SystemExit(f"no store at {args.store}")
     folder = Path(tempfile.mkdtemp(prefix="tracecheck-spark-", dir=args.workdir))
@@ -352,6 +368,39 @@ def main() -> None:
         OUT.parent.mkdir(parents=True, exist_ok=True)
         OUT.write_text(json.dumps(figures, indent=2) + "\n", "utf-8")
         print(f"figures: {OUT.relative_to(OUT.parents[2])}")
+    finally:
+        if args.keep:
+            print(f"kept: {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def scale_curve(args: argparse.Namespace) -> None:
+    """``--sizes``: the curve of :mod:`spark_curve`, printed and written to ``bench/out``."""
+    sizes = [int(n) for n in args.sizes.split(",")]
+    folder = Path(tempfile.mkdtemp(prefix="tracecheck-spark-curve-", dir=args.workdir))
+    figures: dict[str, Any] = {"machine": machine(), "load_average_start": load_average()}
+    print(f"machine: {figures['machine']}\nload average: {figures['load_average_start']}")
+    print(
+        f"DuckDB: memory_limit {args.memory_limit}; Spark: spark.driver.memory {args.driver_memory}"
+    )
+    try:
+        figures |= curve(
+            sizes,
+            folder,
+            generate=generate,
+            measure=measure,
+            compare=compare,
+            limit=args.memory_limit,
+            memory=args.driver_memory,
+            duckdb_reconcile="duckdb",
+        )
+        figures["load_average_end"] = load_average()
+        print(f"load average: {figures['load_average_end']}")
+        out = OUT.with_name("spark-curve.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(figures, indent=2, default=str) + "\n", "utf-8")
+        print(f"figures: {out.relative_to(out.parents[2])}")
     finally:
         if args.keep:
             print(f"kept: {folder}")
