@@ -52,6 +52,7 @@ from traceability.load import (
 )
 from traceability.spark import _first_line, spark_session
 from traceability.spark.load_merge import (
+    EVENT_CHILDREN,
     EventTables,
     Merge,
     declarations,
@@ -165,41 +166,57 @@ class _Load:
         old = self._old_store()
         inputs = list_inputs(self.fs, [str(p) for p in paths])
         result = LoadResult(unreadable=list(inputs.unreadable), skipped=list(inputs.skipped))
-        blobs = self._blobs(inputs)
+        rows = self._rows(inputs)
         try:
-            outcomes = self._outcomes(blobs, inputs)
+            outcomes = self._outcomes(rows, inputs)
             ids = self._number(outcomes, old, result)
             if strict and result.unreadable:
                 raise _incomplete(result, strict=True)
             if not ids and old:  # nothing new: the store is left as it is
                 result.files = _files(outcomes, ids, [], {})
                 return result
-            told = [o.loaded for i, o in enumerate(outcomes) if i in ids and o.loaded]
-            merge = Merge(self.spark, blobs, ids, old, pa.table({}), self.spark.range(0))
-            for table in table_schemas():
-                counts = [int(t["rows"].get(table, 0)) for t in told]
-                merge.rows[table] = sum(counts)
-                merge.spread[table] = sum(1 for c in counts if c) + bool(self.old_rows.get(table))
-            self._number_prefixes(merge)
-            tables, empty = _tables(merge, {str(t["kind"]) for t in told}, self.old_rows)
+            merge = self._merge(rows, ids, old, outcomes)
+            tables, counts = _tables(merge, self.old_rows)
             loads = _loads(merge)
             schema = table_schemas()["loads"]
-            rows = [tuple(r[c] for c in schema.names) for r in loads]
-            new_loads = self.spark.createDataFrame(rows, spark_schema(schema))
+            values = [tuple(r[c] for c in schema.names) for r in loads]
+            new_loads = self.spark.createDataFrame(values, spark_schema(schema))
             tables["loads"] = union([old.get("loads"), new_loads])
-            some = {t for t in ("rejects", "load_notes") if t not in empty}
-            notes = _note_counts(tables["load_notes"], list(ids.values()), some)
+            counts["loads"] = self.old_rows.get("loads", 0) + len(loads)
+            notes = {
+                load_id: int(outcomes[idx].loaded["rows"]["load_notes"])  # type: ignore[index]
+                + merge.notes_delta.get(load_id, 0)
+                for idx, load_id in ids.items()
+            }
             result.files = _files(outcomes, ids, loads, notes)
-            _rejections_and_notes(result, tables, list(ids.values()), some)
+            _rejections_and_notes(result, merge, tables, outcomes)
             if strict and (result.rejected or result.rejections):
                 raise StrictLoadAborted(
                     f"{max(result.rejected, len(result.rejections))} record(s) rejected under "
                     "--strict; nothing was loaded"
                 )
-            write_store(self.fs, self.store, tables, partitioned_tables(), empty, replace=bool(old))
+            write_store(self.fs, self.store, tables, partitioned_tables(), counts, bool(old))
         finally:
-            blobs.unpersist()
+            rows.unpersist()
         return result
+
+    def _merge(
+        self,
+        rows: DataFrame,
+        ids: dict[int, int],
+        old: Mapping[str, DataFrame],
+        outcomes: list[_Outcome],
+    ) -> Merge:
+        """What the merge starts from: the files' rows, ids, kinds and row counts."""
+        merge = Merge(self.spark, rows, ids, old, pa.table({}), self.spark.range(0))
+        told = {ids[i]: o.loaded for i, o in enumerate(outcomes) if i in ids and o.loaded}
+        merge.kinds = {load_id: str(t["kind"]) for load_id, t in told.items()}
+        for table in table_schemas():
+            counts = [int(t["rows"].get(table, 0)) for t in told.values()]
+            merge.rows[table] = sum(counts)
+            merge.spread[table] = sum(1 for c in counts if c) + bool(self.old_rows.get(table))
+        self._number_prefixes(merge)
+        return merge
 
     # --- the store at the target ---
 
@@ -235,7 +252,7 @@ class _Load:
 
     # --- the tasks ---
 
-    def _blobs(self, inputs: Inputs) -> DataFrame:
+    def _rows(self, inputs: Inputs) -> DataFrame:
         """The tasks' output, persisted so that each file is loaded once."""
         from pyspark import StorageLevel
 
@@ -252,12 +269,12 @@ class _Load:
         out = self.spark.createDataFrame(rows.rdd.mapPartitions(task), ROW_SCHEMA)
         return out.persist(StorageLevel.MEMORY_AND_DISK)
 
-    def _outcomes(self, blobs: DataFrame, inputs: Inputs) -> list[_Outcome]:
+    def _outcomes(self, rows: DataFrame, inputs: Inputs) -> list[_Outcome]:
         """What the tasks said of each file, in the order of the load."""
         F = functions()
         said = {
             int(r["idx"]): json.loads(r["data"])
-            for r in blobs.where(F.col("tbl") == OUTCOME).select("idx", "data").collect()
+            for r in rows.where(F.col("tbl") == OUTCOME).select("idx", "data").collect()
         }
         out = []
         for idx, (source, _uri) in enumerate(inputs.files):
@@ -332,13 +349,14 @@ def _empty(spark: SparkSession, table: str) -> DataFrame:
 
 
 def _tables(
-    merge: Merge, kinds: set[str], old_rows: Mapping[str, int]
-) -> tuple[dict[str, DataFrame], set[str]]:
-    """Every table of the store after the load, but ``loads``; and the tables known to
-    hold no row."""
+    merge: Merge, old_rows: Mapping[str, int]
+) -> tuple[dict[str, DataFrame], dict[str, int]]:
+    """Every table of the store after the load, but ``loads``; and the rows of those
+    whose count is known without counting them."""
     spark, old = merge.spark, merge.old
     tables: dict[str, DataFrame] = {}
     found: EventTables | None = None
+    kinds = set(merge.kinds.values())
     if EVENT_KIND in kinds:
         found = events(merge)
         tables.update(found.tables)
@@ -358,10 +376,13 @@ def _tables(
         if table not in tables and table != "loads":
             stored = old.get(table)
             tables[table] = stored if stored is not None else _empty(spark, table)
-    empty = {t for t in tables if not old_rows.get(t) and not merge.rows.get(t)}
-    if found is not None and found.notes:
-        empty.discard("load_notes")
-    return tables, empty
+    counts = {
+        t: old_rows.get(t, 0) + merge.rows.get(t, 0) - merge.taken.get(t, 0) + merge.added.get(t, 0)
+        for t in tables
+        if t != "tracecheck_meta" and (t not in EVENT_CHILDREN or "events" not in merge.taken)
+    }
+    counts["epc_prefixes"] = merge.prefixes.num_rows
+    return tables, counts
 
 
 def _loads(merge: Merge) -> list[dict[str, Any]]:
@@ -377,14 +398,6 @@ def _loads(merge: Merge) -> list[dict[str, Any]]:
         else:
             row["conflicts"] = merge.conflicts.get(load_id, row["conflicts"])
     return sorted(rows, key=lambda r: int(r["load_id"]))
-
-
-def _note_counts(notes: DataFrame, load_ids: list[int], some: set[str]) -> dict[int, int]:
-    if "load_notes" not in some:
-        return {}
-    F = functions()
-    mine = notes.where(F.col("load_id").isin(*load_ids))
-    return {int(r[0]): int(r[1]) for r in mine.groupBy("load_id").count().collect()}
 
 
 def _files(
@@ -429,38 +442,32 @@ def _files(
 
 
 def _rejections_and_notes(
-    result: LoadResult, tables: Mapping[str, DataFrame], load_ids: list[int], some: set[str]
+    result: LoadResult,
+    merge: Merge,
+    tables: Mapping[str, DataFrame],
+    outcomes: list[_Outcome],
 ) -> None:
-    """The first rejections and notes of the load, as the DuckDB loader keeps them
-    (``some``: which of ``rejects`` and ``load_notes`` may have rows)."""
+    """The first rejections and notes of the load, as the DuckDB loader keeps them: from
+    what each task said of its file, unless notes were replaced across files."""
     from pyspark.sql import Window
 
     F = functions()
-    if "rejects" in some:
-        rejects = tables["rejects"].where(F.col("load_id").isin(*load_ids))
-        result.rejections_stored = rejects.count()
-        first = rejects.orderBy(
-            F.col("load_id").asc_nulls_last(),
-            F.col("line").asc_nulls_last(),
-            F.col("field").asc_nulls_last(),
-        ).limit(MAX_REJECTIONS)
-        result.rejections = [
-            Rejection(r["source_file"], r["line"], r["field"], r["code"], r["message"])
-            for r in first.collect()
-        ]
-    if "load_notes" in some:
-        order = Window.partitionBy("load_id").orderBy(F.col("record").asc_nulls_first())
-        notes = (
-            tables["load_notes"]
-            .where(F.col("load_id").isin(*load_ids))
-            .withColumn("n", F.row_number().over(order))
-            .where(F.col("n") <= MAX_NOTES_PER_FILE)
-            .orderBy("load_id", "n")
-            .collect()
-        )
-        result.notes = [
-            LoadNote(
-                r["source_file"], r["record"], r["location"], r["level"], r["code"], r["message"]
-            )
-            for r in notes
-        ]
+    loaded = sorted((load_id, outcomes[idx].loaded or {}) for idx, load_id in merge.ids.items())
+    result.rejections_stored = sum(int(t["rows"]["rejects"]) for _, t in loaded)
+    result.rejections = [Rejection(*r) for _, t in loaded for r in t["rejects"]][:MAX_REJECTIONS]
+    if not merge.notes_delta:
+        result.notes = [LoadNote(*r) for _, t in loaded for r in t["notes"]]
+        return
+    order = Window.partitionBy("load_id").orderBy(F.col("record").asc_nulls_first())
+    notes = (
+        tables["load_notes"]
+        .where(F.col("load_id").isin(*merge.ids.values()))
+        .withColumn("n", F.row_number().over(order))
+        .where(F.col("n") <= MAX_NOTES_PER_FILE)
+        .orderBy("load_id", "n")
+        .collect()
+    )
+    result.notes = [
+        LoadNote(r["source_file"], r["record"], r["location"], r["level"], r["code"], r["message"])
+        for r in notes
+    ]

@@ -33,6 +33,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from traceability.kinds import EVENT_KIND, kind_spec
 from traceability.load.epcis.versions import VERSION_CODES, sort_versions
 from traceability.spark.load_task import as_text, table_schemas
 from traceability.store.layout import create_all
@@ -72,6 +73,13 @@ class Merge:
     rows: dict[str, int] = field(default_factory=dict)
     #: table -> how many loads (the store's, and the files loaded now) have rows in it
     spread: dict[str, int] = field(default_factory=dict)
+    #: load id -> the kind of its file
+    kinds: dict[int, str] = field(default_factory=dict)
+    #: table -> rows the merge took out (stored before), or added (version notes)
+    taken: dict[str, int] = field(default_factory=dict)
+    added: dict[str, int] = field(default_factory=dict)
+    #: load id -> notes of the file replaced (taken off) and found across loads (added)
+    notes_delta: dict[int, int] = field(default_factory=dict)
     #: load id -> records found stored before (by the store or an earlier file)
     dropped: dict[int, int] = field(default_factory=dict)
     #: load id -> conflicts counted anew (replacing the file's own count)
@@ -166,7 +174,9 @@ def declarations(merge: Merge, table: str, key: Sequence[str]) -> DataFrame:
     )
     first = hashes.groupBy("record_hash").agg(F.min("load_id").alias("tc_first"))
     marked = new.join(first, "record_hash")
-    _add(merge.dropped, count_by_load(marked.where(F.col("load_id") > F.col("tc_first"))))
+    dropped = count_by_load(marked.where(F.col("load_id") > F.col("tc_first")))
+    _add(merge.dropped, dropped)
+    merge.taken[table] = sum(dropped.values())
     kept = marked.where(F.col("load_id") == F.col("tc_first")).select(*new.columns)
     kept = kept.localCheckpoint()
     # a conflict: a record stored before it (by an earlier load, or earlier in its file)
@@ -185,8 +195,9 @@ def declarations(merge: Merge, table: str, key: Sequence[str]) -> DataFrame:
         .distinct()
     )
     counted = count_by_load(hits)
-    for load_id in {r[0] for r in kept.select("load_id").distinct().collect()}:
-        merge.conflicts[int(load_id)] = counted.get(int(load_id), 0)
+    for load_id, kind in merge.kinds.items():
+        if kind != EVENT_KIND and kind_spec(kind).table == table:
+            merge.conflicts[load_id] = counted.get(load_id, 0)
     return union([old, kept])
 
 
@@ -227,7 +238,9 @@ def events(merge: Merge) -> EventTables:
     marked = new.join(first, ["event_key", "content_hash"])
     gone = marked.where(F.col("load_id") > F.col("tc_first")).select("event_row", "load_id")
     gone = gone.localCheckpoint()
-    _add(merge.dropped, count_by_load(gone))
+    dropped = count_by_load(gone)
+    _add(merge.dropped, dropped)
+    merge.taken["events"] = sum(dropped.values())
     kept = new.join(gone.select("event_row"), "event_row", "left_anti").select(*new.columns)
     tables = {"events": union([old, kept])}
     for child in EVENT_CHILDREN:
@@ -314,6 +327,8 @@ def _copy_events(
     F = functions()
     wanted = F.broadcast(merge.spark.createDataFrame([(r,) for r in rows], "event_row BIGINT"))
     for table in ("events", *EVENT_CHILDREN):
+        if not merge.rows.get(table) and not merge.old:
+            continue
         columns = [c for c in table_schemas()[table].names if c != "tc_period"]
         frame = tables[table].join(wanted, "event_row", "left_semi").select(*columns)
         data = frame.toArrow()  # noqa: F841 (read by the SQL below)
@@ -332,12 +347,18 @@ def load_notes(merge: Merge, found: EventTables | None) -> DataFrame:
     if found is not None and found.replaced is not None:
         version = F.col("code").isin(*VERSION_CODES)
         out = notes.where(version).join(found.replaced, ["load_id", "record"], "left_semi")
-        taken = out.where(F.col("code") == "conflict")
-        _add(merge.conflicts_delta, count_by_load(taken), -1)
+        for load_id, code, count in out.groupBy("load_id", "code").count().collect():
+            _add(merge.notes_delta, {int(load_id): int(count)}, -1)
+            merge.taken["load_notes"] = merge.taken.get("load_notes", 0) + int(count)
+            if code == "conflict":
+                _add(merge.conflicts_delta, {int(load_id): int(count)}, -1)
         notes = _without(notes, found.replaced, version)
         if found.notes:
             schema = spark_schema(table_schemas()["load_notes"])
             notes = notes.unionByName(merge.spark.createDataFrame(found.notes, schema))
+            merge.added["load_notes"] = len(found.notes)
+            for row in found.notes:
+                _add(merge.notes_delta, {int(row[0]): 1})
     return union([merge.old.get("load_notes"), notes])
 
 

@@ -172,8 +172,7 @@ def write_store(
     store: str,
     tables: Mapping[str, DataFrame],
     partitioned: frozenset[str],
-    empty: set[str],
-    *,
+    counts: Mapping[str, int],
     replace: bool,
 ) -> dict[str, int]:
     """Write the tables as the store at ``store``, atomically; each table's row count.
@@ -181,7 +180,8 @@ def write_store(
     Written to a folder beside the target, the manifest last, then renamed into place
     (an existing store is renamed aside first, and deleted once the new one is in
     place); if anything fails, the folder written is deleted and the target is as it was.
-    A table of ``empty`` (known to hold no row) is written as one Parquet file of its
+    ``counts`` gives the rows of the tables whose count is known (the others are counted
+    once written); a table known to hold no row is written as one Parquet file of its
     columns, without a Spark job.
     """
     parent, name = store.rstrip("/").rsplit("/", 1) if "/" in store.rstrip("/") else (".", store)
@@ -189,30 +189,29 @@ def write_store(
     staging = join(parent, f".{name}.partial-{mark}")
     aside = join(parent, f".{name}.previous-{mark}")
     try:
-        counts = {}
+        rows = dict(counts)
         for table, frame in sorted(tables.items()):
             folder = join(staging, table)
-            if table in empty:
+            if rows.get(table) == 0:
                 fs.write_bytes(join(folder, "part-0.parquet"), _empty_parquet(table))
-                counts[table] = 0
                 continue
             writer = frame.write.mode("errorifexists")
             if table in partitioned:
                 writer = writer.partitionBy(PARTITION_COLUMN)
             writer.parquet(folder)
-            if not any(f.endswith(".parquet") for f in fs.files_under(folder)):
-                # no row, so no partition: one file without rows keeps the columns
-                frame.limit(0).coalesce(1).write.mode("overwrite").parquet(folder)
-            counts[table] = frame.sparkSession.read.parquet(folder).count()
+            if table not in rows:
+                if any(f.endswith(".parquet") for f in fs.files_under(folder)):
+                    rows[table] = frame.sparkSession.read.parquet(folder).count()
+                else:  # no row, so no partition: one file without rows keeps the columns
+                    fs.write_bytes(join(folder, "part-0.parquet"), _empty_parquet(table))
+                    rows[table] = 0
         manifest = {
             "format": "tracecheck-export",
             "version": EXPORT_VERSION,
             "store_version": STORE_VERSION,
             "tool_version": __version__,
             "partition_column": PARTITION_COLUMN,
-            "tables": {
-                t: {"rows": counts[t], "partitioned": t in partitioned} for t in sorted(counts)
-            },
+            "tables": {t: {"rows": rows[t], "partitioned": t in partitioned} for t in sorted(rows)},
         }
         fs.write_text(join(staging, MANIFEST), json.dumps(manifest, indent=2) + "\n")
     except BaseException:
@@ -231,4 +230,4 @@ def write_store(
         raise
     if replace:
         fs.delete(aside)
-    return counts
+    return rows

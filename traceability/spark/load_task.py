@@ -12,7 +12,8 @@ temporary path is replaced by ``source`` in every column that names the file, so
 messages name the file the user gave, as the DuckDB loader's do.
 
 A row ``(idx, OUTCOME, json)`` says what happened to the file: loaded (its SHA-256, kind,
-format and the rows of each table), or the problem that kept it out
+format, the rows of each table, and its first rejects and notes, as a load result keeps
+them), or the problem that kept it out
 (:class:`~traceability.load.results.FileProblem`).
 
 This module runs in Spark's Python workers, and does not import pyspark. (The rows pass
@@ -35,7 +36,7 @@ import pyarrow as pa
 
 from traceability.errors import InputError, LoadIncomplete
 from traceability.export import store_tables, table_query
-from traceability.load import LoadResult, load
+from traceability.load import MAX_NOTES_PER_FILE, MAX_REJECTIONS, LoadResult, load
 from traceability.sql import identifier
 from traceability.store import connect
 from traceability.store.layout import create_all
@@ -174,6 +175,16 @@ def load_one(
                 row = con.execute(f"SELECT count(*) FROM {identifier(table)}").fetchone()
                 counts[table] = int(row[0]) if row else 0
             outcome["rows"] = counts
+            outcome["rejects"] = con.execute(
+                "SELECT source_file, line, field, code, message FROM rejects "
+                "ORDER BY line, field LIMIT ?",
+                [MAX_REJECTIONS],
+            ).fetchall()
+            outcome["notes"] = con.execute(
+                "SELECT source_file, record, location, level, code, message FROM load_notes "
+                "ORDER BY record NULLS FIRST LIMIT ?",
+                [MAX_NOTES_PER_FILE],
+            ).fetchall()
             yield idx, OUTCOME, json.dumps(outcome)
             for table, count in counts.items():
                 if count:  # the merge reads a table only where a file has rows
