@@ -12,7 +12,6 @@ must hold the same rows, table by table, and give the same report.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -46,9 +45,12 @@ def spark() -> Iterator[Any]:
     from traceability.spark import spark_session
 
     # the tasks run this interpreter, and import tracecheck from where the tests do
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     here = str(Path(__file__).resolve().parents[1])
-    conf = {"spark.driver.memory": "1g", "spark.executorEnv.PYTHONPATH": here}
+    conf = {
+        "spark.driver.memory": "1g",
+        "spark.pyspark.python": sys.executable,
+        "spark.executorEnv.PYTHONPATH": here,
+    }
     with spark_session("local[2]", conf) as session:
         yield session
 

@@ -23,6 +23,8 @@ file leaves the store untouched.
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -114,13 +116,21 @@ def load_spark(
     """
     if kind is not None and kind not in ALL_KINDS:
         raise UnknownKind(f"unknown kind '{kind}'", hint=f"one of {', '.join(ALL_KINDS)}")
-    conf = {"spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS", **(spark_conf or {})}
+    conf = {"spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS"}
+    chosen = master or os.environ.get("TRACECHECK_SPARK_MASTER") or "local"
+    if chosen.startswith("local") and "PYSPARK_PYTHON" not in os.environ:
+        # the tasks run tracecheck's loader: in this process's machine, this interpreter
+        conf["spark.pyspark.python"] = sys.executable
+    conf.update(spark_conf or {})
     with spark_session(master, conf) as spark:
+        from py4j.protocol import Py4JError  # type: ignore[import-untyped]
+        from pyspark.errors import PySparkException
+
         try:
             result = _Load(spark, str(store), kind, memory_limit).run(paths, strict)
         except TracecheckError:
             raise
-        except Exception as exc:  # noqa: BLE001 - Spark and Py4J raise their own error types
+        except (Py4JError, PySparkException, OSError) as exc:  # Spark's, or the storage's
             raise SparkLoadFailed(
                 f"the load on Spark failed, the store is as it was: {_first_line(exc)}"
             ) from None
