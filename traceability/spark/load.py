@@ -26,7 +26,6 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +34,6 @@ import pyarrow as pa
 
 from traceability.errors import (
     InputError,
-    LoadIncomplete,
     StrictLoadAborted,
     TracecheckError,
     UnknownKind,
@@ -44,13 +42,8 @@ from traceability.export import MANIFEST, parse_manifest
 from traceability.kinds import ALL_KINDS, EVENT_KIND, TABULAR_KINDS, kind_spec
 from traceability.load import (
     DEFAULT_LOAD_MEMORY,
-    MAX_NOTES_PER_FILE,
-    MAX_REJECTIONS,
     FileProblem,
-    FileResult,
-    LoadNote,
     LoadResult,
-    Rejection,
 )
 from traceability.spark import _first_line, spark_session
 from traceability.spark.load_merge import (
@@ -64,6 +57,12 @@ from traceability.spark.load_merge import (
     new_rows,
     spark_schema,
     union,
+)
+from traceability.spark.load_result import (
+    FileOutcome,
+    file_results,
+    first_rejections_and_notes,
+    incomplete,
 )
 from traceability.spark.load_store import FileSystem, Inputs, join, list_inputs, write_store
 from traceability.spark.load_task import (
@@ -135,30 +134,8 @@ def load_spark(
                 f"the load on Spark failed, the store is as it was: {_first_line(exc)}"
             ) from None
     if result.unreadable:
-        raise _incomplete(result, strict=False)
+        raise incomplete(result, strict=False)
     return result
-
-
-def _incomplete(result: LoadResult, *, strict: bool) -> LoadIncomplete:
-    first = result.unreadable[0]
-    undone = "; nothing was loaded (--strict)" if strict else ""
-    if len(result.unreadable) == 1:
-        exc = LoadIncomplete(first.message + undone, hint=first.hint)
-    else:
-        exc = LoadIncomplete(
-            f"{len(result.unreadable)} paths could not be read{undone}; the first: {first}"
-        )
-    exc.result = result
-    return exc
-
-
-@dataclass
-class _Outcome:
-    """What a task said of one file."""
-
-    source: str
-    loaded: dict[str, Any] | None
-    problem: FileProblem | None
 
 
 class _Load:
@@ -181,9 +158,9 @@ class _Load:
             outcomes = self._outcomes(rows, inputs)
             ids = self._number(outcomes, old, result)
             if strict and result.unreadable:
-                raise _incomplete(result, strict=True)
+                raise incomplete(result, strict=True)
             if not ids and old:  # nothing new: the store is left as it is
-                result.files = _files(outcomes, ids, [], {})
+                result.files = file_results(outcomes, ids, [], {})
                 return result
             merge = self._merge(rows, ids, old, outcomes)
             tables, counts = _tables(merge, self.old_rows)
@@ -198,8 +175,8 @@ class _Load:
                 + merge.notes_delta.get(load_id, 0)
                 for idx, load_id in ids.items()
             }
-            result.files = _files(outcomes, ids, loads, notes)
-            _rejections_and_notes(result, merge, tables, outcomes)
+            result.files = file_results(outcomes, ids, loads, notes)
+            first_rejections_and_notes(result, merge, tables, outcomes)
             if strict and (result.rejected or result.rejections):
                 raise StrictLoadAborted(
                     f"{max(result.rejected, len(result.rejections))} record(s) rejected under "
@@ -215,7 +192,7 @@ class _Load:
         rows: DataFrame,
         ids: dict[int, int],
         old: Mapping[str, DataFrame],
-        outcomes: list[_Outcome],
+        outcomes: list[FileOutcome],
     ) -> Merge:
         """What the merge starts from: the files' rows, ids, kinds and row counts."""
         merge = Merge(self.spark, rows, ids, old, pa.table({}), self.spark.range(0))
@@ -279,7 +256,7 @@ class _Load:
         out = self.spark.createDataFrame(rows.rdd.mapPartitions(task), ROW_SCHEMA)
         return out.persist(StorageLevel.MEMORY_AND_DISK)
 
-    def _outcomes(self, rows: DataFrame, inputs: Inputs) -> list[_Outcome]:
+    def _outcomes(self, rows: DataFrame, inputs: Inputs) -> list[FileOutcome]:
         """What the tasks said of each file, in the order of the load."""
         F = functions()
         said = {
@@ -291,17 +268,17 @@ class _Load:
             told = said.get(idx)
             if told is None:
                 problem = FileProblem(source, "unreadable", f"{source}: Spark did not read it")
-                out.append(_Outcome(source, None, problem))
+                out.append(FileOutcome(source, None, problem))
             elif "problem" in told:
                 p = told["problem"]
                 problem = FileProblem(source, p["code"], p["message"], p.get("hint"))
-                out.append(_Outcome(source, None, problem))
+                out.append(FileOutcome(source, None, problem))
             else:
-                out.append(_Outcome(source, told, None))
+                out.append(FileOutcome(source, told, None))
         return out
 
     def _number(
-        self, outcomes: list[_Outcome], old: Mapping[str, DataFrame], result: LoadResult
+        self, outcomes: list[FileOutcome], old: Mapping[str, DataFrame], result: LoadResult
     ) -> dict[int, int]:
         """Each file's load id, in order; a file already stored (its SHA-256) takes none."""
         known: set[str] = set()
@@ -408,76 +385,3 @@ def _loads(merge: Merge) -> list[dict[str, Any]]:
         else:
             row["conflicts"] = merge.conflicts.get(load_id, row["conflicts"])
     return sorted(rows, key=lambda r: int(r["load_id"]))
-
-
-def _files(
-    outcomes: list[_Outcome],
-    ids: Mapping[int, int],
-    loads: list[dict[str, Any]],
-    notes: Mapping[int, int],
-) -> list[FileResult]:
-    """The files of the load as the DuckDB loader lists them."""
-    by_id = {int(r["load_id"]): r for r in loads}
-    files = []
-    for idx, outcome in enumerate(outcomes):
-        told = outcome.loaded
-        if told is None:
-            continue
-        if idx not in ids:
-            files.append(
-                FileResult(
-                    outcome.source, told["kind"], told["format"], told["sha256"], "already-loaded"
-                )
-            )
-            continue
-        row = by_id[ids[idx]]
-        files.append(
-            FileResult(
-                outcome.source,
-                str(row["kind"]),
-                str(row["format"]),
-                str(row["sha256"]),
-                "loaded",
-                records=int(row["records"]),
-                accepted=int(row["accepted"]),
-                duplicates=int(row["duplicates"]),
-                conflicts=int(row["conflicts"]),
-                rejected=int(row["rejected"]),
-                extra_columns=tuple(row["extra_columns"] or ()),
-                load_id=ids[idx],
-                notes=notes.get(ids[idx], 0),
-            )
-        )
-    return files
-
-
-def _rejections_and_notes(
-    result: LoadResult,
-    merge: Merge,
-    tables: Mapping[str, DataFrame],
-    outcomes: list[_Outcome],
-) -> None:
-    """The first rejections and notes of the load, as the DuckDB loader keeps them: from
-    what each task said of its file, unless notes were replaced across files."""
-    from pyspark.sql import Window
-
-    F = functions()
-    loaded = sorted((load_id, outcomes[idx].loaded or {}) for idx, load_id in merge.ids.items())
-    result.rejections_stored = sum(int(t["rows"]["rejects"]) for _, t in loaded)
-    result.rejections = [Rejection(*r) for _, t in loaded for r in t["rejects"]][:MAX_REJECTIONS]
-    if not merge.notes_delta:
-        result.notes = [LoadNote(*r) for _, t in loaded for r in t["notes"]]
-        return
-    order = Window.partitionBy("load_id").orderBy(F.col("record").asc_nulls_first())
-    notes = (
-        tables["load_notes"]
-        .where(F.col("load_id").isin(*merge.ids.values()))
-        .withColumn("n", F.row_number().over(order))
-        .where(F.col("n") <= MAX_NOTES_PER_FILE)
-        .orderBy("load_id", "n")
-        .collect()
-    )
-    result.notes = [
-        LoadNote(r["source_file"], r["record"], r["location"], r["level"], r["code"], r["message"])
-        for r in notes
-    ]
