@@ -46,13 +46,11 @@ def spark() -> Iterator[Any]:
 
     # the tasks run this interpreter, and import tracecheck from where the tests do
     here = str(Path(__file__).resolve().parents[1])
-    conf = {
-        "spark.driver.memory": "1g",
-        "spark.pyspark.python": sys.executable,
-        "spark.executorEnv.PYTHONPATH": here,
-    }
-    with spark_session("local[2]", conf) as session:
-        yield session
+    conf = {"spark.driver.memory": "1g", "spark.executorEnv.PYTHONPATH": here}
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PYSPARK_PYTHON", sys.executable)
+        with spark_session("local[2]", conf) as session:
+            yield session
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:

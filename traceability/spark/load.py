@@ -83,6 +83,12 @@ class SparkLoadFailed(InputError):
     """Spark, or the storage it reads or writes, failed during a load: nothing was written."""
 
 
+def _from_spark(exc: BaseException) -> bool:
+    """Whether an error is Spark's, Py4J's (the JVM's, the storage's) or the file system's,
+    rather than a fault of tracecheck's own."""
+    return isinstance(exc, OSError) or type(exc).__module__.split(".")[0] in ("pyspark", "py4j")
+
+
 def load_spark(
     paths: Sequence[str | Path],
     store: str | Path,
@@ -115,24 +121,23 @@ def load_spark(
     """
     if kind is not None and kind not in ALL_KINDS:
         raise UnknownKind(f"unknown kind '{kind}'", hint=f"one of {', '.join(ALL_KINDS)}")
-    conf = {"spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS"}
+    conf = {"spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS", **(spark_conf or {})}
     chosen = master or os.environ.get("TRACECHECK_SPARK_MASTER") or "local"
     if chosen.startswith("local") and "PYSPARK_PYTHON" not in os.environ:
-        # the tasks run tracecheck's loader: in this process's machine, this interpreter
-        conf["spark.pyspark.python"] = sys.executable
-    conf.update(spark_conf or {})
-    with spark_session(master, conf) as spark:
-        from py4j.protocol import Py4JError  # type: ignore[import-untyped]
-        from pyspark.errors import PySparkException
-
-        try:
+        # the tasks run tracecheck's loader: on this machine, with this interpreter (pyspark
+        # reads it from the environment as the session starts)
+        os.environ["PYSPARK_PYTHON"] = sys.executable
+    try:
+        with spark_session(master, conf) as spark:
             result = _Load(spark, str(store), kind, memory_limit).run(paths, strict)
-        except TracecheckError:
+    except TracecheckError:
+        raise
+    except Exception as exc:
+        if not _from_spark(exc):
             raise
-        except (Py4JError, PySparkException, OSError) as exc:  # Spark's, or the storage's
-            raise SparkLoadFailed(
-                f"the load on Spark failed, the store is as it was: {_first_line(exc)}"
-            ) from None
+        raise SparkLoadFailed(
+            f"the load on Spark failed, the store is as it was: {_first_line(exc)}"
+        ) from None
     if result.unreadable:
         raise incomplete(result, strict=False)
     return result
