@@ -227,3 +227,17 @@ def test_a_store_that_cannot_be_written_is_refused_in_one_line(
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "file" in result.output
     assert (tmp_path / "file").read_text() == "a file, not a folder"
+
+
+def test_without_the_spark_extra_the_load_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # an installation without the extra: sqlglot cannot be imported
+    monkeypatch.setitem(sys.modules, "sqlglot", None)
+    for name in [m for m in sys.modules if m.split(".")[:2] == ["traceability", "spark"]]:
+        monkeypatch.delitem(sys.modules, name)
+    args = ["load", "--engine", "spark", "--data", str(tmp_path / "store"), str(tmp_path)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert "tracecheck[spark]" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "store").exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 from rich.filesize import decimal
@@ -37,7 +37,6 @@ from traceability.errors import ExitCode, InputError, LoadIncomplete
 from traceability.kinds import ALL_KINDS
 from traceability.load import DEFAULT_LOAD_MEMORY, FileProgress, LoadResult, load
 from traceability.render.load_summary import NOTES_SHOWN, print_load_summary
-from traceability.spark.load import load_spark
 from traceability.validate import validate
 
 
@@ -224,7 +223,7 @@ def _load_on_spark(
     if verbosity() != QUIET:
         click.echo("load: on Spark, into " + plain(data), err=True)
     try:
-        result = load_spark(
+        result = _spark_loader()(
             list(paths),
             data,
             kind=kind,
@@ -238,6 +237,19 @@ def _load_on_spark(
         _say_unreadable(exc.result, strict)
     print_summary(result)
     print_rejections(result)
+
+
+def _spark_loader() -> Any:
+    """The load on Spark, imported only when asked for: its libraries (pyspark, sqlglot)
+    are the optional ``spark`` extra, which an installation may lack."""
+    try:
+        from traceability.spark.load import load_spark
+    except ImportError as exc:
+        raise InputError(
+            f"the Spark engine needs the 'spark' extra ({exc.name} is not installed)",
+            hint="pip install 'tracecheck[spark]' (and Java 17 or newer)",
+        ) from None
+    return load_spark
 
 
 def print_summary(result: LoadResult, base: Path | None = None) -> None:
