@@ -112,10 +112,25 @@ def spark_store(
     return store, result.output
 
 
-def _table(con: duckdb.DuckDBPyConnection, root: Path, table: str) -> str:
+def _read(root: Path, table: str) -> str:
     files = str(root / table / "**" / "*.parquet")
-    select = "* EXCLUDE (loaded_at)" if table == "loads" else "*"
-    return f"SELECT {select} FROM read_parquet('{files}', hive_partitioning = true)"
+    return f"read_parquet('{files}', hive_partitioning = true)"
+
+
+def _table(con: duckdb.DuckDBPyConnection, root: Path, table: str) -> str:
+    """A table's rows as compared: all but the time of loading, and a prefix by its text
+    (the DuckDB loader's own prefix ids follow the order its threads meet the prefixes)."""
+    if table == "loads":
+        return f"SELECT * EXCLUDE (loaded_at) FROM {_read(root, table)}"
+    if table == "epc_prefixes":
+        return f"SELECT prefix, gtin FROM {_read(root, table)}"
+    if table == "epc_rows":
+        prefixes = _read(root, "epc_prefixes")
+        return (
+            f"SELECT r.* EXCLUDE (prefix_id), p.prefix FROM {_read(root, table)} r "
+            f"LEFT JOIN {prefixes} p USING (prefix_id)"
+        )
+    return f"SELECT * FROM {_read(root, table)}"
 
 
 def _differences(a: Path, b: Path) -> dict[str, tuple[int, int]]:
