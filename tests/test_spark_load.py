@@ -208,6 +208,37 @@ def test_loading_the_same_files_again_changes_nothing(
     assert _files(store) == before
 
 
+def _new_products(quarter: Path, folder: Path) -> Path:
+    """A products file of other content under the same keys, in a folder of its own."""
+    folder.mkdir()
+    text = (quarter / "products.csv").read_text("utf-8")
+    (folder / "products.csv").write_text(text.replace("tablets", "tabs"), "utf-8")
+    return folder
+
+
+def test_a_load_into_a_store_adds_what_a_duckdb_load_adds(
+    spark_store: tuple[Path, str], duck_export: tuple[Path, Path], quarter: Path, tmp_path: Path
+) -> None:
+    new = _new_products(quarter, tmp_path / "new")
+    db = tmp_path / "q.duckdb"
+    shutil.copy(duck_export[0], db)
+    load(db, [new])
+    exported = export(db, tmp_path / "export").folder
+    store = tmp_path / "store"
+    shutil.copytree(spark_store[0], store)
+    args = ["load", "--engine", "spark", "--data", str(store), str(new)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert _differences(exported, store) == dict.fromkeys(_differences(store, store), (0, 0))
+    con = duckdb.connect()
+    loads = _table(con, store, "loads")
+    row = con.execute(
+        f"SELECT duplicates, conflicts FROM ({loads}) ORDER BY load_id DESC LIMIT 1"
+    ).fetchone()
+    assert row is not None
+    assert row[0] > 0 and row[1] > 0  # records stored before, and keys with other content
+
+
 def test_a_load_that_fails_midway_leaves_the_store_as_it_was(
     spark_store: tuple[Path, str], quarter: Path, tmp_path: Path
 ) -> None:
@@ -218,11 +249,7 @@ def test_a_load_that_fails_midway_leaves_the_store_as_it_was(
     for broken in (store / "tracecheck_meta").glob("*.parquet"):
         broken.write_bytes(b"not parquet")
     before = _files(store)
-    new = tmp_path / "new"
-    new.mkdir()
-    (new / "products.csv").write_text(
-        (quarter / "products.csv").read_text("utf-8").replace("tablets", "tabs")
-    )
+    new = _new_products(quarter, tmp_path / "new")
     result = CliRunner().invoke(cli, ["load", "--engine", "spark", "--data", str(store), str(new)])
     assert result.exit_code == 2
     assert "the store is as it was" in result.output and "Traceback" not in result.output
