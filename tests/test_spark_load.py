@@ -259,6 +259,18 @@ def test_a_load_that_fails_midway_leaves_the_store_as_it_was(
     assert {p.name for p in tmp_path.iterdir()} == {"store", "new"}  # no folder left beside
 
 
+def test_a_strict_load_with_a_rejected_record_writes_nothing(
+    spark: Any, quarter: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    args = ["load", "--engine", "spark", "--strict", "--data", str(store), str(quarter)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 3, result.output
+    assert "nothing was loaded" in result.output
+    assert "events-again.jsonl:6" in result.output  # the malformed line, named
+    assert not store.exists() and [p.name for p in tmp_path.iterdir()] == []
+
+
 def test_a_store_that_cannot_be_written_is_refused_in_one_line(
     spark: Any, quarter: Path, tmp_path: Path
 ) -> None:

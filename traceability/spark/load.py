@@ -34,7 +34,6 @@ import pyarrow as pa
 
 from traceability.errors import (
     InputError,
-    StrictLoadAborted,
     TracecheckError,
     UnknownKind,
 )
@@ -63,6 +62,7 @@ from traceability.spark.load_result import (
     file_results,
     first_rejections_and_notes,
     incomplete,
+    refuse_rejections,
 )
 from traceability.spark.load_store import FileSystem, Inputs, join, list_inputs, write_store
 from traceability.spark.load_task import (
@@ -164,6 +164,8 @@ class _Load:
             ids = self._number(outcomes, old, result)
             if strict and result.unreadable:
                 raise incomplete(result, strict=True)
+            if strict:
+                refuse_rejections(result, ids, outcomes)
             if not ids and old:  # nothing new: the store is left as it is
                 result.files = file_results(outcomes, ids, [], {})
                 return result
@@ -182,11 +184,6 @@ class _Load:
             }
             result.files = file_results(outcomes, ids, loads, notes)
             first_rejections_and_notes(result, merge, tables, outcomes)
-            if strict and (result.rejected or result.rejections):
-                raise StrictLoadAborted(
-                    f"{max(result.rejected, len(result.rejections))} record(s) rejected under "
-                    "--strict; nothing was loaded"
-                )
             write_store(self.fs, self.store, tables, partitioned_tables(), counts, bool(old))
         finally:
             rows.unpersist()

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from traceability.errors import LoadIncomplete
+from traceability.errors import LoadIncomplete, StrictLoadAborted
 from traceability.load import (
     MAX_NOTES_PER_FILE,
     MAX_REJECTIONS,
@@ -116,3 +116,27 @@ def first_rejections_and_notes(
         LoadNote(r["source_file"], r["record"], r["location"], r["level"], r["code"], r["message"])
         for r in notes
     ]
+
+
+def refuse_rejections(
+    result: LoadResult, ids: Mapping[int, int], outcomes: list[FileOutcome]
+) -> None:
+    """Under ``--strict``: stop before anything is merged or written if a file of the load
+    rejected a record (the merge changes which records are stored, never which are
+    rejected).
+
+    Raises:
+        StrictLoadAborted: as the DuckDB loader does, with the first rejections.
+    """
+    loaded = [outcomes[idx].loaded or {} for idx in sorted(ids, key=lambda i: ids[i])]
+    rejected = sum(int(t["rejected"]) for t in loaded)
+    rejections = [Rejection(*r) for t in loaded for r in t["rejects"]][:MAX_REJECTIONS]
+    if not (rejected or rejections):
+        return
+    result.rejections = rejections
+    result.rejections_stored = sum(int(t["rows"]["rejects"]) for t in loaded)
+    exc = StrictLoadAborted(
+        f"{max(rejected, len(rejections))} record(s) rejected under --strict; nothing was loaded"
+    )
+    exc.result = result  # type: ignore[attr-defined]
+    raise exc

@@ -159,7 +159,12 @@ def load_one(
             outcome: dict[str, object]
             try:
                 (done,) = load(con, [file], kind=kind).files
-                outcome = {"sha256": done.sha256, "kind": done.kind, "format": done.format}
+                outcome = {
+                    "sha256": done.sha256,
+                    "kind": done.kind,
+                    "format": done.format,
+                    "rejected": done.rejected,
+                }
             except LoadIncomplete as exc:
                 assert isinstance(exc.result, LoadResult)
                 outcome = _problem_json(exc.result, temporary, source)
