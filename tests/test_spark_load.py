@@ -46,7 +46,11 @@ def spark() -> Iterator[Any]:
 
     # the tasks run this interpreter, and import tracecheck from where the tests do
     here = str(Path(__file__).resolve().parents[1])
-    conf = {"spark.driver.memory": "1g", "spark.executorEnv.PYTHONPATH": here}
+    conf = {
+        "spark.driver.memory": "1g",
+        "spark.executorEnv.PYTHONPATH": here,
+        "spark.sql.shuffle.partitions": "2",  # tiny data: a shuffle task per core
+    }
     with pytest.MonkeyPatch.context() as env:
         env.setenv("PYSPARK_PYTHON", sys.executable)
         with spark_session("local[2]", conf) as session:
