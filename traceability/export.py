@@ -83,7 +83,7 @@ class ExportResult:
     tables: tuple[ExportedTable, ...]
 
 
-def _store_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+def store_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     rows = con.execute(
         "SELECT table_name FROM information_schema.tables "
         "WHERE table_schema = 'main' AND table_type = 'BASE TABLE' ORDER BY table_name"
@@ -107,7 +107,7 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> str:
     return ", ".join(out)
 
 
-def _query(con: duckdb.DuckDBPyConnection, table: str) -> tuple[str, bool]:
+def table_query(con: duckdb.DuckDBPyConnection, table: str) -> tuple[str, bool]:
     """The SELECT that exports ``table`` and whether it carries the partition column."""
     columns = _columns(con, table)
     if table in _PERIOD_OF:
@@ -159,8 +159,8 @@ def export(
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
     try:
         written = []
-        for table in _store_tables(con):
-            query, partitioned = _query(con, table)
+        for table in store_tables(con):
+            query, partitioned = table_query(con, table)
             folder = staging / table
             if partitioned:
                 con.execute(

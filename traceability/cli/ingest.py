@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 from rich.filesize import decimal
@@ -25,16 +25,17 @@ from rich.progress import (
 from traceability.cli.common import (
     QUIET,
     VERBOSE,
+    SparkSettings,
     console,
-    db_option,
     plain,
     print_rejections,
+    spark_options,
     verbosity,
     verbosity_options,
     write,
 )
 from traceability.cli.progress import Lines, progress
-from traceability.errors import ExitCode, LoadIncomplete
+from traceability.errors import ExitCode, InputError, LoadIncomplete
 from traceability.kinds import ALL_KINDS
 from traceability.load import DEFAULT_LOAD_MEMORY, FileProgress, LoadResult, load
 from traceability.render.load_summary import NOTES_SHOWN, print_load_summary
@@ -99,7 +100,26 @@ def _checking_bar(bar: Progress, task: TaskID, path: str, index: int, total: int
 
 @click.command("load")
 @verbosity_options
-@db_option
+@click.option(
+    "--db",
+    envvar="TRACECHECK_DB",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="DuckDB database file (or set TRACECHECK_DB); the duckdb engine loads into it.",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="Load with DuckDB into --db, or on Apache Spark into --data.",
+)
+@click.option(
+    "--data",
+    help="The spark engine's store: a folder of Parquet tables, as 'tracecheck export' "
+    "writes it (a local path, or any URI Spark writes: hdfs://, s3a://, ...); created, "
+    "or added to. 'reconcile --engine spark --data' reads it.",
+)
+@spark_options
 @click.option(
     "--kind",
     type=click.Choice(ALL_KINDS),
@@ -120,9 +140,16 @@ def _checking_bar(bar: Progress, task: TaskID, path: str, index: int, total: int
     "it spills to a temporary folder beside the database, so a file of millions of "
     "rejected records loads in bounded memory.",
 )
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
 def load_command(
-    db: Path, kind: str | None, strict: bool, memory_limit: str, paths: tuple[Path, ...]
+    db: Path | None,
+    engine: str,
+    data: str | None,
+    spark: SparkSettings,
+    kind: str | None,
+    strict: bool,
+    memory_limit: str,
+    paths: tuple[str, ...],
 ) -> None:
     """Load PATHS (files, folders) into the database.
 
@@ -134,13 +161,29 @@ def load_command(
     folder holds that is not read (other types, hidden files, links out of it, FIFOs) is
     listed with the reason. Progress goes to standard error.
 
+    With --engine spark the files are read through Spark (PATHS may be URIs: hdfs://,
+    s3a://, ...), each loaded by the same loader in a Spark task, and the store at --data
+    is written as Parquet tables split by quarter, in place of the database.
+
     \b
     Example:
       tracecheck load --db q1.duckdb products.csv batches.csv events/
       tracecheck load --db q1.duckdb --strict consignments.csv
       tracecheck load --db q1.duckdb --kind filings returns-2026-q1.xlsx
       tracecheck load --db q1.duckdb --quiet data/
+      tracecheck load --engine spark --data q1-store events/ declarations/
+      tracecheck load --engine spark --data s3a://bucket/q1 --packages G:A:V s3a://bucket/in/
     """
+    spark.only_with_spark(engine)
+    if engine == "spark":
+        if not data:
+            raise InputError("--engine spark loads into --data, a folder of Parquet tables")
+        _load_on_spark(data, spark, kind, strict, memory_limit, paths)
+        return
+    if data:
+        raise InputError("--data goes with --engine spark")
+    if db is None:
+        raise InputError("--db is required (or set TRACECHECK_DB)")
     columns = (
         TextColumn("{task.description}"),
         BarColumn(bar_width=16),
@@ -167,6 +210,48 @@ def load_command(
         _say_unreadable(exc.result, strict)
     print_summary(result)
     print_rejections(result)
+
+
+def _load_on_spark(
+    data: str,
+    spark: SparkSettings,
+    kind: str | None,
+    strict: bool,
+    memory_limit: str,
+    paths: tuple[str, ...],
+) -> None:
+    """``load --engine spark``: the summary as for DuckDB, once the store is written."""
+    if verbosity() != QUIET:
+        click.echo("load: on Spark, into " + plain(data), err=True)
+    try:
+        result = _spark_loader()(
+            list(paths),
+            data,
+            kind=kind,
+            strict=strict,
+            master=spark.master,
+            spark_conf=spark.conf,
+            memory_limit=memory_limit,
+        )
+    except LoadIncomplete as exc:
+        if not isinstance(exc.result, LoadResult):
+            raise
+        _say_unreadable(exc.result, strict)
+    print_summary(result)
+    print_rejections(result)
+
+
+def _spark_loader() -> Any:
+    """The load on Spark, imported only when asked for: its libraries (pyspark, sqlglot)
+    are the optional ``spark`` extra, which an installation may lack."""
+    try:
+        from traceability.spark.load import load_spark
+    except ImportError as exc:
+        raise InputError(
+            f"the Spark engine needs the 'spark' extra ({exc.name} is not installed)",
+            hint="pip install 'tracecheck[spark]' (and Java 17 or newer)",
+        ) from None
+    return load_spark
 
 
 def print_summary(result: LoadResult, base: Path | None = None) -> None:

@@ -118,15 +118,21 @@ def after_chunk(
     pairs = con.execute(_PAIRS, bounds).fetchall()
     if not pairs:
         return 0
-    return _sort_versions(con, load_id, source, pairs)
+    return sort_versions(con, load_id, source, pairs)
 
 
-def _sort_versions(
+#: The codes of the notes :func:`sort_versions` writes.
+VERSION_CODES = ("correction", "same-event-other-form", "conflict")
+
+
+def sort_versions(
     con: duckdb.DuckDBPyConnection,
     load_id: int,
     source: str,
     pairs: list[tuple[Any, ...]],
 ) -> int:
+    """Note each stored event of ``pairs`` (``(event_row, record, older event_row)``)
+    against its older version, as a note of ``load_id`` and ``source``; the conflicts."""
     rows = sorted({r for new, _, old in pairs for r in (new, old)})
     views = _projections(con, rows)
     origin = {
