@@ -271,6 +271,19 @@ def _launch(master: str, settings: Mapping[str, str]) -> None:
     SparkContext(conf=conf, gateway=gateway)
 
 
+def _submitted_master() -> str | None:
+    """The master ``spark-submit`` was given, when it runs this process: its JVM is
+    already up (``PYSPARK_GATEWAY_PORT``) and holds the submitted settings."""
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        return None
+    from pyspark import SparkConf, SparkContext
+
+    # connect to that JVM first: a SparkConf reads the submitted settings from it
+    SparkContext._ensure_initialized()
+    master = SparkConf().get("spark.master", None)
+    return str(master) if master else None
+
+
 def _settings(master: str, conf: Mapping[str, str]) -> tuple[dict[str, str], str | None]:
     """Every setting of a new session, and a temporary folder it uses (to remove after)."""
     settings = {
@@ -299,7 +312,8 @@ def spark_session(
 ) -> Iterator[SparkSession]:
     """A Spark session set up for tracecheck; stopped on exit if this call started it.
 
-    ``master`` defaults to ``$TRACECHECK_SPARK_MASTER``, else ``local[2]``. A session
+    ``master`` defaults to ``$TRACECHECK_SPARK_MASTER``, else the master ``spark-submit``
+    was given when it runs this process, else ``local[2]``. A session
     already active in this process is reused (its master unchanged) with the settings
     tracecheck needs.
 
@@ -319,7 +333,9 @@ def spark_session(
                 active.conf.set(key, value)
         yield active
         return
-    master = master or os.environ.get("TRACECHECK_SPARK_MASTER") or DEFAULT_MASTER
+    master = (
+        master or os.environ.get("TRACECHECK_SPARK_MASTER") or _submitted_master() or DEFAULT_MASTER
+    )
     settings, warehouse = _settings(master, conf or {})
     session = None
     if "log" in _started:  # what the JVM logs from here on is this session's
