@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,6 +30,12 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 _SCHEME = ("://", "file:")
+#: The dates ``LATEST_DATE_SQL`` (traceability.engine.report) takes the latest of.
+LATEST_DATE_COLUMNS = (
+    ("consignments", "declared_date"),
+    ("batches", "manufacture_date"),
+    ("events", "local_date"),
+)
 
 
 def join(root: str, name: str) -> str:
@@ -167,6 +174,27 @@ def _empty_parquet(table: str) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
+def _periods(files: Sequence[str]) -> list[str]:
+    """The periods of a table split by period: its ``tc_period=`` folders, as the export
+    lists them."""
+    mark = f"/{PARTITION_COLUMN}="
+    return sorted({unquote(f.split(mark, 1)[1].split("/", 1)[0]) for f in files if mark in f})
+
+
+def _latest_date(tables: Mapping[str, DataFrame], rows: Mapping[str, int]) -> str | None:
+    """The latest date in the store, as the export records it (``LATEST_DATE_SQL``: the
+    latest declared, manufacture or event date)."""
+    from pyspark.sql import functions
+
+    found = []
+    for table, column in LATEST_DATE_COLUMNS:
+        if rows.get(table):
+            row = tables[table].agg(functions.max(column)).first()
+            if row is not None and row[0] is not None:
+                found.append(row[0])
+    return max(found).isoformat() if found else None
+
+
 def write_store(
     fs: FileSystem,
     store: str,
@@ -205,13 +233,19 @@ def write_store(
                 else:  # no row, so no partition: one file without rows keeps the columns
                     fs.write_bytes(join(folder, "part-0.parquet"), _empty_parquet(table))
                     rows[table] = 0
+        about: dict[str, dict[str, Any]] = {}
+        for t in sorted(rows):
+            about[t] = {"rows": rows[t], "partitioned": t in partitioned}
+            if t in partitioned:
+                about[t]["periods"] = _periods(fs.files_under(join(staging, t)))
         manifest = {
             "format": "tracecheck-export",
             "version": EXPORT_VERSION,
             "store_version": STORE_VERSION,
             "tool_version": __version__,
             "partition_column": PARTITION_COLUMN,
-            "tables": {t: {"rows": rows[t], "partitioned": t in partitioned} for t in sorted(rows)},
+            "latest_date": _latest_date(tables, rows),
+            "tables": about,
         }
         fs.write_text(join(staging, MANIFEST), json.dumps(manifest, indent=2) + "\n")
     except BaseException:
