@@ -7,7 +7,8 @@ real standalone cluster.
 - What Spark or the storage raises reaches the terminal as one line and exit 2: no Python
   traceback, no Java stack trace. Run as a real ``tracecheck`` process, where the JVM's
   output and a traceback would show.
-- On a standalone master and worker started here, the report is DuckDB's.
+- On a standalone master and worker started here, a load and a reconcile store the rows
+  and give the report that DuckDB does (the differential test of ``test_spark_load.py``).
 
 Skips, saying why, where pyspark, Java (or, for the package, ``javac`` and ``jar``) are
 missing.
@@ -20,12 +21,13 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from spark_cluster import Cluster, spark_cluster, spark_home
+from test_spark_load import RULES as LOAD_RULES
+from test_spark_load import differences, make_quarter
 
 import traceability
 from traceability.cli import cli
@@ -36,28 +38,15 @@ from traceability.render import render
 __all__ = ["spark_cluster"]  # the fixture, for pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "fixtures" / "demo-quarter" / "data"
 #: A run that fails should do so well within this (seconds).
 RUN_TIMEOUT = 300
 PROBE = "tc.probe:probe:1.0"
-#: The rules run on the cluster: two with a finding on the demo quarter, one on the
-#: declarations and one that joins serials (a shuffle); the base is built whole for any.
-CLUSTER_RULES = ("over-export", "serial-shipped-twice")
 #: Ivy with no resolver of its own: only the repositories given with --repositories.
 IVY_SETTINGS = """<ivysettings>
   <settings defaultResolver="given-only"/>
   <resolvers><chain name="given-only"/></resolvers>
 </ivysettings>
 """
-
-
-@pytest.fixture(scope="module")
-def demo_export(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
-    """The demo quarter's store and its export."""
-    folder = tmp_path_factory.mktemp("demo")
-    store = folder / "demo.duckdb"
-    assert not load(store, [DEMO]).rejections
-    yield store, export(store, folder / "parquet").folder
 
 
 def tracecheck(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -261,29 +250,53 @@ def test_spark_options_are_checked(args: list[str], said: str, tmp_path: Path) -
 # --- a real standalone cluster ---------------------------------------------------------
 
 
-def test_a_standalone_cluster_gives_duckdbs_report(
-    spark_cluster: Cluster, demo_export: tuple[Path, Path]
+def test_a_standalone_cluster_loads_and_reconciles_as_duckdb_does(
+    spark_cluster: Cluster, tmp_path: Path
 ) -> None:
-    store, data = demo_export
-    args = ["reconcile", "--engine", "spark", "--master", spark_cluster.master, "--data", str(data)]
-    args += [f"--rule={rule}" for rule in CLUSTER_RULES] + ["--format", "json"]
-    args += [
-        "--conf",
-        "spark.driver.host=127.0.0.1",
-        "--conf",
-        "spark.driver.bindAddress=127.0.0.1",
-    ]
-    args += ["--conf", f"spark.pyspark.python={sys.executable}"]
-    args += ["--conf", "spark.sql.shuffle.partitions=2", "--conf", "spark.executor.memory=768m"]
-    result = CliRunner().invoke(cli, args)
+    """The differential test of the load, on a master and a worker: every stored row, the
+    rejects and the report equal DuckDB's, loaded and reconciled on the cluster."""
+    quarter = make_quarter(tmp_path / "quarter")
+    db = tmp_path / "q.duckdb"
+    load(db, [quarter])
+    exported = export(db, tmp_path / "export").folder
+    store = tmp_path / "store"
+    on = ["--engine", "spark", "--master", spark_cluster.master, "--data", str(store)]
+    for key, value in {
+        "spark.driver.host": "127.0.0.1",
+        "spark.driver.bindAddress": "127.0.0.1",
+        "spark.pyspark.python": sys.executable,
+        "spark.executorEnv.PYTHONPATH": str(ROOT),  # the tasks run this checkout's loader
+        "spark.sql.shuffle.partitions": "2",
+        "spark.executor.memory": "768m",
+    }.items():
+        on += ["--conf", f"{key}={value}"]
+    loaded = CliRunner().invoke(cli, ["load", *on, str(quarter)])
+    assert loaded.exit_code == 0, loaded.output
+    assert differences(exported, store) == dict.fromkeys(differences(exported, exported), (0, 0))
+    rules = [f"--rule={rule}" for rule in LOAD_RULES]
+    result = CliRunner().invoke(cli, ["reconcile", *on, *rules, "--format", "json"])
     assert result.exit_code == 0, result.output
     on_cluster = json.loads(result.output)
-    duck = json.loads(render(traceability.reconcile(store, rules=list(CLUSTER_RULES)), "json"))
-    assert {f["rule"] for f in duck["findings"]} == set(CLUSTER_RULES)  # planted in the demo
+    duck = json.loads(render(traceability.reconcile(db, rules=list(LOAD_RULES)), "json"))
+    assert duck["summary"]["rejected_records"] >= 3
     for report in (on_cluster, duck):
         report.pop("generated_at")
     assert json.dumps(on_cluster, sort_keys=True) == json.dumps(duck, sort_keys=True)
-    # it ran on the cluster: the master lists tracecheck as an application it ran
+    # both ran on the cluster: the master lists them as applications it ran
     state = spark_cluster.state()
     apps = state.get("completedapps", []) + state.get("activeapps", [])
-    assert any(a.get("name") == "tracecheck" for a in apps), state
+    assert sum(a.get("name") == "tracecheck" for a in apps) >= 2, state
+
+
+def test_a_python_worker_failure_is_named_by_what_it_raised() -> None:
+    from traceability.spark.session import first_line
+
+    said = (
+        "[PYTHON_EXCEPTION] An exception was thrown from the Python worker: Traceback (most "
+        'recent call last):\n  File "worker.py", line 4197, in invoke_udf\n    func = read()\n'
+        "ModuleNotFoundError: No module named 'duckdb'\n SQLSTATE: 38000\n"
+        "\tat org.apache.spark.api.python.BasePythonRunner.handlePythonException(x.scala:1)\n"
+    )
+    assert first_line(RuntimeError(said)) == (
+        "a Python worker failed: ModuleNotFoundError: No module named 'duckdb'"
+    )

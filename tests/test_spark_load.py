@@ -86,7 +86,11 @@ def _second_consignments(first: Path, to: Path) -> None:
 
 @pytest.fixture(scope="module")
 def quarter(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("quarter")
+    return make_quarter(tmp_path_factory.mktemp("quarter"))
+
+
+def make_quarter(root: Path) -> Path:
+    """The generated quarter with the second files and the XML document; its folder."""
     sample = generate_quarter(root / "data", seed=1, packs_per_lot=120, lots_per_product=1)
     more = sample.folder / "more"
     more.mkdir()
@@ -137,7 +141,7 @@ def _table(con: duckdb.DuckDBPyConnection, root: Path, table: str) -> str:
     return f"SELECT * FROM {_read(root, table)}"
 
 
-def _differences(a: Path, b: Path) -> dict[str, tuple[int, int]]:
+def differences(a: Path, b: Path) -> dict[str, tuple[int, int]]:
     """Per table, the rows of ``a`` not in ``b`` and of ``b`` not in ``a`` (EXCEPT ALL)."""
     tables = json.loads((a / MANIFEST).read_text("utf-8"))["tables"]
     assert tables.keys() == json.loads((b / MANIFEST).read_text("utf-8"))["tables"].keys()
@@ -160,7 +164,7 @@ def test_spark_stores_every_row_duckdb_stores(
         json.loads((store / MANIFEST).read_text("utf-8"))["tables"]
         == json.loads((exported / MANIFEST).read_text("utf-8"))["tables"]
     )
-    assert _differences(exported, store) == dict.fromkeys(_differences(exported, exported), (0, 0))
+    assert differences(exported, store) == dict.fromkeys(differences(exported, exported), (0, 0))
     # what the second files were made to provoke did happen, in both
     con = duckdb.connect()
     notes = con.execute(f"SELECT code FROM ({_table(con, store, 'load_notes')})").fetchall()
@@ -233,7 +237,7 @@ def test_a_load_into_a_store_adds_what_a_duckdb_load_adds(
     args = ["load", "--engine", "spark", "--data", str(store), str(new)]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
-    assert _differences(exported, store) == dict.fromkeys(_differences(store, store), (0, 0))
+    assert differences(exported, store) == dict.fromkeys(differences(store, store), (0, 0))
     con = duckdb.connect()
     loads = _table(con, store, "loads")
     row = con.execute(

@@ -110,9 +110,21 @@ def first_line(exc: BaseException) -> str:
     for text in reversed(_java_messages(exc) or [str(exc)]):
         lines = _lines(text)
         said = _plain_message(lines[0]) if lines else ""
+        if "Traceback (most recent call last)" in said:
+            said = _python_error(lines) or said
         if said:
             return said
     return type(exc).__name__
+
+
+def _python_error(lines: list[str]) -> str | None:
+    """What a Python worker raised (``ModuleNotFoundError: No module named 'duckdb'``): the
+    last line of its traceback, which Spark passes on as the first line of its own error."""
+    ends = [i for i, ln in enumerate(lines) if ln.startswith("SQLSTATE")] or [len(lines)]
+    raised = [ln for ln in lines[: ends[0]] if re.match(r"^[A-Za-z_][\w.]*(Error|Exception)\b", ln)]
+    if not raised:
+        return None
+    return "a Python worker failed: " + raised[-1]
 
 
 def is_spark_error(exc: BaseException) -> bool:
@@ -337,6 +349,10 @@ def spark_session(
         master or os.environ.get("TRACECHECK_SPARK_MASTER") or _submitted_master() or DEFAULT_MASTER
     )
     settings, warehouse = _settings(master, conf or {})
+    if "spark.pyspark.python" in settings:
+        # spark-submit turns this setting into the variable pyspark reads, once, as the
+        # context starts, to name the executors' Python; tracecheck starts Spark itself
+        os.environ["PYSPARK_PYTHON"] = settings["spark.pyspark.python"]
     session = None
     if "log" in _started:  # what the JVM logs from here on is this session's
         _started["since"] = os.fstat(_started["log"]).st_size
