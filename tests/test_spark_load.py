@@ -46,8 +46,9 @@ def spark() -> Iterator[Any]:
 
     # the tasks run this interpreter, and import tracecheck from where the tests do
     here = str(Path(__file__).resolve().parents[1])
+    # (no setting the JVM reads as it starts: under xdist, another module's session may
+    # have started this process's JVM already; Spark's default driver memory is 1g)
     conf = {
-        "spark.driver.memory": "1g",
         "spark.executorEnv.PYTHONPATH": here,
         "spark.sql.shuffle.partitions": "2",  # tiny data: a shuffle task per core
     }

@@ -203,7 +203,9 @@ def spark() -> Iterator[Any]:
         pytest.skip("no Java runtime on PATH: Spark needs Java 17 or newer")
     from traceability.spark import spark_session
 
-    conf = {"spark.driver.memory": "1g", "spark.sql.adaptive.enabled": "false"}
+    # no setting the JVM reads as it starts (another module's session may have started
+    # this process's JVM already; Spark's default driver memory is 1g)
+    conf = {"spark.sql.adaptive.enabled": "false"}
     with spark_session("local[1]", conf) as session:
         yield session
 
