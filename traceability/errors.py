@@ -39,6 +39,14 @@ class InputError(TracecheckError):
     """Input that cannot be read as a whole: exit 2."""
 
 
+def spark_extra_missing(exc: ImportError) -> InputError:
+    """The error of a Spark command where the optional ``spark`` extra is not installed."""
+    return InputError(
+        f"the Spark engine needs the 'spark' extra ({exc.name} is not installed)",
+        hint="pip install 'tracecheck[spark]' (and Java 17 or newer)",
+    )
+
+
 class UnreadableFile(InputError):
     """A path is missing, unreadable, or not the format it claims to be."""
 

@@ -27,6 +27,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -186,16 +187,9 @@ def export(
             written.append(ExportedTable(table, int(row[0]) if row else 0, partitioned, periods))
         latest = con.execute(LATEST_DATE_SQL).fetchone()
 
-        manifest = {
-            "format": "tracecheck-export",
-            "version": EXPORT_VERSION,
-            "store_version": STORE_VERSION,
-            "tool_version": __version__,
-            "partition_column": PARTITION_COLUMN,
-            "latest_date": latest[0].isoformat() if latest and latest[0] else None,
-            "tables": {t.name: _about(t) for t in written},
-        }
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", "utf-8")
+        day = latest[0].isoformat() if latest and latest[0] else None
+        about = {t.name: _about(t) for t in written}
+        (staging / MANIFEST).write_text(manifest_text(about, day), "utf-8")
         if target.exists():
             shutil.rmtree(target) if any(target.iterdir()) else target.rmdir()
         os.replace(staging, target)
@@ -205,6 +199,21 @@ def export(
     finally:
         con.close()
     return ExportResult(target, tuple(written))
+
+
+def manifest_text(tables: Mapping[str, Mapping[str, Any]], latest_date: str | None) -> str:
+    """The manifest of a store written as Parquet tables (an export, or a load on Spark):
+    the layout, the versions, the latest date and, per table, its rows and periods."""
+    manifest = {
+        "format": "tracecheck-export",
+        "version": EXPORT_VERSION,
+        "store_version": STORE_VERSION,
+        "tool_version": __version__,
+        "partition_column": PARTITION_COLUMN,
+        "latest_date": latest_date,
+        "tables": dict(tables),
+    }
+    return json.dumps(manifest, indent=2) + "\n"
 
 
 def _periods(folder: Path) -> tuple[str, ...]:

@@ -32,7 +32,7 @@ from traceability.engine.findings import (
     coverage_from_rows,
     findings_from_rows,
 )
-from traceability.errors import InputError
+from traceability.errors import InputError, spark_extra_missing
 from traceability.model import Finding, NotJudged, Report, Severity
 from traceability.records import Query, duckdb_query
 from traceability.rules import Rule, run_base, shared_cursor
@@ -254,8 +254,5 @@ def _spark_engine() -> Callable[..., Engine]:
     try:
         from traceability.spark import SparkEngine
     except ImportError as exc:
-        raise InputError(
-            f"the Spark engine needs the 'spark' extra ({exc.name} is not installed)",
-            hint="pip install 'tracecheck[spark]' (and Java 17 or newer)",
-        ) from None
+        raise spark_extra_missing(exc) from None
     return SparkEngine

@@ -35,7 +35,7 @@ from traceability.cli.common import (
     write,
 )
 from traceability.cli.progress import Lines, progress
-from traceability.errors import ExitCode, InputError, LoadIncomplete
+from traceability.errors import ExitCode, InputError, LoadIncomplete, spark_extra_missing
 from traceability.kinds import ALL_KINDS
 from traceability.load import DEFAULT_LOAD_MEMORY, FileProgress, LoadResult, load
 from traceability.render.load_summary import NOTES_SHOWN, print_load_summary
@@ -247,10 +247,7 @@ def _spark_loader() -> Any:
     try:
         from traceability.spark.load import load_spark
     except ImportError as exc:
-        raise InputError(
-            f"the Spark engine needs the 'spark' extra ({exc.name} is not installed)",
-            hint="pip install 'tracecheck[spark]' (and Java 17 or newer)",
-        ) from None
+        raise spark_extra_missing(exc) from None
     return load_spark
 
 

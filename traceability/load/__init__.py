@@ -170,7 +170,7 @@ def load(
         if own:
             con.close()
     if result.unreadable:
-        raise _incomplete(result, strict=False)
+        raise incomplete(result, strict=False)
     return result
 
 
@@ -205,7 +205,7 @@ def _load_plan(
         )
         add_notes(con, result)
         if strict and result.unreadable:
-            raise _incomplete(result, strict=True)
+            raise incomplete(result, strict=True)
         if strict and (result.rejected or result.rejections):
             raise StrictLoadAborted(
                 f"{max(result.rejected, len(result.rejections))} record(s) rejected under "
@@ -256,7 +256,7 @@ def _problem(path: Path, exc: InputError | OSError) -> FileProblem:
     return FileProblem(str(path), code, exc.message, exc.hint)
 
 
-def _incomplete(result: LoadResult, *, strict: bool) -> LoadIncomplete:
+def incomplete(result: LoadResult, *, strict: bool) -> LoadIncomplete:
     """The error of a load that could not read every path (one line: the first)."""
     first = result.unreadable[0]
     undone = "; nothing was loaded (--strict)" if strict else ""

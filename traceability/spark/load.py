@@ -43,6 +43,7 @@ from traceability.load import (
     DEFAULT_LOAD_MEMORY,
     FileProblem,
     LoadResult,
+    incomplete,
 )
 from traceability.spark.load_merge import (
     EVENT_CHILDREN,
@@ -60,7 +61,6 @@ from traceability.spark.load_result import (
     FileOutcome,
     file_results,
     first_rejections_and_notes,
-    incomplete,
     refuse_rejections,
 )
 from traceability.spark.load_store import FileSystem, Inputs, join, list_inputs, write_store

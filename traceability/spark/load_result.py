@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from traceability.errors import LoadIncomplete, StrictLoadAborted
+from traceability.errors import StrictLoadAborted
 from traceability.load import (
     MAX_NOTES_PER_FILE,
     MAX_REJECTIONS,
@@ -21,19 +21,6 @@ from traceability.spark.load_merge import Merge, functions
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
-
-
-def incomplete(result: LoadResult, *, strict: bool) -> LoadIncomplete:
-    first = result.unreadable[0]
-    undone = "; nothing was loaded (--strict)" if strict else ""
-    if len(result.unreadable) == 1:
-        exc = LoadIncomplete(first.message + undone, hint=first.hint)
-    else:
-        exc = LoadIncomplete(
-            f"{len(result.unreadable)} paths could not be read{undone}; the first: {first}"
-        )
-    exc.result = result
-    return exc
 
 
 @dataclass

@@ -9,7 +9,6 @@ Spark stores the same paths as a DuckDB load.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,11 +19,9 @@ from urllib.parse import unquote
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from traceability.export import EXPORT_VERSION, MANIFEST, PARTITION_COLUMN
+from traceability.export import MANIFEST, PARTITION_COLUMN, manifest_text
 from traceability.load import SUFFIX_FORMATS, FileProblem, scan
 from traceability.spark.load_task import table_schemas
-from traceability.store import STORE_VERSION
-from traceability.version import __version__
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -238,16 +235,8 @@ def write_store(
             about[t] = {"rows": rows[t], "partitioned": t in partitioned}
             if t in partitioned:
                 about[t]["periods"] = _periods(fs.files_under(join(staging, t)))
-        manifest = {
-            "format": "tracecheck-export",
-            "version": EXPORT_VERSION,
-            "store_version": STORE_VERSION,
-            "tool_version": __version__,
-            "partition_column": PARTITION_COLUMN,
-            "latest_date": _latest_date(tables, rows),
-            "tables": about,
-        }
-        fs.write_text(join(staging, MANIFEST), json.dumps(manifest, indent=2) + "\n")
+        text = manifest_text(about, _latest_date(tables, rows))
+        fs.write_text(join(staging, MANIFEST), text)
     except BaseException:
         fs.delete(staging)
         raise
