@@ -153,7 +153,8 @@ def load_one(
         file = folder / "in" / name
         file.write_bytes(content)
         temporary = str(file)
-        # one core per Spark task: the task's DuckDB uses one thread
+        # DuckDB's own default of threads (the machine's cores): a task that Spark gives
+        # one core (spark.task.cpus) may use more while it loads
         con = connect(folder / "file.duckdb", memory_limit=memory_limit)
         try:
             outcome: dict[str, object]
