@@ -71,7 +71,13 @@ from traceability.spark.load_task import (
     partitioned_tables,
     table_schemas,
 )
-from traceability.spark.session import first_line, missing_connector, spark_session
+from traceability.spark.session import (
+    first_line,
+    logged_reason,
+    lost_jvm,
+    missing_connector,
+    spark_session,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -138,9 +144,10 @@ def load_spark(
         for path in (str(store), *map(str, paths)):  # an object store without its connector
             if (connector := missing_connector(exc, path)) is not None:
                 raise connector from None
-        raise SparkLoadFailed(
-            f"the load on Spark failed, the store is as it was: {first_line(exc)}"
-        ) from None
+        said = first_line(exc)
+        if lost_jvm(said):  # the JVM ended (out of memory, above all): its log says why
+            said = logged_reason() or said
+        raise SparkLoadFailed(f"the load on Spark failed, the store is as it was: {said}") from None
     if result.unreadable:
         raise incomplete(result, strict=False)
     return result

@@ -177,7 +177,7 @@ def spark_errors(what: str, path: str | None = None) -> Iterator[None]:
             raise
         connector = missing_connector(exc, path) if path else None
         said = first_line(exc)
-        if "stopped SparkContext" in said:  # Spark stopped itself: its log says why
+        if lost_jvm(said):  # Spark stopped itself, or its JVM ended: its log says why
             said = logged_reason() or said
         raise (connector or SparkFailed(f"{what}: {said}")) from None
 
@@ -194,8 +194,23 @@ def logged_reason() -> str | None:
     if fd is None:
         return None
     text = _read_log(fd, _started.get("since", 0))
+    if "java.lang.OutOfMemoryError" in text:  # the JVM ended itself: every later error follows
+        return OUT_OF_MEMORY
     found = re.findall(r"Reason: (.+)", text) or re.findall(r" ERROR [\w.$]+: (.+)", text)
     return str(found[-1]).strip() if found else None
+
+
+#: What a JVM that ran out of heap said, and what to do.
+OUT_OF_MEMORY = (
+    "Spark ran out of memory (java.lang.OutOfMemoryError) and stopped; give it more "
+    "(--conf spark.driver.memory=8g for a local master, spark.executor.memory on a cluster), "
+    "or split large input files"
+)
+
+
+def lost_jvm(said: str) -> bool:
+    """Whether Py4J lost the JVM (it ended), rather than Spark raising an error."""
+    return "Connection refused" in said or "stopped SparkContext" in said
 
 
 def _jvm_log() -> tuple[int, int]:
