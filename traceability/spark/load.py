@@ -73,6 +73,7 @@ from traceability.spark.load_task import (
 )
 from traceability.spark.session import (
     first_line,
+    is_spark_error,
     logged_reason,
     lost_jvm,
     missing_connector,
@@ -87,12 +88,6 @@ __all__ = ["SparkLoadFailed", "load_spark"]
 
 class SparkLoadFailed(InputError):
     """Spark, or the storage it reads or writes, failed during a load: nothing was written."""
-
-
-def _from_spark(exc: BaseException) -> bool:
-    """Whether an error is Spark's, Py4J's (the JVM's, the storage's) or the file system's,
-    rather than a fault of tracecheck's own."""
-    return isinstance(exc, OSError) or type(exc).__module__.split(".")[0] in ("pyspark", "py4j")
 
 
 def load_spark(
@@ -139,7 +134,7 @@ def load_spark(
     except TracecheckError:
         raise
     except Exception as exc:
-        if not _from_spark(exc):
+        if not (isinstance(exc, OSError) or is_spark_error(exc)):  # else a bug: its traceback
             raise
         for path in (str(store), *map(str, paths)):  # an object store without its connector
             if (connector := missing_connector(exc, path)) is not None:
