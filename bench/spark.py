@@ -260,7 +260,21 @@ def main() -> None:
         help="the scale curve instead: comma-separated event counts (declarations 0.3 each), "
         "load and reconcile on both engines at each, lines fitted, local[1] against local[2]",
     )
+    parser.add_argument(
+        "--file-events",
+        type=int,
+        default=100_000,
+        help="with --sizes: events per file, the generated events cut into files of at most "
+        "this many (100000): a file is one task of the load on Spark",
+    )
+    parser.add_argument(
+        "--scaling-size",
+        type=int,
+        help="with --sizes: the size at which local[1] runs against local[2] (the largest)",
+    )
     args = parser.parse_args()
+    if args.scaling_size and str(args.scaling_size) not in (args.sizes or "").split(","):
+        parser.error("--scaling-size must be one of --sizes")
     if args.sizes:
         scale_curve(args)
         return
@@ -394,6 +408,8 @@ def scale_curve(args: argparse.Namespace) -> None:
             limit=args.memory_limit,
             memory=args.driver_memory,
             duckdb_reconcile="duckdb",
+            per_file=args.file_events,
+            scaling_at=args.scaling_size,
         )
         figures["load_average_end"] = load_average()
         print(f"load average: {figures['load_average_end']}")

@@ -11,12 +11,14 @@ squares) for each engine and step: the fixed overhead (session start, planning, 
 file) and the cost per million events. Where Spark's line starts higher and rises less steeply
 the two cross, and the crossover is where they meet; where it rises more steeply on these
 cores, there is none on this machine, and the figure given is how many cores Spark would need
-for its per-event cost to fall to DuckDB's, if it scales as the next measurement shows.
+for its per-event cost to fall to DuckDB's, if it scales as the next measurement shows. A line
+is a fair summary only where cost grows linearly: each step's growth exponent from one size to
+the next, log(t2/t1) / log(n2/n1), is printed beside it (1 linear, above 1 faster).
 
-The scaling claim, measured: at the largest size the Spark reconcile runs with ``local[1]``
-and ``local[2]`` in turn (the time ratio), and one rule runs at every size with Spark's task
-count read back from its status tracker: the number of tasks that rule's jobs ran, which
-grows with the data where the work is split by it.
+The scaling claim, measured: at the largest size (or the size chosen) the Spark reconcile runs
+with ``local[1]`` and ``local[2]`` in turn (the time ratio), and one rule runs at every size with
+Spark's task count read back from its status tracker: the number of tasks that rule's jobs ran,
+which grows with the data where the work is split by it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from _common import growth
 
 PROBE_RULE = "serial-not-commissioned"  # a serial rule: joins every EPC row
 SPLIT = "8m"  # spark.sql.files.maxPartitionBytes for the curve: a cluster's 128m at 16x the data
@@ -111,6 +115,23 @@ STEPS: dict[str, Callable[..., dict[str, Any]]] = {
 }
 
 
+def split_events(folder: Path, per_file: int) -> int:
+    """Cut ``folder/events.jsonl`` into files of at most ``per_file`` events; the file count.
+
+    A file is one Spark task of the load, and its rows are held by that task: files of about
+    100,000 events (150 MB) load with a 3 GB driver, where one file of a million does not
+    fit. Both engines load the same files.
+    """
+    whole = folder / "events.jsonl"
+    files = 0
+    with whole.open("rb") as lines:
+        while chunk := [line for _, line in zip(range(per_file), lines, strict=False)]:
+            files += 1
+            (folder / f"events-{files:04d}.jsonl").write_bytes(b"".join(chunk))
+    whole.unlink()
+    return files
+
+
 def fit(points: Sequence[tuple[int, float]]) -> tuple[float, float]:
     """Least squares ``t = fixed + per_event * n``: (fixed seconds, seconds per event)."""
     n = len(points)
@@ -152,6 +173,8 @@ def curve(
     limit: str,
     memory: str,
     duckdb_reconcile: str,
+    per_file: int,
+    scaling_at: int | None = None,
 ) -> dict[str, Any]:
     """Every step at every size, the fitted lines, the crossover and the scaling figures."""
     runs: dict[str, list[tuple[int, float]]] = {}
@@ -160,6 +183,7 @@ def curve(
         data, here = folder / f"data-{n}", folder / str(n)
         here.mkdir(parents=True)
         made = generate(data, n, round(n * 0.3))
+        made["event_files"] = split_events(data, per_file)
         store, parquet = here / "store.duckdb", here / "parquet"
         reports = {e: here / f"report-{e}.json" for e in ("duckdb", "spark")}
         row: dict[str, Any] = {"generated": made}
@@ -182,14 +206,19 @@ def curve(
         )
         at[n] = row
     lines = {step: fit(points) for step, points in runs.items()}
+    exponents = {
+        step: growth([float(n) for n, _ in points], [t for _, t in points])
+        for step, points in runs.items()
+    }
     for step, (fixed, per) in lines.items():
-        print(_line(step, fixed, per))
+        bends = ", ".join("?" if e is None else f"{e:.2f}" for e in exponents[step])
+        print(f"{_line(step, fixed, per)}; growth from size to size {bends}")
     cross = {
         kind: crossover(lines[f"duckdb_{kind}"], lines[f"spark_{kind}"])
         for kind in ("load", "reconcile")
     }
     print(f"crossover: {cross}")
-    largest = max(sizes)
+    largest = scaling_at or max(sizes)
     here = folder / str(largest)
     one = measure(
         "spark_reconcile", here / "parquet", "local[1]", memory, here / "w3", here / "r1.json"
@@ -204,6 +233,7 @@ def curve(
     return {
         "sizes": {str(n): row for n, row in at.items()},
         "lines": {k: {"fixed_s": a, "per_million_s": b * 1e6} for k, (a, b) in lines.items()},
+        "growth": exponents,
         "crossover": cross,
         "local1_over_local2": {
             "events": largest,
