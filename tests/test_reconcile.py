@@ -376,6 +376,7 @@ def test_the_demo_quarter_reports_exactly_the_demo_plants() -> None:
 
 SSCC = "https://id.gs1.org/00/089012340000000014"
 CASE = "https://id.gs1.org/00/089012340000000021"
+TOTE = "https://id.gs1.org/00/089012340000000038"
 
 
 def _pack(eid: str, time: str, parent: str, children: list[str], action: str = "ADD") -> str:
@@ -425,6 +426,10 @@ def base_con(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDB
         _ship("urn:uuid:s2", "2026-01-07T10:00:00Z", [SSCC], "BOL-2"),
         _ship("urn:uuid:s3", "2026-01-08T10:00:00Z", [_sgtin("S2")], None),
         _ship("urn:uuid:v2", "2026-01-08T11:00:00Z", [_sgtin("S2")], None, step="void_shipping"),
+        _pack("urn:uuid:p3", "2026-01-09T10:00:00Z", TOTE, [_sgtin("S5"), _sgtin("S6")]),
+        _pack("urn:uuid:p4", "2026-01-09T10:30:00Z", TOTE, [_sgtin("S7")]),
+        _pack("urn:uuid:u2", "2026-01-09T11:00:00Z", TOTE, [_sgtin("S6")], action="DELETE"),
+        _pack("urn:uuid:u3", "2026-01-09T12:00:00Z", TOTE, [], action="DELETE"),
     ]
     (folder / "events.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = load(folder / "b.duckdb", [folder / "events.jsonl"])
@@ -453,6 +458,25 @@ def test_sscc_contents_expand_to_any_depth_as_of_a_time(
     assert _contents(base_con, SSCC, "2026-01-05T10:30:00Z") == set()
     assert _contents(base_con, SSCC, "2026-01-05T11:30:00Z") == {CASE, _sgtin("S1"), _sgtin("S2")}
     assert _contents(base_con, SSCC, "2026-01-06T10:00:00Z") == {CASE, _sgtin("S1")}
+
+
+def test_an_unpacking_naming_no_children_empties_the_parent(
+    base_con: duckdb.DuckDBPyConnection,
+) -> None:
+    s5, s6, s7 = _sgtin("S5"), _sgtin("S6"), _sgtin("S7")
+    assert _contents(base_con, TOTE, "2026-01-09T10:45:00Z") == {s5, s6, s7}
+    assert _contents(base_con, TOTE, "2026-01-09T11:30:00Z") == {s5, s7}
+    assert _contents(base_con, TOTE, "2026-01-09T12:30:00Z") == set()
+    ended = base_con.execute(
+        "SELECT child_key, strftime(timezone('UTC', unpacked_at), '%H:%M') "
+        "FROM aggregation_links WHERE parent_key = ? ORDER BY child_key",
+        [TOTE],
+    ).fetchall()
+    assert [(k[-2:], t) for k, t in ended] == [
+        ("S5", "12:00"),
+        ("S6", "11:00"),
+        ("S7", "12:00"),
+    ]
 
 
 def test_a_shipping_event_moves_what_its_sscc_held_at_that_time(

@@ -342,53 +342,66 @@ FROM event_biz_transactions b JOIN live_rows e ON e.event_row = b.event_row;
 -- Each time a child sat in a parent, by identity: packed by a live ADD aggregation, until
 -- the first later live DELETE of it from that parent (a DELETE naming no children empties
 -- the parent), or until it is packed into another parent. NULL unpacked_at = still packed.
-CREATE OR REPLACE TEMP TABLE pack_links AS
-WITH agg AS (
-    SELECT e.event_row, e.action, e.event_time, e.parent_gtin, e.parent_serial
-    FROM live_rows e
-    WHERE e.event_type = 'AggregationEvent' AND e.parent_gtin IS NOT NULL
-      AND e.action IN ('ADD', 'DELETE')
-), packs AS (
-    SELECT a.event_row AS pack_row, a.event_time AS packed_at, a.parent_gtin,
-           a.parent_serial, c.id_gtin AS child_gtin, c.id_serial AS child_serial
-    FROM agg a JOIN epc_items c ON c.event_row = a.event_row AND c.list = 'childEPCs'
-    WHERE a.action = 'ADD'
-), unpacks AS (
-    SELECT a.event_time AS unpacked_at, a.parent_gtin,
-           a.parent_serial, c.id_gtin AS child_gtin, c.id_serial AS child_serial
-    FROM agg a
-    LEFT JOIN epc_items c ON c.event_row = a.event_row AND c.list = 'childEPCs'
-    WHERE a.action = 'DELETE'
-), repacked AS (
+--
+-- Built in four steps, so that every join holds the smaller side in memory: the packings
+-- (pack_adds: every child an ADD names, as many rows as there are packed items), the
+-- unpackings (pack_unpacks, far fewer), the end of each link that ends (pack_ends, as few),
+-- then the links. A table's row count is known where a subquery's is guessed: written as
+-- one statement, DuckDB guessed the other way round and built its hash tables on the 11.5M
+-- packings of 1M events, three times.
+CREATE OR REPLACE TEMP VIEW pack_adds AS
+SELECT a.event_row AS pack_row, a.event_time AS packed_at, a.parent_gtin, a.parent_serial,
+       c.id_gtin AS child_gtin, c.id_serial AS child_serial
+FROM live_rows a JOIN epc_items c ON c.event_row = a.event_row AND c.list = 'childEPCs'
+WHERE a.event_type = 'AggregationEvent' AND a.parent_gtin IS NOT NULL AND a.action = 'ADD';
+
+CREATE OR REPLACE TEMP TABLE pack_unpacks AS
+SELECT a.event_time AS unpacked_at, a.parent_gtin, a.parent_serial,
+       c.id_gtin AS child_gtin, c.id_serial AS child_serial
+FROM live_rows a
+LEFT JOIN epc_items c ON c.event_row = a.event_row AND c.list = 'childEPCs'
+WHERE a.event_type = 'AggregationEvent' AND a.parent_gtin IS NOT NULL
+  AND a.action = 'DELETE';
+
+CREATE OR REPLACE TEMP TABLE pack_ends AS
+WITH repacked AS (
     -- only a child packed more than once can be ended by a later packing. Grouping on a
     -- hash of the identity is cheap and keeps every such child (a collision only adds a
     -- candidate; the join below compares identities exactly).
-    SELECT p.* FROM packs p
+    SELECT p.* FROM pack_adds p
     WHERE hash(p.child_gtin, p.child_serial) IN (
-        SELECT hash(r.child_gtin, r.child_serial) AS h FROM packs r
+        SELECT hash(r.child_gtin, r.child_serial) AS h FROM pack_adds r
         GROUP BY h HAVING count(*) > 1)
 ), ends AS (
+    -- two joins, not one with an OR: a join on the parent alone would pair every child
+    -- packed in it with every child unpacked from it
     SELECT p.pack_row, p.child_gtin, p.child_serial, u.unpacked_at AS end_at
-    FROM packs p JOIN unpacks u
+    FROM pack_adds p JOIN pack_unpacks u
       ON u.parent_gtin = p.parent_gtin AND u.parent_serial = p.parent_serial
-     AND ((u.child_gtin = p.child_gtin AND u.child_serial = p.child_serial)
-          OR u.child_gtin IS NULL)
+     AND u.child_gtin = p.child_gtin AND u.child_serial = p.child_serial
      AND u.unpacked_at > p.packed_at
+    UNION ALL
+    SELECT p.pack_row, p.child_gtin, p.child_serial, u.unpacked_at
+    FROM pack_adds p JOIN pack_unpacks u
+      ON u.parent_gtin = p.parent_gtin AND u.parent_serial = p.parent_serial
+     AND u.unpacked_at > p.packed_at
+    WHERE u.child_gtin IS NULL
     UNION ALL
     SELECT p.pack_row, p.child_gtin, p.child_serial, r.packed_at
     FROM repacked p JOIN repacked r
       ON r.child_gtin = p.child_gtin AND r.child_serial = p.child_serial
      AND (r.parent_gtin <> p.parent_gtin OR r.parent_serial <> p.parent_serial)
      AND r.packed_at > p.packed_at
-), first_end AS (
-    SELECT pack_row, child_gtin, child_serial, min(end_at) AS end_at
-    FROM ends
-    GROUP BY pack_row, child_gtin, child_serial
 )
+SELECT pack_row, child_gtin, child_serial, min(end_at) AS end_at
+FROM ends
+GROUP BY pack_row, child_gtin, child_serial;
+
+CREATE OR REPLACE TEMP TABLE pack_links AS
 SELECT p.parent_gtin, p.parent_serial, p.child_gtin, p.child_serial, p.packed_at,
        f.end_at AS unpacked_at
-FROM packs p
-LEFT JOIN first_end f
+FROM pack_adds p
+LEFT JOIN pack_ends f
   ON f.pack_row = p.pack_row AND f.child_gtin = p.child_gtin
  AND f.child_serial = p.child_serial;
 
