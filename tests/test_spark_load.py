@@ -98,7 +98,8 @@ def make_quarter(root: Path) -> Path:
     _second_events(sample.folder / "events.jsonl", more / "events-again.jsonl")
     _second_consignments(sample.folder / "consignments.csv", more / "consignments-late.csv")
     # an EPCIS XML document: it goes through the same loader in a task
-    shutil.copy(SEEDS / "document-2.0.xml", more / "shipping.xml")
+    # its name holds the characters of a glob pattern: Spark reads it as written, not as one
+    shutil.copy(SEEDS / "document-2.0.xml", more / "shipping [Q1] {v2}.xml")
     return sample.folder
 
 

@@ -47,7 +47,7 @@ from traceability.engine.findings import RuleFailed
 from traceability.model import Report
 from traceability.records import Query
 from traceability.rules import Rule, grow_to_fixed_point
-from traceability.spark.read import Export, left_out, reach_end, read_export
+from traceability.spark.read import Export, left_out, literal, reach_end, read_export
 from traceability.spark.session import (
     DEFAULT_MASTER,
     REQUIRED_CONF,
@@ -118,7 +118,7 @@ class WorkFolder:
             self.count += 1
             path = f"{self.root}/{self.count:04d}-{name}"
         frame.write.mode("overwrite").parquet(path)
-        return self.spark.read.parquet(path)
+        return self.spark.read.parquet(literal(path))
 
     def remove(self) -> None:
         """Delete the folder (through Hadoop's file system API: any storage Spark writes)."""

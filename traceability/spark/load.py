@@ -71,6 +71,7 @@ from traceability.spark.load_task import (
     partitioned_tables,
     table_schemas,
 )
+from traceability.spark.read import literal
 from traceability.spark.session import (
     first_line,
     is_spark_error,
@@ -240,7 +241,9 @@ class _Load:
                 hint="load the source files into a new folder",
             )
         return {
-            table: self.spark.read.schema(spark_schema(schema)).parquet(join(self.store, table))
+            table: self.spark.read.schema(spark_schema(schema)).parquet(
+                literal(join(self.store, table))
+            )
             for table, schema in table_schemas().items()
         }
 
@@ -257,7 +260,9 @@ class _Load:
             [(uri, idx, source) for idx, (source, uri) in enumerate(inputs.files)],
             "path STRING, idx INT, source STRING",
         )
-        content = self.spark.read.format("binaryFile").load(sorted({u for _, u in inputs.files}))
+        # each path matches its one file, whatever characters its name holds
+        paths = sorted({literal(uri) for _, uri in inputs.files})
+        content = self.spark.read.format("binaryFile").load(paths)
         rows = content.join(F.broadcast(listed), "path").select("idx", "source", "content")
         task = partial(load_files, kind=self.kind, memory_limit=self.memory_limit)
         out = self.spark.createDataFrame(rows.rdd.mapPartitions(task), ROW_SCHEMA)

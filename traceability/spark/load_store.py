@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from traceability.export import MANIFEST, PARTITION_COLUMN, manifest_text
 from traceability.load import SUFFIX_FORMATS, FileProblem, scan
 from traceability.spark.load_task import table_schemas
+from traceability.spark.read import literal
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -226,7 +227,7 @@ def write_store(
             writer.parquet(folder)
             if table not in rows:
                 if any(f.endswith(".parquet") for f in fs.files_under(folder)):
-                    rows[table] = frame.sparkSession.read.parquet(folder).count()
+                    rows[table] = frame.sparkSession.read.parquet(literal(folder)).count()
                 else:  # no row, so no partition: one file without rows keeps the columns
                     fs.write_bytes(join(folder, "part-0.parquet"), _empty_parquet(table))
                     rows[table] = 0

@@ -172,13 +172,27 @@ class Export:
         return int(about["rows"]) if isinstance(about, dict) else None
 
 
+_GLOB_CHARACTERS = re.compile(r"([\\*?\[\]{}])")
+
+
+def literal(uri: str) -> str:
+    """``uri`` as a Hadoop path pattern that matches that one file: Spark's readers take each
+    path as a glob, so a file named with ``[``, ``{``, ``*`` or ``?`` would otherwise match
+    other files, or none.
+
+    >>> print(literal("file:/inbox/events [Q1] {v2}.jsonl"))
+    file:/inbox/events \\[Q1\\] \\{v2\\}.jsonl
+    """
+    return _GLOB_CHARACTERS.sub(r"\\\1", uri)
+
+
 def _join(root: str, name: str) -> str:
     return root.rstrip("/") + "/" + name
 
 
 def _manifest(spark: SparkSession, data: str) -> dict[str, Any]:
     try:
-        text = spark.read.text(_join(data, MANIFEST), wholetext=True).first()
+        text = spark.read.text(literal(_join(data, MANIFEST)), wholetext=True).first()
     except Exception as exc:  # noqa: BLE001 - Spark raises its own error types
         if "PATH_NOT_FOUND" in str(exc) or "does not exist" in str(exc):
             raise InputError(
@@ -212,7 +226,7 @@ def read_export(spark: SparkSession, data: str, through: date | None = None) -> 
     narrow = through is not None and _narrowable(manifest)
     read: dict[str, tuple[str, ...] | None] = {}
     for table, about in manifest["tables"].items():
-        frame = spark.read.parquet(_join(data, table))
+        frame = spark.read.parquet(literal(_join(data, table)))
         if about.get("partitioned") and PARTITION_COLUMN in frame.columns:
             labels = None
             if narrow:
