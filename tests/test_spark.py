@@ -210,7 +210,15 @@ def spark() -> Iterator[Any]:
         pytest.skip("no Java runtime on PATH: Spark needs Java 17 or newer")
     from traceability.spark import spark_session
 
-    with spark_session("local[2]") as session:
+    # these tests compare answers on data of a few hundred rows, where compiling each
+    # query's generated code costs more than running it: interpreted, the demo quarter's
+    # catalogue took 76 s against 100 s. The load's and the cluster's tests keep Spark's
+    # default, code generation, which every run of tracecheck uses.
+    interpreted = {
+        "spark.sql.codegen.wholeStage": "false",
+        "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+    }
+    with spark_session("local[2]", interpreted) as session:
         yield session
 
 

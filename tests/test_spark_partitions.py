@@ -205,7 +205,13 @@ def spark() -> Iterator[Any]:
 
     # no setting the JVM reads as it starts (another module's session may have started
     # this process's JVM already; Spark's default driver memory is 1g)
-    conf = {"spark.sql.adaptive.enabled": "false"}
+    # (and interpreted, not compiled: on tiny data compiling each query costs more than
+    # running it; the scan metrics are the same)
+    conf = {
+        "spark.sql.adaptive.enabled": "false",
+        "spark.sql.codegen.wholeStage": "false",
+        "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+    }
     with spark_session("local[1]", conf) as session:
         yield session
 
