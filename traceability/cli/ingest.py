@@ -98,6 +98,14 @@ def _checking_bar(bar: Progress, task: TaskID, path: str, index: int, total: int
     bar.update(task, description=f"checking {shown}", completed=index, total=total)
 
 
+#: ``--kind``, for every command that reads input files.
+kind_option = click.option(
+    "--kind",
+    type=click.Choice(ALL_KINDS),
+    help="Treat every file as this kind instead of detecting it from its header.",
+)
+
+
 @click.command("load")
 @verbosity_options
 @click.option(
@@ -120,11 +128,7 @@ def _checking_bar(bar: Progress, task: TaskID, path: str, index: int, total: int
     "or added to. 'reconcile --engine spark --data' reads it.",
 )
 @spark_options
-@click.option(
-    "--kind",
-    type=click.Choice(ALL_KINDS),
-    help="Treat every file as this kind instead of detecting it from its header.",
-)
+@kind_option
 @click.option(
     "--strict",
     is_flag=True,
@@ -278,11 +282,7 @@ def _say_unreadable(result: LoadResult, strict: bool) -> NoReturn:
 
 @click.command("validate")
 @verbosity_options
-@click.option(
-    "--kind",
-    type=click.Choice(ALL_KINDS),
-    help="Treat every file as this kind instead of detecting it from its header.",
-)
+@kind_option
 @click.option(
     "--format",
     "fmt",
