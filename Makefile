@@ -54,8 +54,9 @@ fix: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python -m traceability.docs
 
+# worksteal: a worker that runs out of tests takes some of the other's queue.
 test: lint
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -n 2 --dist worksteal -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py --runs 3

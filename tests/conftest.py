@@ -14,6 +14,17 @@ import pytest
 from traceability.kinds import TABULAR_KINDS, load_schema
 from traceability.store import connect, table_counts
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Start the slow tests (marked ``slow``) first, in their own order.
+
+    Under ``pytest -n 2`` each worker then begins with long tests and ends with short
+    ones, so neither sits idle while the other finishes a minute-long test at the tail.
+    The sort is stable and every worker collects the same order, as xdist needs.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 EXPORTER = "8901234000007"  # GLN, valid check digit
 IMPORTER = "0614141000005"
 GTIN_PACK = "08901234000014"

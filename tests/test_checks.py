@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from traceability.errors import TracecheckError
 from traceability.load import load
@@ -81,6 +82,7 @@ def _codes(db: Path) -> tuple[set[str], set[str]]:
     return rejects, notes
 
 
+@pytest.mark.slow
 def test_what_the_loader_writes_is_listed_with_its_class(tmp_path: Path) -> None:
     # The broken and sample files of the docs, the fixtures and the hostile inputs: each
     # file loaded on its own (a file refused whole writes no code).

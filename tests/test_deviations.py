@@ -836,6 +836,7 @@ def summarise(rows: Sequence[tuple[Any, ...]]) -> str:
     return f"{len(rows)} rows, the first: " + "\n".join(map(str, rows[:8]))
 
 
+@pytest.mark.slow
 @settings(
     max_examples=4,
     **{

@@ -274,6 +274,7 @@ def copy_folder(source: Path, target: Path) -> Path:
     return target
 
 
+@pytest.mark.slow
 @settings(max_examples=3, **QUARTER)
 @given(
     seed=st.sampled_from(SEEDS),

@@ -38,6 +38,9 @@ from traceability.spark import (
     translate,
 )
 
+# Spark starts a JVM per module and its runs take tens of seconds: start them first.
+pytestmark = pytest.mark.slow
+
 DEMO = Path(__file__).resolve().parents[1] / "fixtures" / "demo-quarter" / "data"
 
 
@@ -241,8 +244,12 @@ def _both(
 def test_spark_and_duckdb_agree_byte_for_byte_on_the_demo_quarter(
     spark: Any, demo_store: Path, tmp_path: Path
 ) -> None:
-    duck, on_spark = _both(demo_store, tmp_path / "parquet")
-    assert duck["findings"], "the demo quarter has planted findings"
+    # the rules that find something in the demo quarter: Spark's time is per rule, and the
+    # whole catalogue is compared on the planted quarter below (26 of its 28 rules find there)
+    expected = json.loads((DEMO.parent / "expected-findings.json").read_text())
+    found = sorted({f["rule"] for f in expected})
+    duck, on_spark = _both(demo_store, tmp_path / "parquet", rules=found)
+    assert {f["rule"] for f in duck["findings"]} == set(found)
     assert json.dumps(on_spark, sort_keys=True) == json.dumps(duck, sort_keys=True)
 
 

@@ -35,6 +35,9 @@ from traceability.export import export
 from traceability.load import load
 from traceability.render import render
 
+# Spark starts a JVM per module and its runs take tens of seconds: start them first.
+pytestmark = pytest.mark.slow
+
 __all__ = ["spark_cluster"]  # the fixture, for pytest
 
 ROOT = Path(__file__).resolve().parents[1]

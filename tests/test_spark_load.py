@@ -30,6 +30,9 @@ from traceability.model import Report
 from traceability.render import render
 from traceability.sample import generate_quarter
 
+# Spark starts a JVM per module and its runs take tens of seconds: start them first.
+pytestmark = pytest.mark.slow
+
 SEEDS = Path(__file__).resolve().parents[1] / "fixtures" / "hostile" / "seeds"
 
 #: the rules the report comparison runs (each rule costs Spark jobs): one that reads

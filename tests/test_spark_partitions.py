@@ -40,6 +40,9 @@ from traceability.spark.read import (
     read_export,
 )
 
+# Spark starts a JVM per module and its runs take tens of seconds: start them first.
+pytestmark = pytest.mark.slow
+
 DEMO = Path(__file__).resolve().parents[1] / "fixtures" / "demo-quarter" / "data"
 
 # --- no window over all rows (no Spark needed) -------------------------------------------

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import duckdb
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -145,6 +146,7 @@ def stored(db: Path) -> dict[str, list[tuple[Any, ...]]]:
         con.close()
 
 
+@pytest.mark.slow
 @settings(
     max_examples=4,
     deadline=None,
