@@ -26,12 +26,23 @@ WITH commissioned AS (
     JOIN listed l ON l.id_gtin = g.gtin_id AND l.lot = b.lot
     WHERE b.unit = 'H87'
       AND l.listed - b.qty_units > CAST($tol_units AS DECIMAL(38,12))
+), candidate_events AS (
+    -- the commissioning events of the candidate lots: the serials are counted again from
+    -- these alone, not from every commissioned serial a second and third time
+    SELECT e.event_row, k.id_gtin, k.lot
+    FROM live_rows e
+    JOIN candidates k ON k.lot = e.lot
+    WHERE e.biz_step = 'commissioning'
+), lot_serials AS (
+    SELECT DISTINCT c.id_gtin, c.lot, c.event_row, i.id_serial
+    FROM candidate_events c
+    JOIN epc_items i ON i.event_row = c.event_row AND i.id_gtin = c.id_gtin
+    WHERE i.epc_kind = 'sgtin'
 ), counted AS (
-    SELECT c.id_gtin, c.lot, CAST(count(DISTINCT c.id_serial) AS DECIMAL(38,12)) AS serials,
-           count(DISTINCT c.event_row) AS events
-    FROM commissioned c
-    JOIN candidates k ON k.id_gtin = c.id_gtin AND k.lot = c.lot
-    GROUP BY c.id_gtin, c.lot
+    SELECT s.id_gtin, s.lot, CAST(count(DISTINCT s.id_serial) AS DECIMAL(38,12)) AS serials,
+           count(DISTINCT s.event_row) AS events
+    FROM lot_serials s
+    GROUP BY s.id_gtin, s.lot
 ), over AS (
     SELECT
         b.gtin, b.lot, b.id_gtin, b.period, b.batch_source,
@@ -45,7 +56,7 @@ WITH commissioned AS (
     FROM over o
     UNION
     SELECT o.gtin, o.lot, 'event', x.event_key, x.source
-    FROM (SELECT DISTINCT c.id_gtin, c.lot, c.event_row FROM commissioned c) c
+    FROM (SELECT DISTINCT s.id_gtin, s.lot, s.event_row FROM lot_serials s) c
     JOIN over o ON o.id_gtin = c.id_gtin AND o.lot = c.lot
     JOIN event_sources x ON x.event_row = c.event_row
 )
