@@ -87,3 +87,66 @@ def test_load_takes_a_memory_limit_and_refuses_one_that_is_not_a_size(tmp_path: 
         assert con.execute("SELECT count(*) FROM batches").fetchone() == (1,)
     finally:
         con.close()
+
+
+def test_reconcile_with_a_memory_limit_and_one_worker_gives_the_same_report(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "q1.duckdb"
+    load(db, [FIXTURE])
+    runner = CliRunner()
+    reports = []
+    for extra in ([], ["--memory-limit", "512MB", "--workers", "1"]):
+        result = runner.invoke(cli, ["reconcile", "--db", str(db), "--format", "json", *extra])
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.output)
+        report.pop("generated_at")
+        reports.append(report)
+    assert reports[0]["findings"] and reports[0] == reports[1]
+
+
+def test_the_memory_limit_reaches_duckdb(tmp_path: Path) -> None:
+    from traceability.reconcile import DuckDBEngine
+
+    db = tmp_path / "q1.duckdb"
+    load(db, [FIXTURE])
+    engine = DuckDBEngine(db, memory_limit="700MB")
+    engine.open()
+    try:
+        row = engine.con.execute("SELECT current_setting('memory_limit')").fetchone()
+    finally:
+        engine.close()
+    same = duckdb.connect(config={"memory_limit": "700MB"})
+    default = duckdb.connect()
+    expected = same.execute("SELECT current_setting('memory_limit')").fetchone()
+    assert row == expected != default.execute("SELECT current_setting('memory_limit')").fetchone()
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--db", "{db}", "--memory-limit", "lots"], "memory limit 'lots' is not a size"),
+        (["--db", "{db}", "--workers", "0"], "--workers"),
+        (
+            ["--engine", "spark", "--data", "{db}", "--memory-limit", "4GB"],
+            "a memory limit goes with the duckdb engine",
+        ),
+    ],
+)
+def test_reconcile_refuses_a_bad_memory_limit_or_worker_count(
+    tmp_path: Path, args: list[str], said: str
+) -> None:
+    db = tmp_path / "q1.duckdb"
+    load(db, [FIXTURE])
+    result = CliRunner().invoke(cli, ["reconcile", *[a.format(db=db) for a in args]])
+    assert result.exit_code == 2, result.output
+    assert said in result.output and "Traceback" not in result.output
+
+
+def test_reconcile_out_of_its_memory_limit_says_how_to_give_it_more(tmp_path: Path) -> None:
+    db = tmp_path / "q1.duckdb"
+    load(db, [FIXTURE])
+    result = CliRunner().invoke(cli, ["reconcile", "--db", str(db), "--memory-limit", "4MB"])
+    assert result.exit_code == 2, result.output
+    assert "out of memory" in result.output.lower() and "Traceback" not in result.output
+    assert "give DuckDB more with --memory-limit" in result.output

@@ -32,7 +32,7 @@ from traceability.engine.findings import (
     coverage_from_rows,
     findings_from_rows,
 )
-from traceability.errors import InputError, spark_extra_missing
+from traceability.errors import InputError, OutOfResources, spark_extra_missing
 from traceability.model import Finding, NotJudged, Report, Severity
 from traceability.records import Query, duckdb_query
 from traceability.rules import Rule, run_base, shared_cursor
@@ -52,6 +52,8 @@ __all__ = [
 DEFAULT_WORKERS = 2
 #: The engines :func:`reconcile` runs on by name.
 ENGINES = ("duckdb", "spark")
+#: What to do when a rule runs out of DuckDB's memory.
+OUT_OF_MEMORY_HINT = "give DuckDB more with --memory-limit, or run one rule at a time: --workers 1"
 #: How many rejected records are read from the store at a time.
 REJECTS_BATCH = 10_000
 
@@ -61,6 +63,9 @@ def _query(con: duckdb.DuckDBPyConnection, sql: str, bound: Mapping[str, Any], w
         cursor = con.execute(sql, dict(bound))
         names = [d[0] for d in cursor.description or ()]
         return names, cursor.fetchall()
+    except duckdb.OutOfMemoryException as exc:
+        first = str(exc).splitlines()[0]
+        raise RuleFailed(f"{what}: {first}", hint=OUT_OF_MEMORY_HINT) from None
     except duckdb.Error as exc:
         first = str(exc).splitlines()[0]
         raise RuleFailed(f"{what}: {first}") from None
@@ -71,7 +76,9 @@ class DuckDBEngine(Engine):
 
     ``workers``: how many rules run at once, each on a cursor of its own (default: 2 for
     a file; 1 for a connection, whose temporary tables a cursor would not see). With more
-    than one, the base views go to an attached in-memory catalog.
+    than one, the base views go to an attached in-memory catalog. ``memory_limit``: DuckDB's
+    limit for a store file it opens (``4GB``; default: DuckDB's own, 80 % of memory); past
+    it, DuckDB spills to its temporary directory. A connection keeps its own setting.
     """
 
     def __init__(
@@ -80,9 +87,16 @@ class DuckDBEngine(Engine):
         *,
         workers: int | None = None,
         owned: bool = False,
+        memory_limit: str | None = None,
     ) -> None:
         given = isinstance(db, duckdb.DuckDBPyConnection)
+        if given and memory_limit:
+            raise InputError(
+                "a memory limit is set when a store file is opened; a connection keeps its own",
+                hint="set it on the connection: SET memory_limit = '4GB'",
+            )
         self.db = db
+        self.memory_limit = memory_limit
         self.workers = workers or (1 if given else DEFAULT_WORKERS)
         #: whether closing the engine closes its connection: one it opened, or one given
         #: to it to own (a worker's cursor)
@@ -99,7 +113,7 @@ class DuckDBEngine(Engine):
     def open(self) -> None:
         if self._con is None:
             assert not isinstance(self.db, duckdb.DuckDBPyConnection)
-            self._con = connect(self.db, read_only=True)
+            self._con = connect(self.db, read_only=True, memory_limit=self.memory_limit)
 
     def close(self) -> None:
         if self._con is not None and self.owned:
@@ -107,7 +121,14 @@ class DuckDBEngine(Engine):
             self._con = None
 
     def build_base(self) -> None:
-        run_base(self.con, shared=self.workers > 1)
+        try:
+            run_base(self.con, shared=self.workers > 1)
+        except duckdb.OutOfMemoryException as exc:
+            first = str(exc).splitlines()[0]
+            raise OutOfResources(
+                f"the base tables the rules read ran out of memory: {first}",
+                hint="give DuckDB more with --memory-limit",
+            ) from None
 
     def has_rows(self, table: str) -> bool:
         try:
@@ -185,6 +206,7 @@ def reconcile(
     config: Config | str | Path | None = None,
     as_of: date | str | None = None,
     workers: int | None = None,
+    memory_limit: str | None = None,
     progress: RulesProgress | None = None,
     engine: str | Engine = "duckdb",
     master: str | None = None,
@@ -206,6 +228,9 @@ def reconcile(
         as_of: the date time windows are judged on (default: the latest date in the data).
         workers: how many rules run at once (default: 2; 1 for a DuckDB connection, whose
             temporary tables another cursor would not see).
+        memory_limit: the duckdb engine's memory limit for the store it opens (``4GB``;
+            default: DuckDB's, 80 % of memory). On a large quarter under a tight limit, one
+            worker holds less at a time than two.
         progress: called as ``progress(done, total)`` as each rule ends (from the thread
             that ran it, one call at a time), with the rules done so far and the total.
         engine: ``"duckdb"``, ``"spark"`` or an :class:`~traceability.engine.Engine`.
@@ -220,7 +245,7 @@ def reconcile(
     if workers is not None and workers < 1:
         raise InputError(f"workers must be at least 1, not {workers}")
     spark = {"master": master, "spark_conf": spark_conf, "work": work, "steps": steps}
-    on = _engine(engine, db, workers, spark)
+    on = _engine(engine, db, workers, memory_limit, spark)
     return run(on, period=period, rules=rules, config=config, as_of=as_of, progress=progress)
 
 
@@ -228,6 +253,7 @@ def _engine(
     engine: str | Engine,
     db: str | Path | duckdb.DuckDBPyConnection,
     workers: int | None,
+    memory_limit: str | None,
     spark: Mapping[str, Any],
 ) -> Engine:
     """The engine :func:`reconcile` runs on, from its name and options (or as given)."""
@@ -237,7 +263,12 @@ def _engine(
         given = sorted(k for k, v in spark.items() if v is not None and k != "steps")
         if given:
             raise InputError(f"{', '.join(given)} go with the spark engine")
-        return DuckDBEngine(db, workers=workers)
+        return DuckDBEngine(db, workers=workers, memory_limit=memory_limit)
+    if engine == "spark" and memory_limit:
+        raise InputError(
+            "a memory limit goes with the duckdb engine",
+            hint="give Spark's driver its memory: --conf spark.driver.memory=8g",
+        )
     if engine == "spark":
         if isinstance(db, duckdb.DuckDBPyConnection):
             raise InputError(

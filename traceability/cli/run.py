@@ -71,6 +71,8 @@ def run_engine(
     rules: list[str] | None,
     config_path: Path | None,
     as_of: str | None,
+    workers: int | None = None,
+    memory_limit: str | None = None,
 ) -> Report:
     """The report of the rules run by ``engine``: DuckDB over ``db``, or Spark over
     ``data`` (a folder written by ``export``) with the ``spark`` options; the settings are
@@ -97,6 +99,8 @@ def run_engine(
             rules=rules,
             config=config,
             as_of=as_of,
+            workers=workers,
+            memory_limit=memory_limit,
             steps=_spark_progress,
         )
     columns = (
@@ -114,6 +118,8 @@ def run_engine(
             rules=rules,
             config=config,
             as_of=as_of,
+            workers=workers,
+            memory_limit=memory_limit,
             progress=done,
         )
 
@@ -170,6 +176,18 @@ def run_engine(
     "settings; 'tracecheck config --example' shows every key).",
 )
 @click.option("--as-of", help="Judge time windows on this date (default: latest date in the data).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="How many rules run at once (default: 2). On a large store under a tight "
+    "--memory-limit, 1 holds less in memory at a time.",
+)
+@click.option(
+    "--memory-limit",
+    metavar="SIZE",
+    help="The duckdb engine's memory limit, e.g. 4GB (default: DuckDB's, 80% of memory); "
+    "past it DuckDB spills to disk. On Spark: --conf spark.driver.memory=8g.",
+)
 def reconcile_command(
     db: Path | None,
     engine: str,
@@ -184,6 +202,8 @@ def reconcile_command(
     allow_empty: bool,
     config_path: Path | None,
     as_of: str | None,
+    workers: int | None,
+    memory_limit: str | None,
 ) -> None:
     """Run the reconciliation rules and write the discrepancy report.
 
@@ -208,6 +228,7 @@ def reconcile_command(
       tracecheck reconcile --db q1.duckdb --format xlsx --output q1.xlsx
       tracecheck reconcile --db q1.duckdb --config strict.toml
       tracecheck reconcile --db q1.duckdb --format csv --quiet --output q1.csv
+      tracecheck reconcile --db big.duckdb --memory-limit 3GB --workers 1
     """
     report = run_engine(
         engine,
@@ -218,6 +239,8 @@ def reconcile_command(
         rules=list(rule_ids) or None,
         config_path=config_path,
         as_of=as_of,
+        workers=workers,
+        memory_limit=memory_limit,
     )
     every = None if verbosity() == VERBOSE else CAVEATS_SHOWN  # caveats per finding
     emit(report, fmt, output, caveats_shown=every)
