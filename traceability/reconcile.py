@@ -53,7 +53,9 @@ DEFAULT_WORKERS = 2
 #: The engines :func:`reconcile` runs on by name.
 ENGINES = ("duckdb", "spark")
 #: What to do when a rule runs out of DuckDB's memory.
-OUT_OF_MEMORY_HINT = "give DuckDB more with --memory-limit, or run one rule at a time: --workers 1"
+OUT_OF_MEMORY_HINT = (
+    "give DuckDB more with --memory-limit; two rules at a time need more than one (--workers 1)"
+)
 #: How many rejected records are read from the store at a time.
 REJECTS_BATCH = 10_000
 
