@@ -266,12 +266,12 @@ def _engine(
         if given:
             raise InputError(f"{', '.join(given)} go with the spark engine")
         return DuckDBEngine(db, workers=workers, memory_limit=memory_limit)
-    if engine == "spark" and memory_limit:
-        raise InputError(
-            "a memory limit goes with the duckdb engine",
-            hint="give Spark's driver its memory: --conf spark.driver.memory=8g",
-        )
     if engine == "spark":
+        if memory_limit:
+            raise InputError(
+                "a memory limit goes with the duckdb engine",
+                hint="give Spark's driver its memory: --conf spark.driver.memory=8g",
+            )
         if isinstance(db, duckdb.DuckDBPyConnection):
             raise InputError(
                 "the spark engine reads an export, not a DuckDB connection",
