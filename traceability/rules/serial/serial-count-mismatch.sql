@@ -48,7 +48,7 @@ WITH lines AS (
     JOIN serial_moves s ON s.event_row = sh.event_row
     LEFT JOIN expanded_containers y
       ON y.event_row = s.event_row AND y.via_gtin = s.id_gtin AND y.via_serial = s.id_serial
-    WHERE s.epc_kind = 'sgtin' AND y.event_row IS NULL
+    WHERE s.biz_step = 'shipping' AND s.epc_kind = 'sgtin' AND y.event_row IS NULL
 ), commissioned AS (
     SELECT i.id_gtin, i.id_serial, e.lot
     FROM live_rows e
@@ -123,7 +123,8 @@ WITH lines AS (
     JOIN serial_moves s ON s.event_row = sh.event_row
     LEFT JOIN expanded_containers y
       ON y.event_row = s.event_row AND y.via_gtin = s.id_gtin AND y.via_serial = s.id_serial
-    WHERE s.list IS NOT NULL AND s.epc_kind = 'sscc' AND y.event_row IS NULL
+    WHERE s.biz_step = 'shipping' AND s.list IS NOT NULL AND s.epc_kind = 'sscc'
+      AND y.event_row IS NULL
     GROUP BY sh.shipment_ref
 ), compared AS (
     SELECT

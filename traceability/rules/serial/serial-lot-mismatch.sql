@@ -92,7 +92,7 @@ WITH named AS (
     JOIN lotted t ON t.shipment_ref = sh.shipment_ref AND t.gtin_id = s.id_gtin
     LEFT JOIN expanded_containers y
       ON y.event_row = s.event_row AND y.via_gtin = s.id_gtin AND y.via_serial = s.id_serial
-    WHERE s.epc_kind = 'sgtin' AND y.event_row IS NULL
+    WHERE s.biz_step = 'shipping' AND s.epc_kind = 'sgtin' AND y.event_row IS NULL
 ), made AS (
     -- the lots each serial was commissioned in
     SELECT i.id_gtin, i.id_serial, e.lot
