@@ -14,9 +14,14 @@ WITH commissioning AS (
     JOIN epc_items i ON i.event_row = e.event_row
     WHERE e.biz_step = 'commissioning' AND i.epc_kind = 'sgtin'
 ), repeated AS (
-    -- serials in more than one commissioning event: one pass, no sort
+    -- serials in more than one commissioning event: one pass, no sort. Grouping first on a
+    -- hash of the identity is cheap and keeps every such serial (a collision only adds a
+    -- candidate); only the candidates are grouped on the identity itself
     SELECT c.id_gtin, c.id_serial
     FROM commissioning c
+    WHERE hash(c.id_gtin, c.id_serial) IN (
+        SELECT hash(x.id_gtin, x.id_serial) AS k FROM commissioning x
+        GROUP BY k HAVING min(x.event_row) <> max(x.event_row))
     GROUP BY c.id_gtin, c.id_serial
     HAVING min(c.event_row) <> max(c.event_row)
 ), events_of AS (

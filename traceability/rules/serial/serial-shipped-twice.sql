@@ -20,9 +20,14 @@ WITH shipped AS (
     FROM serial_moves s
     WHERE s.epc_kind = 'sgtin' AND s.biz_step = 'shipping'
 ), repeated AS (
-    -- serials in more than one shipping event: one pass, no sort
+    -- serials in more than one shipping event: one pass, no sort. Grouping first on a hash
+    -- of the identity is cheap and keeps every such serial (a collision only adds a
+    -- candidate); only the candidates are grouped on the identity itself
     SELECT h.id_gtin, h.id_serial
     FROM shipped h
+    WHERE hash(h.id_gtin, h.id_serial) IN (
+        SELECT hash(x.id_gtin, x.id_serial) AS k FROM shipped x
+        GROUP BY k HAVING min(x.event_row) <> max(x.event_row))
     GROUP BY h.id_gtin, h.id_serial
     HAVING min(h.event_row) <> max(h.event_row)
 ), owners AS (
