@@ -36,8 +36,7 @@ WITH lines AS (
         CAST(coalesce(sum(l.kg_base) FILTER (WHERE l.direction = 'import'), 0)
              AS DECIMAL(38,12)) AS imported_kg,
         min(l.declared_date) FILTER (WHERE l.direction = 'export') AS shipped_on,
-        min(l.declared_date) AS first_on,
-        nullif(array_to_string(list_sort(list_distinct(list(l.conversion))), '; '), '') AS conversions
+        min(l.declared_date) AS first_on
     FROM lines l
     JOIN both_sides s ON s.shipment_ref = l.shipment_ref
     GROUP BY l.shipment_ref, l.gtin
@@ -71,11 +70,13 @@ SELECT
     CASE WHEN g.difference < 0
         THEN 'shortfall: less declared imported than exported'
         ELSE 'excess: more declared imported than exported' END
-        || CASE WHEN g.unit = 'KGM' THEN coalesce(' (' || g.conversions || ')', '') ELSE '' END
+        -- the conversions are written out for the gaps found only, from their lines
+        || CASE WHEN g.unit = 'KGM' THEN coalesce(' (' || nullif(array_to_string(
+               list_sort(list_distinct(list(l.conversion))), '; '), '') || ')', '') ELSE '' END
         AS detail,
     list(struct_pack(kind := 'consignment', key := l.line_key, source := l.source)
          ORDER BY l.direction, l.source, l.line_key) AS evidence
 FROM gaps g
 JOIN lines l ON l.shipment_ref = g.shipment_ref AND l.gtin = g.gtin
 GROUP BY g.shipment_ref, g.gtin, g.shipped_on, g.first_on, g.expected, g.observed,
-    g.difference, g.unit, g.conversions
+    g.difference, g.unit
