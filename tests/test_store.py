@@ -128,3 +128,15 @@ def test_a_session_cursor_has_the_connections_time_zone_and_search_path(tmp_path
         plain.close()
     finally:
         con.close()
+
+
+def test_every_store_connection_hands_freed_memory_back_from_a_background_thread(
+    db: Path,
+) -> None:
+    """Without it, two rules at a time peak well above the memory limit (bench/reconcile.py)."""
+    connect(db).close()
+    for read_only in (False, True):
+        con = connect(db, read_only=read_only)
+        setting = "SELECT current_setting('allocator_background_threads')"
+        assert con.execute(setting).fetchone() == (True,)
+        con.close()
