@@ -135,10 +135,10 @@ def _session(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")  # the library never prints
     # Memory DuckDB frees goes back to the system from a background thread, not at some
-    # later allocation: without it, two rules at a time over a 1M-event store peaked above
-    # 4 GiB under a 3 GB limit in 4 of 13 runs, with it at most 3.9 GiB in 7, in the same
-    # time. Set here, not in the connect config, where DuckDB accepts it without starting
-    # the thread.
+    # later allocation: two rules at a time over a 1M-event store under a 3 GB limit
+    # peaked above 4 GiB in 4 of 13 runs without it, in 1 of 8 with it, in the same time.
+    # Set here, not in the connect config, where DuckDB accepts it without starting the
+    # thread.
     con.execute("SET allocator_background_threads = true")
 
 
