@@ -123,6 +123,13 @@ def resource_error(exc: BaseException, where: str | None = None) -> OutOfResourc
     )
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its class name when it has none): what a
+    one-line error quotes of a library's error."""
+    lines = str(exc).splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 class StrictLoadAborted(TracecheckError):
     """Records were rejected under ``--strict``; the load was rolled back."""
 

@@ -32,7 +32,7 @@ from traceability.engine.findings import (
     coverage_from_rows,
     findings_from_rows,
 )
-from traceability.errors import InputError, OutOfResources, spark_extra_missing
+from traceability.errors import InputError, OutOfResources, first_line, spark_extra_missing
 from traceability.model import Finding, NotJudged, Report, Severity
 from traceability.records import Query, duckdb_query
 from traceability.rules import Rule, run_base, shared_cursor
@@ -66,11 +66,9 @@ def _query(con: duckdb.DuckDBPyConnection, sql: str, bound: Mapping[str, Any], w
         names = [d[0] for d in cursor.description or ()]
         return names, cursor.fetchall()
     except duckdb.OutOfMemoryException as exc:
-        first = str(exc).splitlines()[0]
-        raise RuleFailed(f"{what}: {first}", hint=OUT_OF_MEMORY_HINT) from None
+        raise RuleFailed(f"{what}: {first_line(exc)}", hint=OUT_OF_MEMORY_HINT) from None
     except duckdb.Error as exc:
-        first = str(exc).splitlines()[0]
-        raise RuleFailed(f"{what}: {first}") from None
+        raise RuleFailed(f"{what}: {first_line(exc)}") from None
 
 
 class DuckDBEngine(Engine):
@@ -126,9 +124,8 @@ class DuckDBEngine(Engine):
         try:
             run_base(self.con, shared=self.workers > 1)
         except duckdb.OutOfMemoryException as exc:
-            first = str(exc).splitlines()[0]
             raise OutOfResources(
-                f"the base tables the rules read ran out of memory: {first}",
+                f"the base tables the rules read ran out of memory: {first_line(exc)}",
                 hint="give DuckDB more with --memory-limit",
             ) from None
 

@@ -23,7 +23,7 @@ from urllib.parse import quote
 import duckdb
 import pyarrow as pa
 
-from traceability.errors import InputError, StoreError, UnreadableFile
+from traceability.errors import InputError, StoreError, UnreadableFile, first_line
 from traceability.load import Rejection, load, sha256_of
 from traceability.load.epcis.identify_sql import FAST_SGTIN
 from traceability.load.identifiers import DL_ROOT, Epc, parse_epc
@@ -57,8 +57,7 @@ def attach(con: duckdb.DuckDBPyConnection, db: Path) -> None:
             f"{db!r}: cannot open database: a path cannot hold a NUL character"
         ) from None
     except duckdb.Error as exc:
-        first = str(exc).splitlines()[0]
-        raise StoreError(f"{db}: cannot open database: {first}") from None
+        raise StoreError(f"{db}: cannot open database: {first_line(exc)}") from None
     con.execute(f"ATTACH ':memory:' AS {PLANNED}")
 
 

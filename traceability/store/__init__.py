@@ -33,6 +33,7 @@ from traceability.errors import (
     InputError,
     StoreError,
     StoreVersionError,
+    first_line,
     resource_error,
 )
 from traceability.kinds import TABULAR_KINDS, kind_spec
@@ -103,14 +104,14 @@ def connect(
                 f"{path}: database is in use by another process{who}",
                 hint="wait for it to finish, then run the command again",
             ) from None
-        raise StoreError(f"{path}: cannot open database: {_first_line(exc)}") from None
+        raise StoreError(f"{path}: cannot open database: {first_line(exc)}") from None
     except (duckdb.OutOfMemoryException, MemoryError):
         raise StoreError(
             f"{path}: not enough memory to open the database",
             hint="free memory or raise the process's memory limit",
         ) from None
     except duckdb.Error as exc:
-        raise StoreError(f"{path}: cannot open database: {_first_line(exc)}") from None
+        raise StoreError(f"{path}: cannot open database: {first_line(exc)}") from None
     try:
         _session(con)
         _check_version(con, path, read_only=read_only)
@@ -140,11 +141,6 @@ def _session(con: duckdb.DuckDBPyConnection) -> None:
     # Set here, not in the connect config, where DuckDB accepts it without starting the
     # thread.
     con.execute("SET allocator_background_threads = true")
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 def _repair(path: Path, config: dict[str, str | bool | int | float | list[str]]) -> None:
