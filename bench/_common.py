@@ -8,6 +8,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,6 +28,14 @@ def machine() -> str:
         f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, "
         f"{mem:.0f} GiB RAM, Python {platform.python_version()}"
     )
+
+
+def workdir(prefix: str, parent: Path | None) -> Path:
+    """A new folder for a benchmark's files, inside ``parent`` (made if missing) or the
+    system's temporary folder."""
+    if parent is not None:
+        parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
 
 
 def load_average() -> str:

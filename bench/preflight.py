@@ -29,13 +29,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from _common import load_average, machine
+from _common import load_average, machine, workdir
 from reconcile import CASES, HOUR, PACKS, START, Events, at, generate, importers
 
 from traceability.sample import gs1
@@ -151,7 +150,7 @@ def main() -> None:
     if args.reuse:
         folder = args.reuse
     else:
-        folder = Path(tempfile.mkdtemp(prefix="tracecheck-preflight-", dir=args.workdir))
+        folder = workdir("tracecheck-preflight-", args.workdir)
     data, planned, store = folder / "data", folder / "planned", folder / "store.duckdb"
     try:
         if not args.reuse:

@@ -45,7 +45,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -55,7 +54,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from _common import StagePeak, growth, load_average, machine
+from _common import StagePeak, growth, load_average, machine, workdir
 
 from traceability.config import Config
 from traceability.load import load
@@ -704,7 +703,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the data and the store")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="tracecheck-reconcile-", dir=args.workdir))
+    folder = workdir("tracecheck-reconcile-", args.workdir)
     try:
         print(f"machine: {machine()}\nload average: {load_average()}")
         print(f"DuckDB memory_limit {args.memory_limit}, threads {THREADS}")

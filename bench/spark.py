@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from _common import load_average, machine
+from _common import load_average, machine, workdir
 from reconcile import KINDS, THREADS, _open, failed, generate
 from reconcile import run as run_reconcile_step
 from spark_curve import STEPS as CURVE_STEPS
@@ -280,7 +280,7 @@ def main() -> None:
         return
     if args.store and not args.store.is_file():
         raise SystemExit(f"no store at {args.store}")
-    folder = Path(tempfile.mkdtemp(prefix="tracecheck-spark-", dir=args.workdir))
+    folder = workdir("tracecheck-spark-", args.workdir)
     data, limit, exported = folder / "data", args.memory_limit, folder / "export"
     store = args.store or folder / "store.duckdb"
     figures: dict[str, Any] = {"machine": machine(), "load_average_start": load_average()}
@@ -392,7 +392,7 @@ def main() -> None:
 def scale_curve(args: argparse.Namespace) -> None:
     """``--sizes``: the curve of :mod:`spark_curve`, printed and written to ``bench/out``."""
     sizes = [int(n) for n in args.sizes.split(",")]
-    folder = Path(tempfile.mkdtemp(prefix="tracecheck-spark-curve-", dir=args.workdir))
+    folder = workdir("tracecheck-spark-curve-", args.workdir)
     figures: dict[str, Any] = {"machine": machine(), "load_average_start": load_average()}
     print(f"machine: {figures['machine']}\nload average: {figures['load_average_start']}")
     print(
