@@ -20,6 +20,7 @@ from conftest import event
 from traceability.errors import UnreadableFile
 from traceability.load import load
 from traceability.load.epcis import pipeline as events_module
+from traceability.load.epcis.terms import CBV_MACRO
 from traceability.load.identifiers import parse_epc
 from traceability.load.identifiers_sql import SQL_MACROS
 from traceability.store import connect
@@ -195,7 +196,7 @@ def test_identifiers_known_from_an_earlier_chunk_get_the_same_keys(
     # Read points repeat from chunk to chunk and are remembered; parties are new in each.
     # With room for 3, what is remembered is dropped and built again as the load goes.
     monkeypatch.setattr(events_module, "CHUNK_BYTES", 700)
-    monkeypatch.setattr(events_module, "_KNOWN_IDS", remembered)
+    monkeypatch.setattr(events_module, "KNOWN_IDS", remembered)
     points = [
         "urn:epc:id:sgln:8901234.00001.0",
         "https://id.gs1.org/414/8901234000017",
@@ -225,6 +226,71 @@ def test_identifiers_known_from_an_earlier_chunk_get_the_same_keys(
     assert _query(db, "SELECT value_key FROM event_parties ORDER BY event_row") == [
         (key(f"urn:epc:id:sgln:8901234.{i:05d}.0"),) for i in range(40)
     ]
+
+
+def test_the_files_of_a_load_share_what_was_resolved_and_keys_stay_exact(
+    tmp_path: Path, db: Path
+) -> None:
+    # Three small files name the same read points, parties and non-GTIN EPC prefixes, in
+    # other orders and among new ones. Each identifier's key is the Python parser's,
+    # whichever file resolved it first; the cache carries from file to file.
+    giai, gsrn = "urn:epc:id:giai:4000001.", "urn:epc:id:gsrn:95252084."
+    points = ["urn:epc:id:sgln:8901234.00001.0", "https://id.gs1.org/414/8901234000017", "here"]
+    files = []
+    for f in range(3):
+        events = []
+        for i in range(4):
+            n = f * 4 + i
+            e = event(
+                f"urn:uuid:f{f}e{i}",
+                [n],
+                readPoint={"id": points[(f + i) % len(points)]},
+                sourceList=[{"type": "owning_party", "source": points[(f * i) % 2]}],
+            )
+            e["epcList"] += [f"{giai}A{n}", f"{gsrn}{n:09d}" if i % 2 else f"{giai}B{f}"]
+            events.append(e)
+        path = tmp_path / f"day{f}.jsonl"
+        path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+        files.append((path, events))
+
+    known = events_module.known_ids()
+    con = connect(db)
+    try:
+        for macro in (*SQL_MACROS, *CBV_MACRO.split(";\n")):
+            con.execute(macro)
+        for load_id, (path, _) in enumerate(files, start=1):
+            events_module.load_events(
+                con, path, document=False, load_id=load_id, source=str(path), known=known
+            )
+            if load_id == 1:  # what the first file resolved is there for the next
+                assert known.ids is not None
+                assert set(points) <= set(known.ids.column("raw").to_pylist())
+                assert set(known.not_gtin.column("p").to_pylist()) == {giai, gsrn}
+    finally:
+        con.close()
+
+    def key(raw: str) -> str:
+        epc = parse_epc(raw)
+        return epc.key if epc else raw
+
+    every = [e for _, events in files for e in events]
+    assert _query(db, "SELECT read_point FROM events ORDER BY load_id, source_line") == [
+        (key(e["readPoint"]["id"]),) for e in every
+    ]
+    assert sorted(_query(db, "SELECT epc_raw, epc_key FROM event_epcs")) == sorted(
+        (raw, key(raw)) for e in every for raw in e["epcList"]
+    )
+    # The files in one load() store what three loads of one file each store.
+    together, apart = tmp_path / "together.duckdb", tmp_path / "apart.duckdb"
+    load(together, [path for path, _ in files])
+    for path, _ in files:
+        load(apart, [path])
+    for sql in (
+        "SELECT epc_raw, epc_key, list FROM event_epcs ORDER BY ALL",
+        "SELECT read_point, source_line FROM events ORDER BY ALL",
+        "SELECT value_key FROM event_parties ORDER BY ALL",
+    ):
+        assert _query(together, sql) == _query(apart, sql) == _query(db, sql)
 
 
 @pytest.mark.parametrize("epcs", [["A", None], [None, "A"], [None], ["A", None, "B"]])

@@ -25,7 +25,7 @@ from traceability.errors import (
 )
 from traceability.kinds import ALL_KINDS, EVENT_KIND, kind_spec
 from traceability.load import read
-from traceability.load.epcis.pipeline import load_events
+from traceability.load.epcis.pipeline import KnownIds, known_ids, load_events
 from traceability.load.epcis.terms import CBV_MACRO
 from traceability.load.files import (
     SUFFIX_FORMATS,
@@ -152,11 +152,12 @@ def load(
     con = (
         db if isinstance(db, duckdb.DuckDBPyConnection) else connect(db, memory_limit=memory_limit)
     )
+    known = known_ids()  # what one file resolves, the next need not parse again
     try:
         _create_macros(con)
         while True:
             try:
-                _load_plan(con, plan, result, strict, progress, within_file)
+                _load_plan(con, plan, result, strict, progress, within_file, known)
                 break
             except _FileFailed as failed:
                 # The file may have stored records before it failed, and a transaction
@@ -181,6 +182,7 @@ def _load_plan(
     strict: bool,
     progress: Progress | None,
     within_file: WithinFile | None,
+    known: KnownIds,
 ) -> None:
     """Load the files of ``plan`` in one transaction, into ``result``.
 
@@ -194,7 +196,7 @@ def _load_plan(
                 progress(str(path), index, len(plan))
             tell = _teller(within_file, path, index, len(plan))
             try:
-                loaded = _load_one(con, path, file_kind, fmt, tell)
+                loaded = _load_one(con, path, file_kind, fmt, tell, known)
             except (InputError, OSError) as exc:
                 raise _FileFailed(_problem(path, exc)) from None
             result.files.append(loaded)
@@ -287,7 +289,12 @@ def _create_macros(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _load_one(
-    con: duckdb.DuckDBPyConnection, path: Path, kind: str, fmt: str, progress: Listener | None
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    kind: str,
+    fmt: str,
+    progress: Listener | None,
+    known: KnownIds,
 ) -> FileResult:
     digest = sha256_of(path)
     source = str(path)
@@ -302,7 +309,7 @@ def _load_one(
     result = FileResult(source, kind, fmt, digest, "loaded", load_id=load_id)
     fault_point("file")
     try:
-        return _load_records(con, path, kind, fmt, result, progress)
+        return _load_records(con, path, kind, fmt, result, progress, known)
     except RecursionError:
         raise UnreadableFile(
             f"{path}: holds {'XML' if fmt == 'xml' else 'JSON'} {read.TOO_DEEP}",
@@ -323,6 +330,7 @@ def _load_records(
     fmt: str,
     result: FileResult,
     progress: Listener | None,
+    known: KnownIds,
 ) -> FileResult:
     """Read, check and store one file's records, then its row in ``loads``."""
     source, digest = result.path, result.sha256
@@ -337,6 +345,7 @@ def _load_records(
                 load_id=load_id,
                 source=source,
                 progress=progress,
+                known=known,
             )
         except duckdb.OutOfMemoryException:
             raise StoreError(

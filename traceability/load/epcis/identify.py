@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from traceability.load.epcis.chunk import Chunk
 from traceability.load.epcis.identify_sql import (
@@ -29,15 +30,20 @@ from traceability.load.epcis.identify_sql import (
 from traceability.load.epcis.terms import EPC_LISTS
 from traceability.load.identifiers_sql import EPC_MACROS
 
+#: Created after the EPC parsers, so that its presence says they are all there. Probing a
+#: parser itself costs what planning it costs (30 ms), paid by every chunk: by every file
+#: of a folder of small ones.
+_EPC_MACROS_READY = "CREATE OR REPLACE TEMP MACRO tc_epc_macros_ready() AS TRUE"
+
 
 def create_epc_macros(con: duckdb.DuckDBPyConnection) -> None:
     """Create the SQL EPC parsers on a connection, unless it has them already."""
     try:
-        con.execute("SELECT tc_epc_key(NULL)")
+        con.execute("SELECT tc_epc_macros_ready()")
         return
     except duckdb.CatalogException:
         pass
-    for macro in EPC_MACROS:
+    for macro in (*EPC_MACROS, _EPC_MACROS_READY):
         con.execute(macro)
 
 
@@ -146,12 +152,12 @@ def _resolve_identifiers(chunk: Chunk) -> None:
 
     Planning the general parser costs about 0.1 s whatever the rows, so it runs only on
     identifiers neither known from an earlier chunk of the load nor read by the SSCC
-    shortcut. Identifiers resolved earlier in a load are remembered, up to
-    ``known_limit``, so that a chunk naming only known read points, locations and
-    parties runs no parser at all.
+    shortcut. Identifiers resolved earlier in a load, in this file or an earlier one, are
+    remembered (see :class:`~traceability.load.epcis.chunk.KnownIds`), so that a chunk
+    naming only known read points, locations and parties runs no parser at all.
     """
-    load = chunk.load
-    known = load.known_ids
+    cache = chunk.load.known
+    known = cache.ids
     if known is None:
         new = chunk.keep("tc_new_ids", "SELECT raw FROM tc_raws")
     else:
@@ -176,19 +182,36 @@ def _resolve_identifiers(chunk: Chunk) -> None:
         )
         chunk.drop("tc_known")
     new = chunk.tables["tc_new_ids"]
-    if known is not None and known.num_rows + new.num_rows <= load.known_limit:
+    if known is not None and known.num_rows + new.num_rows <= cache.limit:
         known = pa.concat_tables([known, new])
     else:
         known = ids
-    load.known_ids = known if known.num_rows <= load.known_limit else None
+    cache.ids = known if known.num_rows <= cache.limit else None
     chunk.drop("tc_new_ids", "tc_raws")
 
 
 def _resolve_prefixes(chunk: Chunk) -> None:
-    """Work out the GTIN of each prefix of ``tc_pfx`` without one (NULL: not valid)."""
-    if chunk.count("SELECT count(*) FROM tc_pfx WHERE gtin IS NULL"):
+    """Work out the GTIN of each prefix of ``tc_pfx`` without one (NULL: not valid).
+
+    A prefix found earlier in the load to hold no GTIN is not parsed again: planning the
+    parser costs tens of milliseconds, which a folder of small files paid per file.
+    """
+    cache = chunk.load.known
+    chunk.put("tc_not_gtin", cache.not_gtin)
+    new = chunk.keep(
+        "tc_new_pfx",
+        "SELECT p FROM tc_pfx WHERE gtin IS NULL AND p NOT IN (SELECT p FROM tc_not_gtin)",
+    )
+    if new.num_rows:
+        resolved = chunk.keep(
+            "tc_new_pfx",
+            f"SELECT p, CASE WHEN regexp_full_match(p, '{FAST_PREFIX}') "
+            "THEN tc_epc_gtin(p || 'X') END AS gtin FROM tc_new_pfx",
+        )
         chunk.keep(
             "tc_pfx",
-            f"SELECT p, coalesce(gtin, CASE WHEN regexp_full_match(p, '{FAST_PREFIX}') "
-            "THEN tc_epc_gtin(p || 'X') END) AS gtin FROM tc_pfx",
+            "SELECT x.p, coalesce(x.gtin, n.gtin) AS gtin "
+            "FROM tc_pfx x LEFT JOIN tc_new_pfx n ON n.p = x.p",
         )
+        cache.add_not_gtin(resolved.filter(pc.is_null(resolved.column("gtin"))))
+    chunk.drop("tc_new_pfx", "tc_not_gtin")

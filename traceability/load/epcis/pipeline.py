@@ -31,7 +31,7 @@ import duckdb
 
 from traceability.load.epcis import versions as event_versions
 from traceability.load.epcis.check_record import Recorder
-from traceability.load.epcis.chunk import Chunk, Lines, LoadState
+from traceability.load.epcis.chunk import Chunk, KnownIds, Lines, LoadState
 from traceability.load.epcis.identify import identify
 from traceability.load.epcis.jsonl import dump_event, jsonl_chunks
 from traceability.load.epcis.read_documents import read_document
@@ -43,7 +43,15 @@ from traceability.load.epcis.write import EventOutcome, write_events, write_reje
 from traceability.load.progress import Listener
 from traceability.store import session_cursor
 
-__all__ = ["CHUNK_BYTES", "EventOutcome", "jsonl_chunks", "load_events"]
+__all__ = [
+    "CHUNK_BYTES",
+    "KNOWN_IDS",
+    "EventOutcome",
+    "KnownIds",
+    "jsonl_chunks",
+    "known_ids",
+    "load_events",
+]
 
 #: Events are staged and processed this many bytes of JSON Lines at a time, so memory
 #: stays bounded whatever the size of the file. Each chunk costs a fixed amount besides
@@ -53,7 +61,12 @@ CHUNK_BYTES = 128 * 1024 * 1024
 
 #: Identifiers resolved earlier in a load are remembered, up to this many, so that a chunk
 #: naming only known read points, locations and parties runs no parser at all.
-_KNOWN_IDS = 100_000
+KNOWN_IDS = 100_000
+
+
+def known_ids() -> KnownIds:
+    """A cache of resolved identifiers for the files of one load to share."""
+    return KnownIds(limit=KNOWN_IDS)
 
 
 def load_events(
@@ -64,12 +77,14 @@ def load_events(
     load_id: int,
     source: str,
     progress: Listener | None = None,
+    known: KnownIds | None = None,
 ) -> EventOutcome:
     """Check and store the events of one file, a chunk at a time.
 
     Rejected events go to ``rejects``. A document's events are numbered by their position
     in ``eventList``; a JSON Lines file's by their line. ``progress`` hears
-    ``(records, bytes_done)`` after each chunk.
+    ``(records, bytes_done)`` after each chunk. ``known`` is the load's cache of resolved
+    identifiers, when its files share one (see :func:`known_ids`).
     """
     chunks: Iterable[tuple[int, Sequence[str]]]
     recorder = None
@@ -87,7 +102,7 @@ def load_events(
         lines=recorder is None,
         context=context,
         listener=progress,
-        known_limit=_KNOWN_IDS,
+        known=known_ids() if known is None else known,
     )
     total = _load_chunks(con, chunks, load)
     if recorder is not None:
