@@ -28,8 +28,19 @@ from traceability.errors import ExitCode, InputError
 from traceability.load import load
 from traceability.load.identifiers import canonical_uri
 from traceability.model import Report, Severity
+from traceability.reconcile import DuckDBEngine
 from traceability.render.to_table import render_table
-from traceability.rules import UnknownRule, all_rules, run_base
+from traceability.rules import (
+    GROUPS,
+    UnknownRule,
+    all_rules,
+    base_made,
+    base_named,
+    base_needed,
+    base_statements,
+    run_base,
+    select,
+)
 from traceability.rules.settings import from_mapping, load_config
 from traceability.sample import DEMO_PLANTS, PLANTABLE, Sample, generate_quarter
 from traceability.store import connect
@@ -161,11 +172,17 @@ def test_two_runs_give_the_same_bytes_apart_from_generated_at(small_db: Path) ->
     assert texts[0] == texts[1]
 
 
-def test_rules_run_at_once_give_the_same_report_as_one_at_a_time(tmp_path: Path) -> None:
-    # the demo quarter: events with SSCC hierarchies and planted findings of every group
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo quarter: events with SSCC hierarchies and planted findings of every group."""
     data = Path(__file__).resolve().parents[1] / "fixtures" / "demo-quarter" / "data"
-    db = tmp_path / "demo.duckdb"
+    db = tmp_path_factory.mktemp("demo") / "demo.duckdb"
     assert not load(db, [data]).rejections
+    return db
+
+
+def test_rules_run_at_once_give_the_same_report_as_one_at_a_time(demo_db: Path) -> None:
+    db = demo_db
     texts = []
     for workers in (1, None, 3):
         report = traceability.reconcile(db, workers=workers).to_dict()
@@ -178,6 +195,48 @@ def test_rules_run_at_once_give_the_same_report_as_one_at_a_time(tmp_path: Path)
             r[0] for r in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()
         }
     assert "tracecheck_work" not in names
+
+
+def test_a_run_of_some_rules_builds_the_base_they_read_and_finds_the_same(
+    demo_db: Path,
+) -> None:
+    whole = traceability.reconcile(demo_db).to_dict()["findings"]
+    for group in GROUPS:
+        ids = {r.id for r in select([group])}
+        alone = traceability.reconcile(demo_db, rules=[group]).to_dict()["findings"]
+        assert alone == [f for f in whole if f["rule"] in ids], group
+    assert {f["rule"].split("-")[0] for f in whole} >= {"serial", "over", "mirror"}
+
+    def built(engine: DuckDBEngine) -> set[str]:
+        engine.plan(select(["mirror"]), None, {})
+        with engine:
+            engine.build_base()
+            return {
+                r[0]
+                for r in engine.con.execute(
+                    "SELECT table_name FROM duckdb_tables() WHERE temporary UNION ALL "
+                    "SELECT view_name FROM duckdb_views() WHERE temporary AND NOT internal"
+                ).fetchall()
+            }
+
+    opened = built(DuckDBEngine(demo_db, workers=1))  # a store the engine opens
+    assert opened == base_needed(select(["mirror"]))
+    assert "current_consignments" in opened
+    assert not opened & {"pack_links", "expanded_serials", "live_rows", "serial_moves"}
+    with connect(demo_db, read_only=True) as con:  # the caller reads the base after the run
+        assert built(DuckDBEngine(con)) == {base_made(s) for s, _ in base_statements()}
+
+
+def test_the_base_a_rule_needs_holds_everything_that_reads() -> None:
+    made = [base_made(statement) for statement, _ in base_statements()]
+    for rule in all_rules():
+        needed = base_needed([rule])
+        for statement, _ in base_statements():
+            if base_made(statement) in needed:
+                assert base_named(statement) <= needed, (rule.id, base_made(statement))
+        assert base_named(rule.sql) <= needed
+    assert base_needed(all_rules()) <= set(made)
+    assert base_needed([]) == frozenset()
 
 
 def test_workers_below_one_is_bad_input(small_db: Path) -> None:

@@ -35,7 +35,7 @@ from traceability.engine.findings import (
 from traceability.errors import InputError, OutOfResources, first_line, spark_extra_missing
 from traceability.model import Finding, NotJudged, Report, Severity
 from traceability.records import Query, duckdb_query
-from traceability.rules import Rule, run_base, shared_cursor
+from traceability.rules import Rule, base_needed, run_base, shared_cursor
 from traceability.sql import identifier
 from traceability.store import connect
 
@@ -102,6 +102,8 @@ class DuckDBEngine(Engine):
         #: to it to own (a worker's cursor)
         self.owned = owned or not given
         self._con = db if isinstance(db, duckdb.DuckDBPyConnection) else None
+        #: the base views and tables to build (see :meth:`plan`); None: all of them
+        self._base: frozenset[str] | None = None
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
@@ -120,9 +122,18 @@ class DuckDBEngine(Engine):
             self._con.close()
             self._con = None
 
+    def plan(
+        self, rules: Sequence[Rule], span: tuple[date, date] | None, parameters: Mapping[str, Any]
+    ) -> None:
+        """Build, of the base, only what the rules read: on a store this engine opens. On
+        a connection given to it, the base stays for the caller to read after the run
+        (preflight does), so all of it is built."""
+        if not isinstance(self.db, duckdb.DuckDBPyConnection):
+            self._base = base_needed(rules)
+
     def build_base(self) -> None:
         try:
-            run_base(self.con, shared=self.workers > 1)
+            run_base(self.con, shared=self.workers > 1, only=self._base)
         except duckdb.OutOfMemoryException as exc:
             raise OutOfResources(
                 f"the base tables the rules read ran out of memory: {first_line(exc)}",
@@ -216,8 +227,10 @@ def reconcile(
     """Run the rules and return the report.
 
     Args:
-        db: the data: for the duckdb engine a database path (opened read-only) or an open
-            DuckDB connection; for the spark engine the folder of an export (``tracecheck
+        db: the data: for the duckdb engine a database path (opened read-only; of the base
+            views and tables, only those the rules read are built) or an open DuckDB
+            connection (all of them are built, and stay on it after the run); for the
+            spark engine the folder of an export (``tracecheck
             export``), a local path or any URI the Spark session reads. Not read when
             ``engine`` is an :class:`~traceability.engine.Engine`, which holds its data.
         period: ``2026-Q1`` or ``2026``: report only findings of that period (matching

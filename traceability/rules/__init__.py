@@ -16,7 +16,7 @@ import difflib
 import json
 import re
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from functools import cache, partial
 from importlib import resources
@@ -268,7 +268,65 @@ WORK_CATALOG = "tracecheck_work"
 _TEMP_CREATE = re.compile(r"\bCREATE OR REPLACE TEMP (TABLE|VIEW)\b")
 
 
-def run_base(con: duckdb.DuckDBPyConnection, *, shared: bool = False) -> None:
+#: What a base statement creates, or (a repeated one) adds rows to.
+_MADE = re.compile(r"^(?:CREATE OR REPLACE TEMP (?:TABLE|VIEW)|INSERT INTO)\s+(\w+)", re.M)
+
+
+def base_made(statement: str) -> str:
+    """The view or table a statement of ``_base.sql`` creates or adds rows to."""
+    found = _MADE.search(statement)
+    if found is None:
+        raise ValueError(f"a base statement that creates nothing: {statement[:60]!r}")
+    return found.group(1)
+
+
+@cache
+def _base_reads() -> tuple[tuple[str, frozenset[str]], ...]:
+    """Each base statement's object, in order, with the other base objects it names."""
+    return tuple(
+        (base_made(statement), frozenset(base_named(statement) - {base_made(statement)}))
+        for statement, _ in base_statements()
+    )
+
+
+@cache
+def _base_names() -> re.Pattern[str]:
+    names = sorted({base_made(statement) for statement, _ in base_statements()})
+    return re.compile(rf"\b({'|'.join(names)})\b")
+
+
+def base_named(sql: str) -> set[str]:
+    """The base views and tables a query's text names (comments included: naming one
+    there only builds it needlessly, never leaves out one that is read)."""
+    return set(_base_names().findall(sql))
+
+
+def base_needed(rules: Iterable[Rule]) -> frozenset[str]:
+    """The base views and tables the rules read, with every one those read in turn.
+
+    A run of a few rules builds these alone: a group of declaration rules then skips the
+    serial tables, most of the base's time on a large store.
+    """
+    needed: set[str] = set()
+    for rule in rules:
+        needed |= base_named(rule.sql) | base_named(rule.coverage or "")
+        needed |= base_named(" ".join(rule.needs))
+    grown = True
+    while grown:  # to a fixed point: a comment may name a later object, too
+        before = len(needed)
+        for name, reads in _base_reads():
+            if name in needed:
+                needed |= reads
+        grown = len(needed) > before
+    return frozenset(needed)
+
+
+def run_base(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    shared: bool = False,
+    only: Collection[str] | None = None,
+) -> None:
     """Create the base views and tables on a connection, repeating what is marked so.
 
     Args:
@@ -277,6 +335,7 @@ def run_base(con: duckdb.DuckDBPyConnection, *, shared: bool = False) -> None:
             cursor of the connection can read (see :func:`shared_cursor`), instead of the
             connection's own temporary schema. The connection's default catalog becomes
             that catalog, with the store's behind it on the search path.
+        only: create these alone (see :func:`base_needed`); None: all of them.
 
     Raises:
         BaseFailed: a repeated statement still adds rows after MAX_REPEATS runs (the
@@ -285,6 +344,8 @@ def run_base(con: duckdb.DuckDBPyConnection, *, shared: bool = False) -> None:
     if shared:
         _use_work_catalog(con)
     for statement, repeat in base_statements():
+        if only is not None and base_made(statement) not in only:
+            continue
         if shared:
             statement = _TEMP_CREATE.sub(r"CREATE OR REPLACE \1", statement)
         run_statement(con, statement, repeat=repeat)
