@@ -33,9 +33,15 @@ def machine() -> str:
 def workdir(prefix: str, parent: Path | None) -> Path:
     """A new folder for a benchmark's files, inside ``parent`` (made if missing) or the
     system's temporary folder."""
-    if parent is not None:
-        parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=ensure_folder(parent)))
+
+
+def ensure_folder(folder: Path | None) -> Path | None:
+    """``folder``, made first if it does not exist yet (None stays None: the system's
+    temporary folder)."""
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def load_average() -> str:

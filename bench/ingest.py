@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 import duckdb
-from _common import load_average, machine, run
+from _common import ensure_folder, load_average, machine, run
 
 from traceability.sample import write_event_lines
 
@@ -331,7 +331,7 @@ def _floor(runs: Sides, copy_s: float, raw_s: float) -> dict[str, object]:
 def main() -> None:
     """Run the benchmark and print its figures."""
     args = _arguments()
-    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+    with tempfile.TemporaryDirectory(dir=ensure_folder(args.workdir)) as tmp:
         folder = Path(tmp)
         if args.data is None:
             data = folder / "events.jsonl"

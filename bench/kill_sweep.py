@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import duckdb
-from _common import load_average, machine
+from _common import ensure_folder, load_average, machine
 
 from traceability.load import load
 from traceability.sample.bench import write_event_lines
@@ -91,7 +91,7 @@ def main() -> None:
     args = parser.parse_args()
     print(machine())
     print(f"load average before: {load_average()}")
-    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+    with tempfile.TemporaryDirectory(dir=ensure_folder(args.workdir)) as tmp:
         folder = Path(tmp)
         first, data = folder / "first.jsonl", folder / "events.jsonl"
         write_event_lines(first, events=8, serials_per_event=3, seed=1)

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import duckdb
-from _common import load_average, machine
+from _common import ensure_folder, load_average, machine
 
 HEADER = ("declaration_id", "line", "direction", "declarant", "counterparty", "origin_country",
           "destination_country", "shipment_ref", "gtin", "lot", "quantity", "uom",
@@ -73,7 +73,7 @@ def main() -> None:
     args = parser.parse_args()
     print(machine())
     print(f"load average before: {load_average()}")
-    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+    with tempfile.TemporaryDirectory(dir=ensure_folder(args.workdir)) as tmp:
         folder = Path(tmp)
         data, db = folder / "consignments.csv", folder / "store.duckdb"
         if args.events:

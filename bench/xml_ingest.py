@@ -21,7 +21,7 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from _common import load_average, machine, run
+from _common import ensure_folder, load_average, machine, run
 
 OURS = """
 import sys
@@ -125,7 +125,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+    with tempfile.TemporaryDirectory(dir=ensure_folder(args.workdir)) as tmp:
         folder = Path(tmp)
         if args.data is None:
             data = folder / "events.xml"
