@@ -214,8 +214,11 @@ def test_a_run_of_some_rules_builds_the_base_they_read_and_finds_the_same(
             return {
                 r[0]
                 for r in engine.con.execute(
-                    "SELECT table_name FROM duckdb_tables() WHERE temporary UNION ALL "
-                    "SELECT view_name FROM duckdb_views() WHERE temporary AND NOT internal"
+                    # TEMP on a given connection; in the attached catalog on a store opened
+                    "SELECT table_name FROM duckdb_tables() "
+                    "WHERE temporary OR database_name = 'tracecheck_work' UNION ALL "
+                    "SELECT view_name FROM duckdb_views() "
+                    "WHERE (temporary OR database_name = 'tracecheck_work') AND NOT internal"
                 ).fetchall()
             }
 

@@ -67,7 +67,8 @@ def reconcile(
         rules: rule ids or group names (default: all, or the config's selection).
         config: a :class:`~traceability.config.Config` or a TOML file of settings.
         as_of: the date time windows are judged on (default: latest date in the data).
-        workers: rules run at once (default: 2; 1 for a DuckDB connection).
+        workers: rules run at once (default: 1 on DuckDB, 2 on Spark; 1 for a DuckDB
+            connection).
         progress: called as ``progress(done, total)`` as each rule ends.
         engine: ``"duckdb"`` (default), ``"spark"`` (the ``spark`` extra), or an
             :class:`~traceability.engine.Engine`.

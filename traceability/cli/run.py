@@ -179,8 +179,8 @@ def run_engine(
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
-    help="How many rules run at once (default: 2). On a large store under a tight "
-    "--memory-limit, 1 holds less in memory at a time.",
+    help="How many rules run at once (default: 1 on duckdb, 2 on spark). Each rule "
+    "already takes every DuckDB thread; more than 1 holds more in memory at a time.",
 )
 @click.option(
     "--memory-limit",
@@ -228,7 +228,7 @@ def reconcile_command(
       tracecheck reconcile --db q1.duckdb --format xlsx --output q1.xlsx
       tracecheck reconcile --db q1.duckdb --config strict.toml
       tracecheck reconcile --db q1.duckdb --format csv --quiet --output q1.csv
-      tracecheck reconcile --db big.duckdb --memory-limit 3GB --workers 1
+      tracecheck reconcile --db big.duckdb --memory-limit 3GB
     """
     report = run_engine(
         engine,
