@@ -214,7 +214,7 @@ def test_a_run_of_some_rules_builds_the_base_they_read_and_finds_the_same(
             return {
                 r[0]
                 for r in engine.con.execute(
-                    # TEMP on a given connection; in the attached catalog on a store opened
+                    # TEMP with one worker; the attached catalog with more
                     "SELECT table_name FROM duckdb_tables() "
                     "WHERE temporary OR database_name = 'tracecheck_work' UNION ALL "
                     "SELECT view_name FROM duckdb_views() "

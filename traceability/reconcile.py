@@ -82,10 +82,9 @@ class DuckDBEngine(Engine):
     """The rules in DuckDB, over a store file (opened read-only) or an open connection.
 
     ``workers``: how many rules run at once, each on a cursor of its own (default: 1; a
-    connection allows 1 only, its temporary tables being out of a cursor's sight). On a
-    store it opens, the base views go to an attached in-memory catalog, which every cursor
-    reads (with one worker too: the catalogue at 1M events took 36.5-38.9 s there against
-    41.1-45.3 s in temporary tables, in turns). ``memory_limit``: DuckDB's
+    connection allows 1 only, its temporary tables being out of a cursor's sight). With
+    more than one, the base views go to an attached in-memory catalog, which every cursor
+    reads. ``memory_limit``: DuckDB's
     limit for a store file it opens (``4GB``; default: DuckDB's own, 80 % of memory); past
     it, DuckDB spills to its temporary directory. A connection keeps its own setting.
     """
@@ -142,10 +141,7 @@ class DuckDBEngine(Engine):
 
     def build_base(self) -> None:
         try:
-            # a store this engine opened: the base in the attached catalog, faster to read
-            # than temporary tables even for one worker (see the class's text)
-            opened = not isinstance(self.db, duckdb.DuckDBPyConnection)
-            run_base(self.con, shared=self.workers > 1 or opened, only=self._base)
+            run_base(self.con, shared=self.workers > 1, only=self._base)
         except duckdb.OutOfMemoryException as exc:
             raise OutOfResources(
                 f"the base tables the rules read ran out of memory: {first_line(exc)}",
