@@ -60,8 +60,8 @@ SPARK_WORKERS = 2
 ENGINES = ("duckdb", "spark")
 #: What to do when a rule runs out of DuckDB's memory.
 OUT_OF_MEMORY_HINT = (
-    "give DuckDB more with --memory-limit; with --workers above 1, several rules at a time need "
-    "more than one (--workers 1)"
+    "give DuckDB more with --memory-limit; with --workers above 1, go back to one rule at a "
+    "time: several at once need more memory than one"
 )
 #: How many rejected records are read from the store at a time.
 REJECTS_BATCH = 10_000

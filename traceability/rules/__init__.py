@@ -283,10 +283,8 @@ def base_made(statement: str) -> str:
 @cache
 def _base_reads() -> tuple[tuple[str, frozenset[str]], ...]:
     """Each base statement's object, in order, with the other base objects it names."""
-    return tuple(
-        (base_made(statement), frozenset(base_named(statement) - {base_made(statement)}))
-        for statement, _ in base_statements()
-    )
+    made = [(base_made(statement), statement) for statement, _ in base_statements()]
+    return tuple((name, frozenset(base_named(text) - {name})) for name, text in made)
 
 
 @cache
