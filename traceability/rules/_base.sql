@@ -501,6 +501,24 @@ JOIN pack_links l ON l.parent_gtin = w.id_gtin AND l.parent_serial = w.id_serial
  AND (l.unpacked_at IS NULL OR l.unpacked_at > e.event_time)
 WHERE w.depth = (SELECT max(x.depth) FROM expanded_serials x);
 
+-- Every SGTIN an event moved that held something at the event's time (a case identified by
+-- an SGTIN): named by the event (expanded_containers) or inside a container it named, to any
+-- depth. "Is this SGTIN a case here, not a pack?": a row for the event and SGTIN.
+CREATE OR REPLACE TEMP TABLE moved_cases AS
+SELECT c.event_row, c.via_gtin AS id_gtin, c.via_serial AS id_serial
+FROM expanded_containers c
+WHERE c.via_gtin > 0
+UNION
+SELECT w.event_row, w.id_gtin, w.id_serial
+FROM expanded_serials w
+JOIN pack_parents p ON p.parent_gtin = w.id_gtin AND p.parent_serial = w.id_serial
+JOIN live_rows e ON e.event_row = w.event_row
+WHERE w.id_gtin > 0
+  AND EXISTS (SELECT 1 FROM pack_links l
+              WHERE l.parent_gtin = w.id_gtin AND l.parent_serial = w.id_serial
+                AND l.packed_at <= e.event_time
+                AND (l.unpacked_at IS NULL OR l.unpacked_at > e.event_time));
+
 -- What each live event names or moves, narrow: every EPC it lists and an aggregation's
 -- parent (list 'parentID'), for Object, Aggregation and Transformation events, plus what
 -- it moved inside the containers it named (expanded_serials: list NULL). "What a shipping event

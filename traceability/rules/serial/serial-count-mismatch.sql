@@ -46,8 +46,8 @@ WITH lines AS (
     SELECT sh.ref_id, s.id_gtin, s.id_serial
     FROM ships sh
     JOIN serial_moves s ON s.event_row = sh.event_row
-    LEFT JOIN expanded_containers y
-      ON y.event_row = s.event_row AND y.via_gtin = s.id_gtin AND y.via_serial = s.id_serial
+    LEFT JOIN moved_cases y
+      ON y.event_row = s.event_row AND y.id_gtin = s.id_gtin AND y.id_serial = s.id_serial
     WHERE s.biz_step = 'shipping' AND s.epc_kind = 'sgtin' AND y.event_row IS NULL
 ), commissioned AS (
     SELECT i.id_gtin, i.id_serial, e.lot

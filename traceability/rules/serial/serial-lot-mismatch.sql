@@ -90,8 +90,8 @@ WITH named AS (
     FROM ships sh
     JOIN serial_moves s ON s.event_row = sh.event_row
     JOIN lotted t ON t.shipment_ref = sh.shipment_ref AND t.gtin_id = s.id_gtin
-    LEFT JOIN expanded_containers y
-      ON y.event_row = s.event_row AND y.via_gtin = s.id_gtin AND y.via_serial = s.id_serial
+    LEFT JOIN moved_cases y
+      ON y.event_row = s.event_row AND y.id_gtin = s.id_gtin AND y.id_serial = s.id_serial
     WHERE s.biz_step = 'shipping' AND s.epc_kind = 'sgtin' AND y.event_row IS NULL
 ), made AS (
     -- the lots each serial was commissioned in
