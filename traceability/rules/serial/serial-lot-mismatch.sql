@@ -104,9 +104,8 @@ WITH named AS (
     SELECT DISTINCT s.ref_id, s.event_row, s.id_gtin, s.id_serial
     FROM shipped s
     JOIN made m ON m.id_gtin = s.id_gtin AND m.id_serial = s.id_serial
-    LEFT JOIN declared_lots d
-      ON d.gtin_id = s.id_gtin AND d.ref_id = s.ref_id AND d.lot = m.lot
-    WHERE d.lot IS NULL
+    WHERE NOT EXISTS (SELECT 1 FROM declared_lots d
+                      WHERE d.gtin_id = s.id_gtin AND d.ref_id = s.ref_id AND d.lot = m.lot)
 ), misdeclared AS (
     -- ... and no commissioned lot that it does (a serial commissioned twice may have both)
     SELECT o.* FROM odd o
