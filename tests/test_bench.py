@@ -99,3 +99,38 @@ def test_a_stage_peak_sees_the_stage_and_forgets_the_one_before() -> None:
     assert meter.reset
     assert first - before > 190
     assert first - second > 150
+
+
+@pytest.mark.slow
+def test_growth_profiles_the_rules_at_two_sizes_and_the_engines_own_join(tmp_path: Path) -> None:
+    out = _bench("reconcile.py", "--sizes", "1000,2000", "--keep", "--json", tmp=tmp_path)
+    curve = json.loads(next(line for line in out.splitlines() if line.startswith("{")))
+    stores = sorted(tmp_path.glob("*/*/store.duckdb"), key=lambda p: int(p.parent.name))
+    assert [int(p.parent.name) for p in stores] == [1000, 2000]
+    rules = "shipped-not-received,serial-not-commissioned"
+    command = [sys.executable, str(BENCH / "growth.py"), *map(str, stores), "--rules", rules]
+    command += ["--memory-limit", "1GB", "--compress-base", "--anchor-rows", "1000,3000", "--json"]
+    run = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    figures = json.loads(run.stdout.strip().splitlines()[-1])
+    assert figures["events"] == [p["events"] for p in curve["points"]]
+    assert set(figures["rules"]) == set(rules.split(","))
+    for rule, got in figures["rules"].items():
+        # the profiled run finds what the staged run of the benchmark found, at each size
+        assert got["findings"] == [p["stages"]["counts"][rule] for p in curve["points"]]
+        assert all(s > 0 for s in got["seconds"]) and got["growth"] is not None
+        for size, top in got["top"].items():
+            assert int(size) in figures["events"] and top, rule
+            assert top == sorted(top, key=lambda o: -o["seconds"])
+        assert re.search(
+            rf"^{re.escape(rule)}: [\d.]+ s -> [\d.]+ s, growth -?[\d.]+", run.stdout, re.M
+        )
+    assert [a["rows"] for a in figures["anchor"]] == [1000, 3000]
+    assert re.search(r"^anchor, DuckDB's own hash join .* growth -?[\d.]+$", run.stdout, re.M)
