@@ -24,7 +24,7 @@ WITH lines AS (
 ), sides AS (
     SELECT
         l.shipment_ref, l.gtin,
-        count(DISTINCT l.unit) = 1 AND count(l.qty) = count(*) AS same_unit,
+        coalesce(min(l.unit) = max(l.unit), false) AND count(l.qty) = count(*) AS same_unit,
         max(l.unit) AS one_unit,
         count(l.kg_base) = count(*) AS all_kg,
         CAST(coalesce(sum(l.qty) FILTER (WHERE l.direction = 'export'), 0)
