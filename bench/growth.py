@@ -15,8 +15,8 @@ against each other, at the row counts given by ``--anchor-rows`` (best of three)
 of a join of that size in the engine with nothing of tracecheck in it. Every figure is
 printed with the machine it ran on.
 
-    python bench/reconcile.py --sizes 1000000,3000000 --keep --workdir /tmp/curve
-    python bench/growth.py /tmp/curve/1000000/store.duckdb /tmp/curve/3000000/store.duckdb \\
+    python bench/reconcile.py --sizes 1000000,3000000 --keep    # prints: kept: FOLDER
+    python bench/growth.py FOLDER/1000000/store.duckdb FOLDER/3000000/store.duckdb \\
         --rules shipped-not-received,serial-lot-mismatch --memory-limit 8GB --compress-base
 """
 
@@ -33,10 +33,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import load_average, machine
+from _common import growth, load_average, machine
 
 from traceability.config import Config
 from traceability.engine.findings import bound_parameters
+from traceability.engine.report import rule_parameters
 from traceability.reconcile import latest_date
 from traceability.rules import all_rules, base_needed, run_base
 from traceability.store import connect
@@ -69,8 +70,7 @@ def step_profile(store: str, limit: str, rules: str, compress: str) -> dict[str,
     row = con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()
     held = float(row[0] or 0) / 2**20 if row else 0.0
     events = con.execute("SELECT count(*) FROM events").fetchone()
-    params = {**Config().parameters(), "as_of": latest_date(con)}
-    params |= {"period_start": None, "period_end": None}
+    params = rule_parameters(Config(), None, latest_date(con))
     found: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for rule in chosen:
@@ -123,12 +123,6 @@ def run(step: str, *args: str) -> dict[str, Any]:
     return result
 
 
-def exponent(n1: float, n2: float, t1: float, t2: float) -> float | None:
-    if min(n1, n2, t1, t2) <= 0 or n1 == n2:
-        return None
-    return math.log(t2 / t1) / math.log(n2 / n1)
-
-
 def show(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
@@ -145,7 +139,7 @@ def report(small: dict[str, Any], large: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for rule, big in large["rules"].items():
         little = small["rules"][rule]
-        grow = exponent(n1, n2, little["seconds"], big["seconds"])
+        grow = growth([n1, n2], [little["seconds"], big["seconds"]])[0]
         print(
             f"{rule}: {little['seconds']:.2f} s -> {big['seconds']:.2f} s, "
             f"growth {show(grow)} (findings {little['findings']:,} -> {big['findings']:,})"
@@ -205,7 +199,7 @@ def main() -> None:
         "rules": report(small, large),
     }
     a, b = (run("anchor", n, args.memory_limit) for n in args.anchor_rows.split(","))
-    grow = exponent(a["rows"], b["rows"], a["seconds"], b["seconds"])
+    grow = growth([a["rows"], b["rows"]], [a["seconds"], b["seconds"]])[0]
     print(
         f"anchor, DuckDB's own hash join of N random (INTEGER, BIGINT) keys against N: "
         f"{a['rows']:,} rows {a['seconds']:.2f} s, {b['rows']:,} rows {b['seconds']:.2f} s "

@@ -58,6 +58,7 @@ from typing import Any
 from _common import StagePeak, growth, load_average, machine, workdir
 
 from traceability.config import Config
+from traceability.engine.report import rule_parameters
 from traceability.load import load
 from traceability.reconcile import latest_date, reconcile, run_rule
 from traceability.rules import all_rules, base_needed, base_statements, run_statement
@@ -327,8 +328,7 @@ def step_rules(store: str, limit: str) -> dict[str, Any]:
             table = re.search(r"(?:TEMP TABLE|INSERT INTO) (\w+)", statement)
             name = f"[base] {table[1] if table else 'views'}"
             timed(name, partial(run_statement, con, statement, repeat=repeat))
-    params = {**Config().parameters(), "as_of": latest_date(con)}
-    params |= {"period_start": None, "period_end": None}
+    params = rule_parameters(Config(), None, latest_date(con))
     for rule in all_rules():
         work = partial(run_rule, con, rule, params, severity=rule.severity, period=None)
         rows = timed(rule.id, work)
